@@ -1,0 +1,27 @@
+//! What the CPU needs from the board: memory, port I/O and interrupt acknowledge.
+
+use crate::mem::PhysMemory;
+
+/// The board as the CPU sees it. `machine` implements it; tests implement small ones.
+pub trait Bus {
+    /// Guest RAM (and ROM shadowed into it): the fast path behind the soft TLB.
+    fn mem(&mut self) -> &mut PhysMemory;
+    /// A physical access outside RAM (MMIO, the high ROM alias, open bus).
+    fn mmio_read(&mut self, pa: u64, size: u8) -> u32;
+    fn mmio_write(&mut self, pa: u64, size: u8, value: u32);
+    fn io_read(&mut self, port: u16, size: u8) -> u32;
+    fn io_write(&mut self, port: u16, size: u8, value: u32);
+    /// Is a maskable interrupt waiting (INTR line high)?
+    fn interrupt_pending(&mut self) -> bool {
+        false
+    }
+    /// Acknowledge the pending interrupt and return its vector.
+    fn acknowledge_interrupt(&mut self) -> Option<u8> {
+        None
+    }
+    /// True when the CPU should leave its run loop at the next instruction boundary
+    /// (a device asked for attention, the exit port was written, ...).
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}

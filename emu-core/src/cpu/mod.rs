@@ -1,0 +1,129 @@
+//! The guest CPU: architectural state, soft TLB, and the non-instruction machinery
+//! (exception delivery, segment loading, privilege checks).
+
+pub mod exception;
+pub mod flags;
+pub mod interrupt;
+pub mod protected;
+pub mod stack;
+pub mod state;
+
+use crate::mmu::tlb::Tlb;
+use exception::Exception;
+use state::CpuState;
+
+/// Which CPU the model behaves as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CpuModel {
+    /// 80286 compatibility (for the 286 SingleStepTests): 286 instruction set only, FLAGS
+    /// bits 12-15 read as zero in real mode, 10-byte instruction limit, no coprocessor.
+    I286,
+    /// Pentium Pro-class i686 (the default).
+    #[default]
+    P6,
+}
+
+/// Why `run` returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The instruction budget is used up.
+    InstructionLimit,
+    /// HLT with nothing to wake the CPU (the board decides what happens next).
+    Halted,
+    /// The bus asked the CPU to stop (exit port, device request).
+    Stopped,
+    /// A fault while delivering a double fault: the CPU shuts down.
+    TripleFault,
+}
+
+/// Counters for `--stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunStats {
+    pub instructions: u64,
+    pub blocks_decoded: u64,
+    pub block_hits: u64,
+    pub blocks_invalidated: u64,
+    pub exceptions: u64,
+    pub interrupts: u64,
+}
+
+pub struct Cpu {
+    pub s: CpuState,
+    pub model: CpuModel,
+    pub(crate) tlb: Tlb,
+    pub stats: RunStats,
+    /// A store hit decoded code: the current block must end after this instruction.
+    pub(crate) code_dirty: bool,
+    /// Do not take interrupts before the next instruction (after STI, MOV SS, POP SS).
+    pub(crate) irq_inhibit: bool,
+    /// Set when the current instruction must end its block (mode change and the like).
+    pub(crate) end_block: bool,
+    /// A triple fault happened; the board resets or stops.
+    pub(crate) shutdown: bool,
+    /// Nesting of exception delivery, for double/triple fault detection.
+    pub(crate) delivering: Option<u8>,
+}
+
+impl Cpu {
+    pub fn new(model: CpuModel) -> Self {
+        Cpu {
+            s: CpuState::reset(),
+            model,
+            tlb: Tlb::new(),
+            stats: RunStats::default(),
+            code_dirty: false,
+            irq_inhibit: false,
+            end_block: false,
+            shutdown: false,
+            delivering: None,
+        }
+    }
+
+    /// RESET: architectural state as at power-on; caches flushed.
+    pub fn reset(&mut self) {
+        self.s = CpuState::reset();
+        self.tlb.flush_all();
+        self.code_dirty = false;
+        self.irq_inhibit = false;
+        self.end_block = false;
+        self.shutdown = false;
+        self.delivering = None;
+    }
+
+    pub fn is_286(&self) -> bool {
+        self.model == CpuModel::I286
+    }
+
+    /// EFLAGS as the guest reads it.
+    pub fn eflags(&self) -> u32 {
+        let f = self.s.flags.get();
+        if self.is_286() && !self.s.protected_mode() {
+            f & 0x0fff
+        } else {
+            f
+        }
+    }
+
+    /// Drop every soft-TLB entry (CR3/CR0/CR4 writes, A20 changes, memory map changes).
+    pub fn flush_tlb(&mut self) {
+        self.tlb.flush_all();
+    }
+
+    pub fn set_cpl(&mut self, cpl: u8) {
+        self.s.cpl = cpl;
+    }
+
+    /// Time-stamp counter derived from retired instructions (deterministic).
+    pub fn tsc(&self) -> u64 {
+        self.stats.instructions.wrapping_add(self.s.tsc_offset)
+    }
+
+    /// Raise an exception from outside an instruction (the board, tests).
+    pub fn raise<B: crate::Bus>(&mut self, bus: &mut B, e: Exception) {
+        self.deliver_exception(bus, e);
+    }
+
+    pub fn is_shutdown(&self) -> bool {
+        self.shutdown
+    }
+}

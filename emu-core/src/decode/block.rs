@@ -1,0 +1,288 @@
+//! A basic block: decoded instructions, each with its interpreter handler and the facts
+//! the handler needs precomputed (sizes, segment, branch displacement).
+
+use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind, Register};
+
+use crate::cpu::exception::{Exception, Result};
+use crate::cpu::state::Seg;
+use crate::cpu::{Cpu, CpuModel};
+use crate::interp;
+use crate::Bus;
+
+pub type Handler<B> = fn(&mut Cpu, &mut B, &DecodedInsn) -> Result<()>;
+
+/// One decoded instruction plus what the handler needs without re-decoding.
+#[derive(Clone, Debug)]
+pub struct DecodedInsn {
+    pub i: Instruction,
+    pub len: u8,
+    /// Operand size 32 (else 16) after the 0x66 prefix.
+    pub o32: bool,
+    /// Address size 32 (else 16) after the 0x67 prefix.
+    pub a32: bool,
+    /// Width in bytes of operand 0 (or the memory operand / operand size).
+    pub osz: u8,
+    /// Width of the memory operand, if any.
+    pub msize: u8,
+    /// Segment of the memory operand (overrides applied).
+    pub seg: Seg,
+    /// Condition code (x86 encoding) for Jcc/SETcc/CMOVcc/LOOPcc.
+    pub cc: u8,
+    /// Near branch displacement, relative to the next instruction.
+    pub rel: u32,
+}
+
+pub struct Block<B> {
+    pub insns: Vec<(Handler<B>, DecodedInsn)>,
+    /// Physical address of the first byte.
+    pub phys: u64,
+    /// Bytes covered (for code tracking).
+    pub size: u32,
+    /// May be kept in the cache (false for blocks fetched outside RAM or across a page
+    /// whose mapping may change).
+    pub cacheable: bool,
+}
+
+pub const MAX_BLOCK_INSNS: usize = 64;
+const MAX_BLOCK_BYTES: usize = 512;
+
+fn seg_of(r: Register) -> Seg {
+    match r {
+        Register::ES => Seg::Es,
+        Register::CS => Seg::Cs,
+        Register::SS => Seg::Ss,
+        Register::FS => Seg::Fs,
+        Register::GS => Seg::Gs,
+        _ => Seg::Ds,
+    }
+}
+
+/// Scan legacy prefixes: (operand-size override, address-size override).
+fn prefixes(bytes: &[u8]) -> (bool, bool) {
+    let (mut o, mut a) = (false, false);
+    for &b in bytes {
+        match b {
+            0x66 => o = true,
+            0x67 => a = true,
+            0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0xf0 | 0xf2 | 0xf3 => {}
+            _ => break,
+        }
+    }
+    (o, a)
+}
+
+/// Does the 286 have this instruction?
+fn on_286(i: &Instruction) -> bool {
+    use iced_x86::CpuidFeature as F;
+    i.cpuid_features()
+        .iter()
+        .all(|f| matches!(f, F::INTEL8086 | F::INTEL8086_ONLY | F::INTEL186 | F::INTEL286 | F::INTEL286_ONLY | F::FPU | F::FPU287 | F::FPU287XL_ONLY))
+}
+
+/// Does the Pentium Pro-class model implement this instruction?
+fn on_p6(i: &Instruction) -> bool {
+    use iced_x86::CpuidFeature as F;
+    i.cpuid_features().iter().all(|f| {
+        matches!(
+            f,
+            F::INTEL8086
+                | F::INTEL8086_ONLY
+                | F::INTEL186
+                | F::INTEL286
+                | F::INTEL286_ONLY
+                | F::INTEL386
+                | F::INTEL486
+                | F::CPUID
+                | F::TSC
+                | F::MSR
+                | F::CX8
+                | F::CMOV
+                | F::MULTIBYTENOP
+                | F::PAUSE
+                | F::FPU
+                | F::FPU287
+                | F::FPU387
+        )
+    })
+}
+
+/// Instructions after which the block must end although they do not branch: they change
+/// state that decoding or interrupt delivery depends on.
+fn ends_block(i: &Instruction) -> bool {
+    if i.flow_control() != FlowControl::Next {
+        return true;
+    }
+    match i.mnemonic() {
+        Mnemonic::Hlt
+        | Mnemonic::Sti
+        | Mnemonic::Popf
+        | Mnemonic::Popfd
+        | Mnemonic::Lmsw
+        | Mnemonic::Lgdt
+        | Mnemonic::Lidt
+        | Mnemonic::Lldt
+        | Mnemonic::Ltr
+        | Mnemonic::Clts
+        | Mnemonic::Invlpg
+        | Mnemonic::Wrmsr
+        | Mnemonic::Out
+        | Mnemonic::Outsb
+        | Mnemonic::Outsw
+        | Mnemonic::Outsd
+        | Mnemonic::Wbinvd
+        | Mnemonic::Invd => true,
+        Mnemonic::Mov | Mnemonic::Pop => {
+            let r = i.op0_register();
+            r == Register::SS || (i.op0_kind() == OpKind::Register && (r.is_cr() || r.is_dr()))
+        }
+        _ => false,
+    }
+}
+
+impl DecodedInsn {
+    pub fn new(i: Instruction, bytes: &[u8], code32: bool) -> Self {
+        let (p66, p67) = prefixes(bytes);
+        let o32 = code32 ^ p66;
+        let a32 = code32 ^ p67;
+        let mut msize = 0;
+        let mut seg = Seg::Ds;
+        for n in 0..i.op_count() {
+            let k = i.op_kind(n);
+            if matches!(k, OpKind::Memory | OpKind::MemorySegSI | OpKind::MemorySegESI | OpKind::MemoryESDI | OpKind::MemoryESEDI | OpKind::MemorySegDI | OpKind::MemorySegEDI) {
+                msize = i.memory_size().size() as u8;
+                seg = seg_of(i.memory_segment());
+                break;
+            }
+        }
+        let osz = match i.op0_kind() {
+            OpKind::Register if i.op0_register().is_gpr() => i.op0_register().size() as u8,
+            OpKind::Memory | OpKind::MemoryESDI | OpKind::MemoryESEDI | OpKind::MemorySegSI | OpKind::MemorySegESI
+                if msize <= 4 && msize > 0 =>
+            {
+                msize
+            }
+            _ => {
+                if o32 {
+                    4
+                } else {
+                    2
+                }
+            }
+        };
+        let rel = match i.op0_kind() {
+            OpKind::NearBranch16 | OpKind::NearBranch32 => {
+                (i.near_branch_target() as u32).wrapping_sub(i.next_ip() as u32)
+            }
+            _ => 0,
+        };
+        let cc = (i.condition_code() as u8).wrapping_sub(1) & 15;
+        DecodedInsn { len: i.len() as u8, o32, a32, osz, msize, seg, cc, rel, i }
+    }
+}
+
+/// Fetch bytes for decoding at a linear address (instruction fetch: read access).
+fn fetch<B: Bus>(cpu: &mut Cpu, bus: &mut B, lin: u32, buf: &mut [u8]) -> Result<u64> {
+    let user = cpu.s.cpl == 3;
+    let t = cpu.walk(bus, lin, false, user)?;
+    let m = bus.mem();
+    if m.is_ram(t.phys + buf.len() as u64 - 1) {
+        let a = t.phys as usize;
+        buf.copy_from_slice(&m.ram()[a..a + buf.len()]);
+    } else {
+        for (k, b) in buf.iter_mut().enumerate() {
+            *b = cpu.phys_read(bus, t.phys + k as u64, 1) as u8;
+        }
+    }
+    Ok(t.phys)
+}
+
+/// Decode the block at CS:EIP. Faults (fetch page fault, CS limit) belong to the first
+/// instruction and are returned.
+pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
+    let cs = cpu.s.segs[Seg::Cs as usize];
+    let code32 = cs.is_32();
+    let eip = cpu.s.eip;
+    if eip > cs.limit {
+        return Err(Exception::gp0());
+    }
+    let lin = cs.base.wrapping_add(eip);
+    // At most a block's worth of bytes, and not past the page (the next page comes apart).
+    let in_page = (0x1000 - (lin & 0xfff) as usize).min(MAX_BLOCK_BYTES);
+    let page_end = 0x1000 - (lin & 0xfff) as usize == in_page;
+    let mut buf = [0u8; MAX_BLOCK_BYTES + 16];
+    let phys = fetch(cpu, bus, lin, &mut buf[..in_page])?;
+    // Bytes of the following page, for an instruction that crosses into it.
+    let mut avail = in_page;
+    let paged = cpu.s.cr0 & crate::cpu::state::CR0_PG != 0;
+    let next_lin = lin.wrapping_add(in_page as u32);
+    let mut next_fault = None;
+    if page_end {
+        match fetch(cpu, bus, next_lin, &mut buf[in_page..in_page + 15]) {
+            Ok(_) => avail += 15,
+            Err(e) => next_fault = Some(e),
+        }
+    } else {
+        fetch(cpu, bus, next_lin, &mut buf[in_page..in_page + 15]).ok();
+        avail += 15;
+    }
+    let is_ram = bus.mem().is_ram(phys + in_page as u64 - 1);
+    let model = cpu.model;
+    let bits = if code32 { 32 } else { 16 };
+    let mut dec = Decoder::with_ip(bits, &buf[..avail], eip as u64, DecoderOptions::NONE);
+    let mut insns = Vec::new();
+    let mut off = 0usize;
+    let mut crosses = false;
+    let limit_end = cs.limit as u64 + 1;
+    while insns.len() < MAX_BLOCK_INSNS {
+        let mut i = Instruction::default();
+        dec.decode_out(&mut i);
+        let len = i.len();
+        let bad = dec.last_error() != DecoderError::None;
+        // Ran out of bytes: the instruction continues on a page we could not fetch.
+        if bad && dec.last_error() == DecoderError::NoMoreBytes {
+            if insns.is_empty() {
+                return Err(next_fault.unwrap_or(Exception::gp0()));
+            }
+            break;
+        }
+        let start = off;
+        let end = off + if bad { 1 } else { len };
+        if end > in_page {
+            if !insns.is_empty() {
+                break;
+            }
+            crosses = true;
+        }
+        let cur_eip = eip as u64 + start as u64;
+        if cur_eip + (end - start) as u64 > limit_end || (!code32 && cur_eip + (end - start) as u64 > 0x10000) {
+            if insns.is_empty() {
+                return Err(Exception::gp0());
+            }
+            break;
+        }
+        let bytes = &buf[start..start + len.max(1)];
+        let mut d = DecodedInsn::new(i, bytes, code32);
+        let too_long = model == CpuModel::I286 && len > 10;
+        let supported = match model {
+            CpuModel::I286 => on_286(&d.i),
+            CpuModel::P6 => on_p6(&d.i),
+        };
+        let handler: Handler<B> = if bad || too_long || !supported {
+            if bad {
+                // Keep the length sane for a #UD: the fault leaves EIP at the instruction.
+                d.len = 1;
+            }
+            interp::invalid::<B>
+        } else {
+            interp::handler_for::<B>(&d, model)
+        };
+        let stop = bad || ends_block(&d.i) || (!code32 && cur_eip + len as u64 == 0x10000);
+        insns.push((handler, d));
+        off = end;
+        if stop || off >= in_page {
+            break;
+        }
+    }
+    let size = off as u32;
+    Ok(Block { insns, phys, size, cacheable: is_ram && !(crosses && paged) })
+}

@@ -1,0 +1,152 @@
+//! The interpreter's run loop: look up (or decode) the block at CS:EIP, run its handlers,
+//! deliver faults precisely, take interrupts and single-step traps at boundaries.
+
+use std::rc::Rc;
+
+use crate::cpu::exception::{Exception, Result};
+use crate::cpu::flags;
+use crate::cpu::interrupt::Source;
+use crate::cpu::state::Seg;
+use crate::cpu::{Cpu, Exit};
+use crate::decode::block::decode_block;
+use crate::decode::cache::block_key;
+use crate::decode::{Block, BlockCache};
+use crate::Bus;
+
+pub struct Interpreter<B> {
+    pub cache: BlockCache<B>,
+}
+
+impl<B: Bus> Default for Interpreter<B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<B: Bus> Interpreter<B> {
+    pub fn new() -> Self {
+        Interpreter { cache: BlockCache::new() }
+    }
+
+    /// Drop all decoded code (after a reset or a bulk load into RAM).
+    pub fn flush(&mut self, bus: &mut B) {
+        self.cache.clear();
+        bus.mem().reset_code_tracking();
+    }
+
+    /// Run at most `budget` instructions.
+    pub fn run(&mut self, cpu: &mut Cpu, bus: &mut B, budget: u64) -> Exit {
+        let end = cpu.stats.instructions.saturating_add(budget);
+        loop {
+            if cpu.shutdown {
+                return Exit::TripleFault;
+            }
+            if bus.stop_requested() {
+                return Exit::Stopped;
+            }
+            if cpu.stats.instructions >= end {
+                return Exit::InstructionLimit;
+            }
+            if cpu.irq_inhibit {
+                cpu.irq_inhibit = false;
+            } else if cpu.s.flags.bits & flags::IF != 0 && bus.interrupt_pending() {
+                if let Some(v) = bus.acknowledge_interrupt() {
+                    cpu.deliver_external(bus, v);
+                    continue;
+                }
+            }
+            if cpu.s.halted {
+                return Exit::Halted;
+            }
+            self.sync(cpu, bus);
+            let block = match self.lookup(cpu, bus) {
+                Ok(b) => b,
+                Err(e) => {
+                    cpu.deliver_exception(bus, e);
+                    continue;
+                }
+            };
+            if cpu.s.flags.bits & flags::TF != 0 {
+                self.single_step(cpu, bus, &block);
+            } else {
+                Self::exec_block(cpu, bus, &block, end - cpu.stats.instructions);
+            }
+        }
+    }
+
+    /// Apply stores that hit decoded code, and keep the TLB's writable entries coherent.
+    #[inline]
+    fn sync(&mut self, cpu: &mut Cpu, bus: &mut B) {
+        if cpu.code_dirty || bus.mem().has_invalidated() {
+            cpu.code_dirty = false;
+            for page in bus.mem().take_invalidated() {
+                cpu.stats.blocks_invalidated += self.cache.invalidate_page(page) as u64;
+            }
+        }
+        cpu.sync_tlb(bus);
+    }
+
+    fn lookup(&mut self, cpu: &mut Cpu, bus: &mut B) -> Result<Rc<Block<B>>> {
+        let cs = cpu.s.segs[Seg::Cs as usize];
+        let eip = cpu.s.eip;
+        if eip > cs.limit {
+            return Err(Exception::gp0());
+        }
+        let lin = cs.base.wrapping_add(eip);
+        let user = cpu.s.cpl == 3;
+        let phys = match cpu.tlb.read_hit(user, lin) {
+            Some(p) => p as u64,
+            None => cpu.walk(bus, lin, false, user)?.phys,
+        };
+        let key = block_key(phys, cs.is_32(), cpu.is_286());
+        if let Some(b) = self.cache.get(key) {
+            cpu.stats.block_hits += 1;
+            return Ok(b.clone());
+        }
+        let b = Rc::new(decode_block(cpu, bus)?);
+        cpu.stats.blocks_decoded += 1;
+        if b.cacheable && b.phys == phys {
+            bus.mem().mark_code(b.phys, b.size as u64);
+            self.cache.insert(key, b.clone());
+            cpu.sync_tlb(bus);
+        }
+        Ok(b)
+    }
+
+    /// Run the block's instructions (at most `max`); a fault is delivered and ends it.
+    #[inline]
+    fn exec_block(cpu: &mut Cpu, bus: &mut B, block: &Block<B>, max: u64) -> bool {
+        let mask = if cpu.s.code32() { u32::MAX } else { 0xffff };
+        cpu.end_block = false;
+        for (n, (h, d)) in block.insns.iter().enumerate() {
+            if n as u64 >= max {
+                break;
+            }
+            let start = cpu.s.eip;
+            cpu.s.eip = start.wrapping_add(d.len as u32) & mask;
+            if let Err(e) = h(cpu, bus, d) {
+                cpu.s.eip = start;
+                cpu.deliver_exception(bus, e);
+                return false;
+            }
+            cpu.stats.instructions += 1;
+            if cpu.end_block || cpu.code_dirty {
+                break;
+            }
+        }
+        true
+    }
+
+    /// TF set: one instruction, then a single-step trap (#DB) unless it faulted.
+    fn single_step(&mut self, cpu: &mut Cpu, bus: &mut B, block: &Block<B>) {
+        let before = cpu.stats.interrupts + cpu.stats.exceptions;
+        let ok = Self::exec_block(cpu, bus, block, 1);
+        if ok && cpu.stats.interrupts + cpu.stats.exceptions == before && !cpu.shutdown {
+            cpu.s.dr[6] |= 1 << 14;
+            let eip = cpu.s.eip;
+            if let Err(e) = cpu.deliver(bus, 1, Source::Exception, None, eip) {
+                cpu.deliver_exception(bus, e);
+            }
+        }
+    }
+}

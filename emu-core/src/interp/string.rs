@@ -1,0 +1,166 @@
+//! String instructions with REP/REPE/REPNE. Each iteration commits its register updates,
+//! so a fault part-way leaves a state from which the instruction restarts; long runs
+//! yield every CHUNK iterations so interrupts are not held off.
+
+use iced_x86::Mnemonic as M;
+
+use super::size_mask;
+use crate::cpu::exception::Result;
+use crate::cpu::flags::LazyOp;
+use crate::cpu::state::Seg;
+use crate::decode::{DecodedInsn, Handler};
+use crate::{Bus, Cpu};
+
+const CHUNK: u32 = 4096;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Movs,
+    Cmps,
+    Scas,
+    Lods,
+    Stos,
+    Ins,
+    Outs,
+}
+
+struct Regs {
+    a32: bool,
+}
+
+impl Regs {
+    fn get(&self, c: &Cpu, r: usize) -> u32 {
+        if self.a32 {
+            c.s.regs[r]
+        } else {
+            c.s.regs[r] & 0xffff
+        }
+    }
+    fn set(&self, c: &mut Cpu, r: usize, v: u32) {
+        if self.a32 {
+            c.s.regs[r] = v;
+        } else {
+            c.s.regs[r] = (c.s.regs[r] & !0xffff) | (v & 0xffff);
+        }
+    }
+}
+
+const ECX: usize = 1;
+const ESI: usize = 6;
+const EDI: usize = 7;
+
+/// One element; returns whether a compare matched (for REPE/REPNE).
+fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs) -> Result<bool> {
+    let size = d.msize;
+    let delta = if c.s.flags.df() { (size as u32).wrapping_neg() } else { size as u32 };
+    let si = r.get(c, ESI);
+    let di = r.get(c, EDI);
+    let mut zf = false;
+    match kind {
+        Kind::Movs => {
+            let v = c.read_seg(bus, d.seg, si, size)?;
+            c.write_seg(bus, Seg::Es, di, size, v)?;
+            r.set(c, ESI, si.wrapping_add(delta));
+            r.set(c, EDI, di.wrapping_add(delta));
+        }
+        Kind::Cmps => {
+            let a = c.read_seg(bus, d.seg, si, size)?;
+            let b = c.read_seg(bus, Seg::Es, di, size)?;
+            let m = size_mask(size);
+            let res = a.wrapping_sub(b) & m;
+            c.s.flags.set_lazy(LazyOp::Sub, size, a & m, b & m, res);
+            zf = res == 0;
+            r.set(c, ESI, si.wrapping_add(delta));
+            r.set(c, EDI, di.wrapping_add(delta));
+        }
+        Kind::Scas => {
+            let b = c.read_seg(bus, Seg::Es, di, size)?;
+            let m = size_mask(size);
+            let a = c.s.regs[0] & m;
+            let res = a.wrapping_sub(b) & m;
+            c.s.flags.set_lazy(LazyOp::Sub, size, a, b & m, res);
+            zf = res == 0;
+            r.set(c, EDI, di.wrapping_add(delta));
+        }
+        Kind::Lods => {
+            let v = c.read_seg(bus, d.seg, si, size)?;
+            let m = size_mask(size);
+            c.s.regs[0] = (c.s.regs[0] & !m) | v;
+            r.set(c, ESI, si.wrapping_add(delta));
+        }
+        Kind::Stos => {
+            let m = size_mask(size);
+            c.write_seg(bus, Seg::Es, di, size, c.s.regs[0] & m)?;
+            r.set(c, EDI, di.wrapping_add(delta));
+        }
+        Kind::Ins => {
+            let port = c.s.regs[2] as u16;
+            c.check_io(bus, port, size)?;
+            c.probe_write(bus, Seg::Es, di, size)?;
+            let v = bus.io_read(port, size);
+            c.write_seg(bus, Seg::Es, di, size, v)?;
+            r.set(c, EDI, di.wrapping_add(delta));
+        }
+        Kind::Outs => {
+            let port = c.s.regs[2] as u16;
+            c.check_io(bus, port, size)?;
+            let v = c.read_seg(bus, d.seg, si, size)?;
+            bus.io_write(port, size, v);
+            r.set(c, ESI, si.wrapping_add(delta));
+        }
+    }
+    Ok(zf)
+}
+
+fn string<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let kind = match K {
+        0 => Kind::Movs,
+        1 => Kind::Cmps,
+        2 => Kind::Scas,
+        3 => Kind::Lods,
+        4 => Kind::Stos,
+        5 => Kind::Ins,
+        _ => Kind::Outs,
+    };
+    let r = Regs { a32: d.a32 };
+    let repe = d.i.has_rep_prefix();
+    let repne = d.i.has_repne_prefix();
+    if !repe && !repne {
+        step(c, bus, d, kind, &r)?;
+        return Ok(());
+    }
+    let compares = matches!(kind, Kind::Cmps | Kind::Scas);
+    let mut n = 0;
+    loop {
+        let count = r.get(c, ECX);
+        if count == 0 {
+            return Ok(());
+        }
+        if n == CHUNK {
+            // Resume this instruction later (interrupts may be taken in between).
+            let mask = if c.s.code32() { u32::MAX } else { 0xffff };
+            c.s.eip = c.s.eip.wrapping_sub(d.len as u32) & mask;
+            c.end_block = true;
+            return Ok(());
+        }
+        let zf = step(c, bus, d, kind, &r)?;
+        r.set(c, ECX, count.wrapping_sub(1));
+        n += 1;
+        if compares && ((repe && !zf) || (repne && zf)) {
+            return Ok(());
+        }
+    }
+}
+
+pub fn handler<B: Bus>(m: M) -> Option<Handler<B>> {
+    Some(match m {
+        M::Movsb | M::Movsw | M::Movsd => string::<B, 0>,
+        M::Cmpsb | M::Cmpsw | M::Cmpsd => string::<B, 1>,
+        M::Scasb | M::Scasw | M::Scasd => string::<B, 2>,
+        M::Lodsb | M::Lodsw | M::Lodsd => string::<B, 3>,
+        M::Stosb | M::Stosw | M::Stosd => string::<B, 4>,
+        M::Insb | M::Insw | M::Insd => string::<B, 5>,
+        M::Outsb | M::Outsw | M::Outsd => string::<B, 6>,
+        _ => return None,
+    })
+}

@@ -1,0 +1,99 @@
+//! Soft TLB: a direct-mapped cache from linear page to physical RAM page, split by
+//! privilege (supervisor/user) and by access (read/write), as QEMU's softmmu does.
+
+const ENTRIES: usize = 256;
+/// Never equal to a page-aligned tag.
+pub const INVALID: u32 = 1;
+
+#[derive(Clone, Copy)]
+pub struct TlbEntry {
+    /// Linear page (address & !0xfff) when reads may use `phys`.
+    pub read_tag: u32,
+    /// Linear page when writes may use `phys` (RAM, no code, dirty bit already set).
+    pub write_tag: u32,
+    /// Physical page address in RAM.
+    pub phys: u32,
+    /// Global page (kept across CR3 writes).
+    pub global: bool,
+}
+
+const EMPTY: TlbEntry = TlbEntry { read_tag: INVALID, write_tag: INVALID, phys: 0, global: false };
+
+pub struct Tlb {
+    /// [0] supervisor, [1] user.
+    pub sets: Box<[[TlbEntry; ENTRIES]; 2]>,
+    /// PhysMemory::write_gen seen at the last check.
+    pub mem_gen: u64,
+}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tlb {
+    pub fn new() -> Self {
+        Tlb { sets: Box::new([[EMPTY; ENTRIES]; 2]), mem_gen: u64::MAX }
+    }
+
+    #[inline]
+    pub fn index(lin: u32) -> usize {
+        (lin >> 12) as usize & (ENTRIES - 1)
+    }
+
+    #[inline]
+    pub fn read_hit(&self, user: bool, lin: u32) -> Option<u32> {
+        let e = &self.sets[user as usize][Self::index(lin)];
+        (e.read_tag == lin & !0xfff).then_some(e.phys | (lin & 0xfff))
+    }
+
+    #[inline]
+    pub fn write_hit(&self, user: bool, lin: u32) -> Option<u32> {
+        let e = &self.sets[user as usize][Self::index(lin)];
+        (e.write_tag == lin & !0xfff).then_some(e.phys | (lin & 0xfff))
+    }
+
+    pub fn fill(&mut self, user: bool, lin: u32, phys: u32, writable: bool, global: bool) {
+        let page = lin & !0xfff;
+        self.sets[user as usize][Self::index(lin)] = TlbEntry {
+            read_tag: page,
+            write_tag: if writable { page } else { INVALID },
+            phys: phys & !0xfff,
+            global,
+        };
+    }
+
+    pub fn flush_all(&mut self) {
+        for set in self.sets.iter_mut() {
+            set.fill(EMPTY);
+        }
+    }
+
+    /// CR3 write: drop everything but global pages.
+    pub fn flush_nonglobal(&mut self) {
+        for set in self.sets.iter_mut() {
+            for e in set.iter_mut().filter(|e| !e.global) {
+                *e = EMPTY;
+            }
+        }
+    }
+
+    pub fn flush_page(&mut self, lin: u32) {
+        for set in self.sets.iter_mut() {
+            let e = &mut set[Self::index(lin)];
+            if e.read_tag == lin & !0xfff || e.write_tag == lin & !0xfff {
+                *e = EMPTY;
+            }
+        }
+    }
+
+    /// Writable fast-path entries are stale once a page gains code or becomes read-only.
+    pub fn drop_writes(&mut self) {
+        for set in self.sets.iter_mut() {
+            for e in set.iter_mut() {
+                e.write_tag = INVALID;
+            }
+        }
+    }
+}

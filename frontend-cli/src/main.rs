@@ -1,0 +1,32 @@
+//! ox86: a pure-software x86 PC emulator.
+
+mod sst;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "ox86", version, about = "A pure-software x86 PC emulator")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run SingleStepTests MOO files and report failures
+    Sst(sst::SstArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.cmd {
+        Cmd::Sst(a) => sst::run(a),
+    };
+    match code {
+        Ok(c) => std::process::exit(c),
+        Err(e) => {
+            eprintln!("ox86: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
