@@ -1,4 +1,9 @@
-//! ox86-machine: the PC board (memory map, devices, run loop, boot loaders) and the
-//! conformance runner.
+//! ox86-machine: the PC board (memory map, firmware, small ports, run loop) and the
+//! SingleStepTests conformance runner.
 
+pub mod board;
+pub mod run;
 pub mod sst;
+
+pub use board::{Board, Machine, MachineConfig, MachineError};
+pub use run::{RunEnd, RunReport};

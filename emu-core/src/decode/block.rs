@@ -71,10 +71,13 @@ fn prefixes(bytes: &[u8]) -> (bool, bool) {
     (o, a)
 }
 
-/// Does the 286 have this instruction?
+/// Does the 286 have this instruction? (No FS/GS either.)
 fn on_286(i: &Instruction) -> bool {
     use iced_x86::CpuidFeature as F;
-    i.cpuid_features()
+    let fs_gs = (0..i.op_count()).any(|n| {
+        i.op_kind(n) == OpKind::Register && matches!(i.op_register(n), Register::FS | Register::GS)
+    });
+    !fs_gs && i.cpuid_features()
         .iter()
         .all(|f| matches!(f, F::INTEL8086 | F::INTEL8086_ONLY | F::INTEL186 | F::INTEL286 | F::INTEL286_ONLY | F::FPU | F::FPU287 | F::FPU287XL_ONLY))
 }
@@ -228,7 +231,9 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
     let is_ram = bus.mem().is_ram(phys + in_page as u64 - 1);
     let model = cpu.model;
     let bits = if code32 { 32 } else { 16 };
-    let mut dec = Decoder::with_ip(bits, &buf[..avail], eip as u64, DecoderOptions::NONE);
+    // The 286 accepts LOCK on any instruction; later CPUs raise #UD.
+    let options = if model == CpuModel::I286 { DecoderOptions::NO_INVALID_CHECK } else { DecoderOptions::NONE };
+    let mut dec = Decoder::with_ip(bits, &buf[..avail], eip as u64, options);
     let mut insns = Vec::new();
     let mut off = 0usize;
     let mut crosses = false;
@@ -262,6 +267,7 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
         }
         let bytes = &buf[start..start + len.max(1)];
         let mut d = DecodedInsn::new(i, bytes, code32);
+        // The 286 refuses instructions over 10 bytes (repeated prefixes) with #GP(0).
         let too_long = model == CpuModel::I286 && len > 10;
         let supported = match model {
             CpuModel::I286 => on_286(&d.i),
@@ -272,7 +278,11 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
                 // Keep the length sane for a #UD: the fault leaves EIP at the instruction.
                 d.len = 1;
             }
-            interp::invalid::<B>
+            if too_long && !bad {
+                interp::too_long::<B>
+            } else {
+                interp::invalid::<B>
+            }
         } else {
             interp::handler_for::<B>(&d, model)
         };

@@ -81,9 +81,8 @@ fn aaa_aas<B: Bus, const SUB: bool>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> 
     let adjust = (ax & 0x0f) > 9 || c.s.flags.af();
     let r = if adjust {
         if SUB {
-            let al = (ax as u8).wrapping_sub(6) as u32;
-            let ah = ((ax >> 8) as u8).wrapping_sub(1) as u32;
-            (ah << 8) | al
+            // AX -= 6 (a borrow reaches AH), then AH -= 1.
+            ax.wrapping_sub(6).wrapping_sub(0x100) & 0xffff
         } else {
             ax.wrapping_add(0x106) & 0xffff
         }

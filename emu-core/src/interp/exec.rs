@@ -37,6 +37,7 @@ impl<B: Bus> Interpreter<B> {
     /// Run at most `budget` instructions.
     pub fn run(&mut self, cpu: &mut Cpu, bus: &mut B, budget: u64) -> Exit {
         let end = cpu.stats.instructions.saturating_add(budget);
+        let exc0 = cpu.stats.exceptions;
         loop {
             if cpu.shutdown {
                 return Exit::TripleFault;
@@ -44,7 +45,8 @@ impl<B: Bus> Interpreter<B> {
             if bus.stop_requested() {
                 return Exit::Stopped;
             }
-            if cpu.stats.instructions >= end {
+            // Exception deliveries count too: a handler that faults at once must not spin.
+            if cpu.stats.instructions + cpu.stats.exceptions - exc0 >= end {
                 return Exit::InstructionLimit;
             }
             if cpu.irq_inhibit {

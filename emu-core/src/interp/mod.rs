@@ -30,6 +30,11 @@ pub fn invalid<B: Bus>(_: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
     Err(Exception::ud())
 }
 
+/// An 80286 instruction longer than 10 bytes: #GP(0).
+pub fn too_long<B: Bus>(_: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
+    Err(Exception::gp0())
+}
+
 /// Choose the handler for a decoded instruction (once, at decode time).
 pub fn handler_for<B: Bus>(d: &DecodedInsn, model: CpuModel) -> Handler<B> {
     let i = &d.i;

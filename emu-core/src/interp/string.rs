@@ -49,6 +49,16 @@ const ECX: usize = 1;
 const ESI: usize = 6;
 const EDI: usize = 7;
 
+/// The 80286 advances the index register of an access that faults on the segment limit
+/// before the fault is taken (its microcode updates the pointer with the access).
+fn quirk_286(c: &mut Cpu, r: &Regs, reg: usize, delta: u32, e: crate::Exception) -> crate::Exception {
+    if c.is_286() {
+        let v = r.get(c, reg);
+        r.set(c, reg, v.wrapping_add(delta));
+    }
+    e
+}
+
 /// One element; returns whether a compare matched (for REPE/REPNE).
 fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs) -> Result<bool> {
     let size = d.msize;
@@ -58,14 +68,14 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
     let mut zf = false;
     match kind {
         Kind::Movs => {
-            let v = c.read_seg(bus, d.seg, si, size)?;
-            c.write_seg(bus, Seg::Es, di, size, v)?;
+            let v = c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?;
+            c.write_seg(bus, Seg::Es, di, size, v).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             r.set(c, ESI, si.wrapping_add(delta));
             r.set(c, EDI, di.wrapping_add(delta));
         }
         Kind::Cmps => {
-            let a = c.read_seg(bus, d.seg, si, size)?;
-            let b = c.read_seg(bus, Seg::Es, di, size)?;
+            let a = c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?;
+            let b = c.read_seg(bus, Seg::Es, di, size).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             let m = size_mask(size);
             let res = a.wrapping_sub(b) & m;
             c.s.flags.set_lazy(LazyOp::Sub, size, a & m, b & m, res);
@@ -74,7 +84,7 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
             r.set(c, EDI, di.wrapping_add(delta));
         }
         Kind::Scas => {
-            let b = c.read_seg(bus, Seg::Es, di, size)?;
+            let b = c.read_seg(bus, Seg::Es, di, size).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             let m = size_mask(size);
             let a = c.s.regs[0] & m;
             let res = a.wrapping_sub(b) & m;
@@ -83,20 +93,21 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
             r.set(c, EDI, di.wrapping_add(delta));
         }
         Kind::Lods => {
-            let v = c.read_seg(bus, d.seg, si, size)?;
+            let v = c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?;
             let m = size_mask(size);
             c.s.regs[0] = (c.s.regs[0] & !m) | v;
             r.set(c, ESI, si.wrapping_add(delta));
         }
         Kind::Stos => {
             let m = size_mask(size);
-            c.write_seg(bus, Seg::Es, di, size, c.s.regs[0] & m)?;
+            let v = c.s.regs[0] & m;
+            c.write_seg(bus, Seg::Es, di, size, v).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             r.set(c, EDI, di.wrapping_add(delta));
         }
         Kind::Ins => {
             let port = c.s.regs[2] as u16;
             c.check_io(bus, port, size)?;
-            c.probe_write(bus, Seg::Es, di, size)?;
+            c.probe_write(bus, Seg::Es, di, size).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             let v = bus.io_read(port, size);
             c.write_seg(bus, Seg::Es, di, size, v)?;
             r.set(c, EDI, di.wrapping_add(delta));
@@ -104,7 +115,7 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
         Kind::Outs => {
             let port = c.s.regs[2] as u16;
             c.check_io(bus, port, size)?;
-            let v = c.read_seg(bus, d.seg, si, size)?;
+            let v = c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?;
             bus.io_write(port, size, v);
             r.set(c, ESI, si.wrapping_add(delta));
         }
