@@ -1,5 +1,6 @@
 //! ox86: a pure-software x86 PC emulator.
 
+mod run;
 mod sst;
 
 use clap::{Parser, Subcommand};
@@ -13,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Run a guest (the built-in demo guest when none is given)
+    Run(run::RunArgs),
     /// Run SingleStepTests MOO files and report failures
     Sst(sst::SstArgs),
 }
@@ -20,6 +23,7 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.cmd {
+        Cmd::Run(a) => run::run(a),
         Cmd::Sst(a) => sst::run(a),
     };
     match code {

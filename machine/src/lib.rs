@@ -2,8 +2,10 @@
 //! SingleStepTests conformance runner.
 
 pub mod board;
+pub mod console;
 pub mod run;
 pub mod sst;
 
 pub use board::{Board, Machine, MachineConfig, MachineError};
+pub use console::SharedBuf;
 pub use run::{RunEnd, RunReport};

@@ -24,18 +24,53 @@ pub enum Vector {
 }
 
 /// A fault raised by an instruction: vector plus error code where the vector has one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Exception {
-    pub vector: u8,
-    pub error: Option<u32>,
+/// Packed in 32 bits (bit 31 set, bit 30 = has error code, bits 16-23 vector, bits 0-15
+/// error code) so `Result<(), Exception>` travels in a register on the hot path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Exception(std::num::NonZeroU32);
+
+const MARK: u32 = 1 << 31;
+const HAS_ERROR: u32 = 1 << 30;
+
+impl std::fmt::Debug for Exception {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.error() {
+            Some(e) => write!(f, "#{}({e:#x})", self.vector()),
+            None => write!(f, "#{}", self.vector()),
+        }
+    }
 }
 
 impl Exception {
+    const fn pack(vector: u8, error: Option<u32>) -> Self {
+        let bits = match error {
+            Some(e) => MARK | HAS_ERROR | (vector as u32) << 16 | (e & 0xffff),
+            None => MARK | (vector as u32) << 16,
+        };
+        match std::num::NonZeroU32::new(bits) {
+            Some(v) => Exception(v),
+            None => unreachable!(),
+        }
+    }
     pub const fn new(v: Vector) -> Self {
-        Self { vector: v as u8, error: None }
+        Self::pack(v as u8, None)
     }
     pub const fn with_error(v: Vector, error: u32) -> Self {
-        Self { vector: v as u8, error: Some(error) }
+        Self::pack(v as u8, Some(error))
+    }
+    /// Any vector (interrupt delivery uses this for software interrupts' faults).
+    pub const fn raw(vector: u8, error: Option<u32>) -> Self {
+        Self::pack(vector, error)
+    }
+    pub const fn vector(&self) -> u8 {
+        (self.0.get() >> 16) as u8
+    }
+    pub const fn error(&self) -> Option<u32> {
+        if self.0.get() & HAS_ERROR != 0 {
+            Some(self.0.get() & 0xffff)
+        } else {
+            None
+        }
     }
     pub const fn de() -> Self {
         Self::new(Vector::DE)
@@ -73,7 +108,7 @@ impl Exception {
 
     /// Contributory exceptions turn a second fault during delivery into #DF.
     pub fn is_contributory(&self) -> bool {
-        matches!(self.vector, 0 | 10 | 11 | 12 | 13)
+        matches!(self.vector(), 0 | 10 | 11 | 12 | 13)
     }
 }
 

@@ -38,6 +38,10 @@ pub enum LazyOp {
     /// INC/DEC: like Add/Sub of 1, CF kept in `bits`.
     Inc,
     Dec,
+    /// SHL/SHR/SAR: `a` the operand, `b` the count (1-31), `r` the result. AF=0.
+    Shl,
+    Shr,
+    Sar,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -86,10 +90,20 @@ impl Flags {
         (v >> self.top) & 1 != 0
     }
 
+    /// The operand sign-extended from its width.
+    #[inline]
+    fn sext(&self, v: u32) -> i32 {
+        ((v << (31 - self.top)) as i32) >> (31 - self.top)
+    }
+
     #[inline]
     pub fn cf(&self) -> bool {
         let m = self.mask();
+        let bits = self.top as u32 + 1;
         match self.op {
+            LazyOp::Shl => self.b <= bits && (self.a >> (bits - self.b)) & 1 != 0,
+            LazyOp::Shr => self.b <= bits && (self.a >> (self.b - 1)) & 1 != 0,
+            LazyOp::Sar => (self.sext(self.a) >> (self.b - 1).min(31)) & 1 != 0,
             LazyOp::None | LazyOp::Inc | LazyOp::Dec => self.bits & CF != 0,
             LazyOp::Add => self.r & m < self.a & m,
             LazyOp::Adc => self.r & m <= self.a & m,
@@ -130,7 +144,9 @@ impl Flags {
             LazyOp::None => self.bits & OF != 0,
             LazyOp::Add | LazyOp::Adc | LazyOp::Inc => self.sign((a ^ r) & (b ^ r)),
             LazyOp::Sub | LazyOp::Sbb | LazyOp::Dec => self.sign((a ^ b) & (a ^ r)),
-            LazyOp::Logic => false,
+            LazyOp::Logic | LazyOp::Sar => false,
+            LazyOp::Shl => self.sign(r) != self.cf(),
+            LazyOp::Shr => self.b == 1 && self.sign(a),
         }
     }
 
@@ -138,7 +154,7 @@ impl Flags {
     pub fn af(&self) -> bool {
         match self.op {
             LazyOp::None => self.bits & AF != 0,
-            LazyOp::Logic => false,
+            LazyOp::Logic | LazyOp::Shl | LazyOp::Shr | LazyOp::Sar => false,
             _ => (self.a ^ self.b ^ self.r) & 0x10 != 0,
         }
     }

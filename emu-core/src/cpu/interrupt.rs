@@ -28,16 +28,16 @@ impl Cpu {
         let mut cur = e;
         // Bounded: each round either succeeds, escalates, or ends in shutdown.
         for _ in 0..4 {
-            let Err(next) = self.deliver(bus, cur.vector, Source::Exception, cur.error, eip) else {
+            let Err(next) = self.deliver(bus, cur.vector(), Source::Exception, cur.error(), eip) else {
                 return;
             };
-            if cur.vector == Vector::DF as u8 {
+            if cur.vector() == Vector::DF as u8 {
                 self.shutdown = true;
                 return;
             }
             let pf = Vector::PF as u8;
             let double = (cur.is_contributory() && next.is_contributory())
-                || (cur.vector == pf && (next.is_contributory() || next.vector == pf));
+                || (cur.vector() == pf && (next.is_contributory() || next.vector() == pf));
             cur = if double { Exception::df() } else { next };
         }
         self.shutdown = true;

@@ -11,6 +11,50 @@ use crate::Bus;
 
 pub type Handler<B> = fn(&mut Cpu, &mut B, &DecodedInsn) -> Result<()>;
 
+/// An operand, pre-digested at decode time for the handlers' fast paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opd {
+    /// General register: slot code (see `reg_slot`).
+    Reg(u8),
+    /// The memory operand (address from `base`/`index`/`scale`/`disp`).
+    Mem,
+    /// Immediate, already sign- or zero-extended to the operand size.
+    Imm(u32),
+    /// Anything else (segment/control registers, branch targets, string memory...):
+    /// handlers read it from the iced instruction.
+    Other,
+}
+
+/// No register (for `base`/`index`).
+pub const NO_REG: u8 = 0xff;
+
+/// Slot code of a general register: bits 0-2 the register number (EAX..EDI), bits 3-4
+/// the view: 0 low byte, 1 high byte (AH..BH), 2 word, 3 dword. None for others.
+pub fn reg_slot(r: Register) -> Option<u8> {
+    let n = r as u32;
+    Some(match n {
+        1..=4 => (n - 1) as u8,
+        5..=8 => (n - 5) as u8 | 1 << 3,
+        21..=28 => (n - 21) as u8 | 2 << 3,
+        37..=44 => (n - 37) as u8 | 3 << 3,
+        _ => return None,
+    })
+}
+
+fn digest(i: &Instruction, n: u32) -> Opd {
+    match i.op_kind(n) {
+        OpKind::Register => reg_slot(i.op_register(n)).map_or(Opd::Other, Opd::Reg),
+        OpKind::Memory => Opd::Mem,
+        OpKind::Immediate8 => Opd::Imm(i.immediate8() as u32),
+        OpKind::Immediate8_2nd => Opd::Imm(i.immediate8_2nd() as u32),
+        OpKind::Immediate16 => Opd::Imm(i.immediate16() as u32),
+        OpKind::Immediate32 => Opd::Imm(i.immediate32()),
+        OpKind::Immediate8to16 => Opd::Imm(i.immediate8to16() as u16 as u32),
+        OpKind::Immediate8to32 => Opd::Imm(i.immediate8to32() as u32),
+        _ => Opd::Other,
+    }
+}
+
 /// One decoded instruction plus what the handler needs without re-decoding.
 #[derive(Clone, Debug)]
 pub struct DecodedInsn {
@@ -30,12 +74,22 @@ pub struct DecodedInsn {
     pub cc: u8,
     /// Near branch displacement, relative to the next instruction.
     pub rel: u32,
+    /// Operands 0-2, digested.
+    pub ops: [Opd; 3],
+    /// Memory operand: base and index register slots (NO_REG if absent), index shift,
+    /// displacement.
+    pub base: u8,
+    pub index: u8,
+    pub shift: u8,
+    pub disp: u32,
 }
 
 pub struct Block<B> {
     pub insns: Vec<(Handler<B>, DecodedInsn)>,
     /// Physical address of the first byte.
     pub phys: u64,
+    /// Cache key (physical address and mode bits).
+    pub key: u64,
     /// Bytes covered (for code tracking).
     pub size: u32,
     /// May be kept in the cache (false for blocks fetched outside RAM or across a page
@@ -179,7 +233,12 @@ impl DecodedInsn {
             _ => 0,
         };
         let cc = (i.condition_code() as u8).wrapping_sub(1) & 15;
-        DecodedInsn { len: i.len() as u8, o32, a32, osz, msize, seg, cc, rel, i }
+        let ops = [0, 1, 2].map(|n| if n < i.op_count() { digest(&i, n) } else { Opd::Other });
+        let base = reg_slot(i.memory_base()).unwrap_or(NO_REG);
+        let index = reg_slot(i.memory_index()).unwrap_or(NO_REG);
+        let shift = i.memory_index_scale().trailing_zeros() as u8;
+        let disp = i.memory_displacement32();
+        DecodedInsn { len: i.len() as u8, o32, a32, osz, msize, seg, cc, rel, ops, base, index, shift, disp, i }
     }
 }
 
@@ -294,5 +353,6 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
         }
     }
     let size = off as u32;
-    Ok(Block { insns, phys, size, cacheable: is_ram && !(crosses && paged) })
+    let key = super::cache::block_key(phys, code32, model == CpuModel::I286);
+    Ok(Block { insns, phys, key, size, cacheable: is_ram && !(crosses && paged) })
 }

@@ -1,8 +1,9 @@
 //! The block cache: decoded blocks keyed by (physical address, mode), dropped when a
-//! store touches their code.
+//! store touches their code. Blocks live in a slab and are found through a small
+//! direct-mapped table first (the common case: a loop's next block), then a hash map.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::block::Block;
 use crate::mem::PAGE_SHIFT;
@@ -12,10 +13,41 @@ pub fn block_key(phys: u64, code32: bool, is_286: bool) -> u64 {
     phys | (code32 as u64) << 40 | (is_286 as u64) << 41
 }
 
+/// Multiplicative hash for integer keys (the keys are addresses, not attacker-chosen
+/// strings, so SipHash's DoS resistance buys nothing here).
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7cc1_b727_220a_95);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7cc1_b727_220a_95);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+const JUMP_CACHE: usize = 4096;
+const NO_KEY: u64 = u64::MAX;
+
 pub struct BlockCache<B> {
-    blocks: HashMap<u64, Rc<Block<B>>>,
-    /// Physical page -> keys of blocks with code on it.
-    by_page: HashMap<u32, Vec<u64>>,
+    slab: Vec<Option<Block<B>>>,
+    free: Vec<u32>,
+    map: FastMap<u64, u32>,
+    /// Physical page -> slab indices of blocks with code on it.
+    by_page: FastMap<u32, Vec<u32>>,
+    /// Direct-mapped (key, index) in front of the map.
+    jump: Vec<(u64, u32)>,
 }
 
 impl<B> Default for BlockCache<B> {
@@ -24,45 +56,100 @@ impl<B> Default for BlockCache<B> {
     }
 }
 
+#[inline]
+fn jump_slot(key: u64) -> usize {
+    ((key ^ (key >> 12)) as usize) & (JUMP_CACHE - 1)
+}
+
 impl<B> BlockCache<B> {
     pub fn new() -> Self {
-        BlockCache { blocks: HashMap::new(), by_page: HashMap::new() }
+        BlockCache {
+            slab: Vec::new(),
+            free: Vec::new(),
+            map: FastMap::default(),
+            by_page: FastMap::default(),
+            jump: vec![(NO_KEY, 0); JUMP_CACHE],
+        }
+    }
+
+    /// Find the block for `key`: its slab index.
+    #[inline]
+    pub fn find(&mut self, key: u64) -> Option<u32> {
+        let slot = jump_slot(key);
+        let (k, i) = self.jump[slot];
+        if k == key {
+            return Some(i);
+        }
+        let i = *self.map.get(&key)?;
+        self.jump[slot] = (key, i);
+        Some(i)
     }
 
     #[inline]
-    pub fn get(&self, key: u64) -> Option<&Rc<Block<B>>> {
-        self.blocks.get(&key)
+    pub fn block(&self, index: u32) -> &Block<B> {
+        // Indices come from `find`/`insert`, which only hand out live slots.
+        self.slab[index as usize].as_ref().expect("live block index")
     }
 
-    pub fn insert(&mut self, key: u64, block: Rc<Block<B>>) {
+    pub fn insert(&mut self, key: u64, block: Block<B>) -> u32 {
         let first = (block.phys >> PAGE_SHIFT) as u32;
         let last = ((block.phys + block.size.max(1) as u64 - 1) >> PAGE_SHIFT) as u32;
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(block);
+                i
+            }
+            None => {
+                self.slab.push(Some(block));
+                (self.slab.len() - 1) as u32
+            }
+        };
         for p in first..=last {
-            self.by_page.entry(p).or_default().push(key);
+            self.by_page.entry(p).or_default().push(index);
         }
-        self.blocks.insert(key, block);
+        if let Some(old) = self.map.insert(key, index) {
+            self.remove(old);
+        }
+        self.jump[jump_slot(key)] = (key, index);
+        index
+    }
+
+    fn remove(&mut self, index: u32) {
+        if self.slab[index as usize].take().is_some() {
+            self.free.push(index);
+        }
     }
 
     /// Drop every block with code on physical page `page`. Returns how many.
     pub fn invalidate_page(&mut self, page: u32) -> usize {
-        let Some(keys) = self.by_page.remove(&page) else { return 0 };
+        let Some(indices) = self.by_page.remove(&page) else { return 0 };
         let mut n = 0;
-        for k in keys {
-            n += self.blocks.remove(&k).is_some() as usize;
+        for i in indices {
+            if let Some(b) = self.slab[i as usize].take() {
+                self.map.remove(&b.key);
+                self.free.push(i);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.jump.fill((NO_KEY, 0));
         }
         n
     }
 
     pub fn clear(&mut self) {
-        self.blocks.clear();
+        self.slab.clear();
+        self.free.clear();
+        self.map.clear();
         self.by_page.clear();
+        self.jump.fill((NO_KEY, 0));
     }
 
     pub fn len(&self) -> usize {
-        self.blocks.len()
+        self.map.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty()
+        self.map.is_empty()
     }
 }

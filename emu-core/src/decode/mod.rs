@@ -3,5 +3,5 @@
 pub mod block;
 pub mod cache;
 
-pub use block::{Block, DecodedInsn, Handler};
+pub use block::{reg_slot, Block, DecodedInsn, Handler, Opd, NO_REG};
 pub use cache::BlockCache;

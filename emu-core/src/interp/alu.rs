@@ -6,7 +6,7 @@ use super::{sext, sign_bit, size_mask};
 use crate::cpu::exception::{Exception, Result};
 use crate::cpu::flags::{self, LazyOp};
 use crate::cpu::state::Seg;
-use crate::decode::{DecodedInsn, Handler};
+use crate::decode::{DecodedInsn, Handler, Opd};
 use crate::{Bus, Cpu};
 
 /// The eight classic ALU operations, in opcode order.
@@ -76,9 +76,9 @@ fn alu<B: Bus, const OP: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Resul
 
 /// Register-register forms skip the operand-kind dispatch.
 fn alu_rr<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (r0, r1) = (d.i.op0_register(), d.i.op1_register());
-    let a = c.reg_get(r0);
-    let b = c.reg_get(r1);
+    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let a = c.slot_get(r0);
+    let b = c.slot_get(r1);
     let op: Op = match OP {
         0 => Op::Add,
         1 => Op::Or,
@@ -91,7 +91,28 @@ fn alu_rr<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Resu
     };
     let r = arith(c, op, a, b, d.osz);
     if op != Op::Cmp {
-        c.reg_set(r0, r);
+        c.slot_set(r0, r);
+    }
+    Ok(())
+}
+
+/// Register, immediate.
+fn alu_ri<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
+    let (Opd::Reg(r0), Opd::Imm(b)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let a = c.slot_get(r0);
+    let op: Op = match OP {
+        0 => Op::Add,
+        1 => Op::Or,
+        2 => Op::Adc,
+        3 => Op::Sbb,
+        4 => Op::And,
+        5 => Op::Sub,
+        6 => Op::Xor,
+        _ => Op::Cmp,
+    };
+    let r = arith(c, op, a, b, d.osz);
+    if op != Op::Cmp {
+        c.slot_set(r0, r);
     }
     Ok(())
 }
@@ -108,6 +129,16 @@ fn inc_dec<B: Bus, const DEC: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -
     let m = size_mask(d.osz);
     let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) } & m;
     c.op_write(bus, d, 0, r)?;
+    c.s.flags.set_lazy(if DEC { LazyOp::Dec } else { LazyOp::Inc }, d.osz, a & m, 1, r);
+    Ok(())
+}
+
+fn inc_dec_r<B: Bus, const DEC: bool>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let a = c.slot_get(r0);
+    let m = size_mask(d.osz);
+    let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) } & m;
+    c.slot_set(r0, r);
     c.s.flags.set_lazy(if DEC { LazyOp::Dec } else { LazyOp::Inc }, d.osz, a & m, 1, r);
     Ok(())
 }
@@ -132,26 +163,30 @@ fn mov<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 }
 
 fn mov_rr<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let v = c.reg_get(d.i.op1_register());
-    c.reg_set(d.i.op0_register(), v);
+    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let v = c.slot_get(r1);
+    c.slot_set(r0, v);
     Ok(())
 }
 
 fn mov_r_imm<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    c.reg_set(d.i.op0_register(), d.i.immediate32());
+    let (Opd::Reg(r0), Opd::Imm(v)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    c.slot_set(r0, v);
     Ok(())
 }
 
 fn mov_r_mem<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
     let ea = c.ea(d);
     let v = c.read_seg(bus, d.seg, ea, d.osz)?;
-    c.reg_set(d.i.op0_register(), v);
+    c.slot_set(r0, v);
     Ok(())
 }
 
 fn mov_mem_r<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Opd::Reg(r1) = d.ops[1] else { return Err(Exception::ud()) };
     let ea = c.ea(d);
-    let v = c.reg_get(d.i.op1_register());
+    let v = c.slot_get(r1);
     c.write_seg(bus, d.seg, ea, d.osz, v)
 }
 
@@ -213,8 +248,9 @@ fn xchg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 }
 
 fn lea<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
     let ea = c.ea(d);
-    c.reg_set(d.i.op0_register(), ea & size_mask(d.osz));
+    c.slot_set(r0, ea);
     Ok(())
 }
 
@@ -425,6 +461,7 @@ fn load_far<B: Bus, const SEG: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) ->
 pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
     let rr = d.i.op_count() == 2 && d.i.op0_kind() == OpKind::Register && d.i.op1_kind() == OpKind::Register;
     let rr = rr && d.i.op0_register().is_gpr() && d.i.op1_register().is_gpr();
+    let ri = matches!((d.ops[0], d.ops[1]), (Opd::Reg(_), Opd::Imm(_))) && d.i.op_count() == 2;
     let h: Handler<B> = match m {
         M::Add if rr => alu_rr::<B, 0>,
         M::Or if rr => alu_rr::<B, 1>,
@@ -434,6 +471,14 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
         M::Sub if rr => alu_rr::<B, 5>,
         M::Xor if rr => alu_rr::<B, 6>,
         M::Cmp if rr => alu_rr::<B, 7>,
+        M::Add if ri => alu_ri::<B, 0>,
+        M::Or if ri => alu_ri::<B, 1>,
+        M::Adc if ri => alu_ri::<B, 2>,
+        M::Sbb if ri => alu_ri::<B, 3>,
+        M::And if ri => alu_ri::<B, 4>,
+        M::Sub if ri => alu_ri::<B, 5>,
+        M::Xor if ri => alu_ri::<B, 6>,
+        M::Cmp if ri => alu_ri::<B, 7>,
         M::Add => alu::<B, 0>,
         M::Or => alu::<B, 1>,
         M::Adc => alu::<B, 2>,
@@ -443,6 +488,8 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
         M::Xor => alu::<B, 6>,
         M::Cmp => alu::<B, 7>,
         M::Test => test::<B>,
+        M::Inc if matches!(d.ops[0], Opd::Reg(_)) => inc_dec_r::<B, false>,
+        M::Dec if matches!(d.ops[0], Opd::Reg(_)) => inc_dec_r::<B, true>,
         M::Inc => inc_dec::<B, false>,
         M::Dec => inc_dec::<B, true>,
         M::Neg => neg::<B>,
@@ -463,13 +510,8 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
                 mov_r_mem::<B>
             } else if k0 == OpKind::Memory && k1 == OpKind::Register {
                 mov_mem_r::<B>
-            } else if k0 == OpKind::Register && matches!(k1, OpKind::Immediate32 | OpKind::Immediate16 | OpKind::Immediate8)
-            {
-                if k1 == OpKind::Immediate32 {
-                    mov_r_imm::<B>
-                } else {
-                    mov::<B>
-                }
+            } else if matches!((d.ops[0], d.ops[1]), (Opd::Reg(_), Opd::Imm(_))) {
+                mov_r_imm::<B>
             } else {
                 mov::<B>
             }

@@ -1,8 +1,6 @@
 //! The interpreter's run loop: look up (or decode) the block at CS:EIP, run its handlers,
 //! deliver faults precisely, take interrupts and single-step traps at boundaries.
 
-use std::rc::Rc;
-
 use crate::cpu::exception::{Exception, Result};
 use crate::cpu::flags;
 use crate::cpu::interrupt::Source;
@@ -61,17 +59,27 @@ impl<B: Bus> Interpreter<B> {
                 return Exit::Halted;
             }
             self.sync(cpu, bus);
-            let block = match self.lookup(cpu, bus) {
-                Ok(b) => b,
-                Err(e) => {
-                    cpu.deliver_exception(bus, e);
-                    continue;
-                }
-            };
+            cpu.end_block = false;
             if cpu.s.flags.bits & flags::TF != 0 {
-                self.single_step(cpu, bus, &block);
-            } else {
-                Self::exec_block(cpu, bus, &block, end - cpu.stats.instructions);
+                if let Err(e) = self.step_block(cpu, bus, 1, true) {
+                    cpu.deliver_exception(bus, e);
+                }
+                continue;
+            }
+            // Chain blocks until one of them asks for the checks above (mode change,
+            // exception, store into code, HLT, I/O...) or an interrupt is waiting.
+            loop {
+                let max = end - cpu.stats.instructions;
+                if let Err(e) = self.step_block(cpu, bus, max, false) {
+                    cpu.deliver_exception(bus, e);
+                    break;
+                }
+                if cpu.end_block
+                    || cpu.stats.instructions >= end
+                    || (cpu.s.flags.bits & flags::IF != 0 && bus.interrupt_pending())
+                {
+                    break;
+                }
             }
         }
     }
@@ -88,63 +96,82 @@ impl<B: Bus> Interpreter<B> {
         cpu.sync_tlb(bus);
     }
 
-    fn lookup(&mut self, cpu: &mut Cpu, bus: &mut B) -> Result<Rc<Block<B>>> {
-        let cs = cpu.s.segs[Seg::Cs as usize];
+    /// Find or decode the block at CS:EIP and run it.
+    fn step_block(&mut self, cpu: &mut Cpu, bus: &mut B, max: u64, step: bool) -> Result<()> {
+        let cs = &cpu.s.segs[Seg::Cs as usize];
         let eip = cpu.s.eip;
         if eip > cs.limit {
             return Err(Exception::gp0());
         }
         let lin = cs.base.wrapping_add(eip);
+        let code32 = cs.is_32();
         let user = cpu.s.cpl == 3;
         let phys = match cpu.tlb.read_hit(user, lin) {
             Some(p) => p as u64,
             None => cpu.walk(bus, lin, false, user)?.phys,
         };
-        let key = block_key(phys, cs.is_32(), cpu.is_286());
-        if let Some(b) = self.cache.get(key) {
-            cpu.stats.block_hits += 1;
-            return Ok(b.clone());
+        let key = block_key(phys, code32, cpu.is_286());
+        let index = match self.cache.find(key) {
+            Some(i) => {
+                cpu.stats.block_hits += 1;
+                i
+            }
+            None => {
+                let b = decode_block(cpu, bus)?;
+                cpu.stats.blocks_decoded += 1;
+                if !(b.cacheable && b.phys == phys) {
+                    Self::run_block(cpu, bus, &b, max, step);
+                    return Ok(());
+                }
+                bus.mem().mark_code(b.phys, b.size as u64);
+                cpu.sync_tlb(bus);
+                self.cache.insert(key, b)
+            }
+        };
+        Self::run_block(cpu, bus, self.cache.block(index), max, step);
+        Ok(())
+    }
+
+    #[inline]
+    fn run_block(cpu: &mut Cpu, bus: &mut B, block: &Block<B>, max: u64, step: bool) {
+        if step {
+            Self::single_step(cpu, bus, block);
+        } else {
+            Self::exec_block(cpu, bus, block, max);
         }
-        let b = Rc::new(decode_block(cpu, bus)?);
-        cpu.stats.blocks_decoded += 1;
-        if b.cacheable && b.phys == phys {
-            bus.mem().mark_code(b.phys, b.size as u64);
-            self.cache.insert(key, b.clone());
-            cpu.sync_tlb(bus);
-        }
-        Ok(b)
     }
 
     /// Run the block's instructions (at most `max`); a fault is delivered and ends it.
     #[inline]
     fn exec_block(cpu: &mut Cpu, bus: &mut B, block: &Block<B>, max: u64) -> bool {
         let mask = if cpu.s.code32() { u32::MAX } else { 0xffff };
-        cpu.end_block = false;
-        for (n, (h, d)) in block.insns.iter().enumerate() {
-            if n as u64 >= max {
-                break;
-            }
+        let insns = &block.insns[..block.insns.len().min(max as usize)];
+        let mut done = 0;
+        for (h, d) in insns {
             let start = cpu.s.eip;
             cpu.s.eip = start.wrapping_add(d.len as u32) & mask;
             if let Err(e) = h(cpu, bus, d) {
                 cpu.s.eip = start;
+                cpu.stats.instructions += done;
                 cpu.deliver_exception(bus, e);
                 return false;
             }
-            cpu.stats.instructions += 1;
-            if cpu.end_block || cpu.code_dirty {
+            done += 1;
+            if cpu.end_block {
                 break;
             }
         }
+        cpu.stats.instructions += done;
         true
     }
 
     /// TF set: one instruction, then a single-step trap (#DB) unless it faulted.
-    fn single_step(&mut self, cpu: &mut Cpu, bus: &mut B, block: &Block<B>) {
+    fn single_step(cpu: &mut Cpu, bus: &mut B, block: &Block<B>) {
         let before = cpu.stats.interrupts + cpu.stats.exceptions;
         let ok = Self::exec_block(cpu, bus, block, 1);
         if ok && cpu.stats.interrupts + cpu.stats.exceptions == before && !cpu.shutdown {
             cpu.s.dr[6] |= 1 << 14;
+            cpu.end_block = true;
             let eip = cpu.s.eip;
             if let Err(e) = cpu.deliver(bus, 1, Source::Exception, None, eip) {
                 cpu.deliver_exception(bus, e);

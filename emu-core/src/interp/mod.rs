@@ -42,7 +42,7 @@ pub fn handler_for<B: Bus>(d: &DecodedInsn, model: CpuModel) -> Handler<B> {
     if let Some(h) = alu::handler::<B>(m, d) {
         return h;
     }
-    if let Some(h) = shift::handler::<B>(m) {
+    if let Some(h) = shift::handler::<B>(m, d) {
         return h;
     }
     if let Some(h) = muldiv::handler::<B>(m) {
@@ -69,11 +69,7 @@ pub fn handler_for<B: Bus>(d: &DecodedInsn, model: CpuModel) -> Handler<B> {
 /// Mask for an operand width in bytes.
 #[inline]
 pub fn size_mask(size: u8) -> u32 {
-    match size {
-        1 => 0xff,
-        2 => 0xffff,
-        _ => 0xffff_ffff,
-    }
+    u32::MAX >> (32 - 8 * size.clamp(1, 4) as u32)
 }
 
 /// Sign bit for an operand width in bytes.

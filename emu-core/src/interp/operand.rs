@@ -4,7 +4,7 @@ use iced_x86::{OpKind, Register};
 
 use crate::cpu::exception::Result;
 use crate::cpu::state::Seg;
-use crate::decode::DecodedInsn;
+use crate::decode::{DecodedInsn, Opd, NO_REG};
 use crate::{Bus, Cpu};
 
 impl Cpu {
@@ -44,18 +44,46 @@ impl Cpu {
         }
     }
 
+    /// Read a register by slot code (see `decode::reg_slot`).
+    #[inline(always)]
+    pub fn slot_get(&self, code: u8) -> u32 {
+        let v = self.s.regs[(code & 7) as usize];
+        if code >= 0x18 {
+            return v;
+        }
+        match code >> 3 {
+            0 => v & 0xff,
+            1 => (v >> 8) & 0xff,
+            2 => v & 0xffff,
+            _ => v,
+        }
+    }
+
+    /// Write a register by slot code, leaving the bits outside its view.
+    #[inline(always)]
+    pub fn slot_set(&mut self, code: u8, v: u32) {
+        let r = &mut self.s.regs[(code & 7) as usize];
+        if code >= 0x18 {
+            *r = v;
+            return;
+        }
+        *r = match code >> 3 {
+            0 => (*r & !0xff) | (v & 0xff),
+            1 => (*r & !0xff00) | ((v & 0xff) << 8),
+            2 => (*r & !0xffff) | (v & 0xffff),
+            _ => v,
+        };
+    }
+
     /// Effective address (offset within the segment) of the memory operand.
     #[inline]
     pub fn ea(&self, d: &DecodedInsn) -> u32 {
-        let i = &d.i;
-        let mut a = i.memory_displacement32();
-        let base = i.memory_base();
-        if base != Register::None {
-            a = a.wrapping_add(self.reg_get(base));
+        let mut a = d.disp;
+        if d.base != NO_REG {
+            a = a.wrapping_add(self.slot_get(d.base));
         }
-        let index = i.memory_index();
-        if index != Register::None {
-            a = a.wrapping_add(self.reg_get(index) << (i.memory_index_scale().trailing_zeros()));
+        if d.index != NO_REG {
+            a = a.wrapping_add(self.slot_get(d.index) << d.shift);
         }
         if d.a32 {
             a
@@ -67,6 +95,15 @@ impl Cpu {
     /// Read operand `n`.
     #[inline]
     pub fn op_read<B: Bus>(&mut self, bus: &mut B, d: &DecodedInsn, n: u32) -> Result<u32> {
+        match d.ops[n as usize] {
+            Opd::Reg(c) => return Ok(self.slot_get(c)),
+            Opd::Imm(v) => return Ok(v),
+            Opd::Mem => {
+                let ea = self.ea(d);
+                return self.read_seg(bus, d.seg, ea, d.msize.min(4));
+            }
+            Opd::Other => {}
+        }
         let i = &d.i;
         Ok(match i.op_kind(n) {
             OpKind::Register => self.reg_get(i.op_register(n)),
@@ -87,6 +124,10 @@ impl Cpu {
     /// Write operand `n` (register or memory).
     #[inline]
     pub fn op_write<B: Bus>(&mut self, bus: &mut B, d: &DecodedInsn, n: u32, v: u32) -> Result<()> {
+        if let Opd::Reg(c) = d.ops[n as usize] {
+            self.slot_set(c, v);
+            return Ok(());
+        }
         let i = &d.i;
         match i.op_kind(n) {
             OpKind::Register => {

@@ -4,7 +4,7 @@ use iced_x86::Mnemonic as M;
 
 use super::{sign_bit, size_mask};
 use crate::cpu::exception::Result;
-use crate::cpu::flags::{AF, CF, OF, PF, SF, ZF};
+use crate::cpu::flags::{LazyOp, AF, CF, OF, PF, SF, ZF};
 use crate::decode::{DecodedInsn, Handler};
 use crate::{Bus, Cpu};
 
@@ -125,11 +125,51 @@ fn shift<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Resu
     };
     let a = c.op_read(bus, d, 0)?;
     let count = if d.i.op_count() > 1 { c.op_read(bus, d, 1)? & 0x1f } else { 1 };
+    // Plain shifts leave their flags lazy; rotates need the old CF and compute at once.
+    if matches!(kind, Kind::Shl | Kind::Shr | Kind::Sar) {
+        if count == 0 {
+            return Ok(());
+        }
+        let size = d.osz;
+        let m = size_mask(size);
+        let a = a & m;
+        let (r, op) = match kind {
+            Kind::Shl => (((a as u64) << count) as u32 & m, LazyOp::Shl),
+            Kind::Shr => (a.checked_shr(count).unwrap_or(0), LazyOp::Shr),
+            _ => (((super::sext(a, size) as i32) >> count.min(31)) as u32 & m, LazyOp::Sar),
+        };
+        c.op_write(bus, d, 0, r)?;
+        c.s.flags.set_lazy(op, size, a, count, r);
+        return Ok(());
+    }
     let old = c.s.flags.get();
     if let Some((r, f)) = compute(kind, a, count, d.osz, old) {
         c.op_write(bus, d, 0, r)?;
         c.s.flags.set(f);
     }
+    Ok(())
+}
+
+/// SHL/SHR/SAR of a register by an immediate or by 1: the common case, kept small.
+fn shift_reg<B: Bus, const K: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
+    let crate::decode::Opd::Reg(r0) = d.ops[0] else { return Err(crate::Exception::ud()) };
+    let count = match d.ops[1] {
+        crate::decode::Opd::Imm(n) => n & 0x1f,
+        _ => 1,
+    };
+    if count == 0 {
+        return Ok(());
+    }
+    let size = d.osz;
+    let m = size_mask(size);
+    let a = c.slot_get(r0) & m;
+    let (r, op) = match K {
+        4 => (((a as u64) << count) as u32 & m, LazyOp::Shl),
+        5 => (a.checked_shr(count).unwrap_or(0), LazyOp::Shr),
+        _ => (((super::sext(a, size) as i32) >> count.min(31)) as u32 & m, LazyOp::Sar),
+    };
+    c.slot_set(r0, r);
+    c.s.flags.set_lazy(op, size, a, count, r);
     Ok(())
 }
 
@@ -164,8 +204,14 @@ fn double_shift<B: Bus, const LEFT: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedI
     Ok(())
 }
 
-pub fn handler<B: Bus>(m: M) -> Option<Handler<B>> {
+pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
+    use crate::decode::Opd;
+    let reg_imm = matches!(d.ops[0], Opd::Reg(_))
+        && (d.i.op_count() == 1 || matches!(d.ops[1], Opd::Imm(_)) || d.i.op1_kind() == iced_x86::OpKind::Immediate8);
     Some(match m {
+        M::Shl | M::Sal if reg_imm => shift_reg::<B, 4>,
+        M::Shr if reg_imm => shift_reg::<B, 5>,
+        M::Sar if reg_imm => shift_reg::<B, 6>,
         M::Rol => shift::<B, 0>,
         M::Ror => shift::<B, 1>,
         M::Rcl => shift::<B, 2>,

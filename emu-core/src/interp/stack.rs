@@ -5,7 +5,7 @@ use iced_x86::{Mnemonic as M, OpKind, Register};
 use crate::cpu::exception::{Exception, Result};
 use crate::cpu::flags;
 use crate::cpu::state::Seg;
-use crate::decode::{DecodedInsn, Handler};
+use crate::decode::{DecodedInsn, Handler, Opd};
 use crate::{Bus, Cpu};
 
 fn push_size(d: &DecodedInsn) -> u8 {
@@ -35,7 +35,8 @@ fn push<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 }
 
 fn push_reg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let v = c.reg_get(d.i.op0_register());
+    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let v = c.slot_get(r0);
     c.push(bus, v, push_size(d))
 }
 
@@ -71,9 +72,10 @@ fn pop<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 
 fn pop_reg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let size = push_size(d);
+    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
     let v = c.peek(bus, 0, size)?;
     c.adjust_sp(size as u32);
-    c.reg_set(d.i.op0_register(), v);
+    c.slot_set(r0, v);
     Ok(())
 }
 

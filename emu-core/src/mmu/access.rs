@@ -22,7 +22,7 @@ impl Cpu {
     }
 
     /// Read `size` (1, 2, 4) bytes at a linear address with the current privilege.
-    #[inline]
+    #[inline(always)]
     pub fn read_lin<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8) -> Result<u32> {
         let user = self.user_access();
         self.read_lin_as(bus, lin, size, user)
@@ -37,12 +37,20 @@ impl Cpu {
         self.write_lin_as(bus, lin, size, v, false)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn read_lin_as<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8, user: bool) -> Result<u32> {
         if (lin & 0xfff) + size as u32 <= 0x1000 {
             if let Some(pa) = self.tlb.read_hit(user, lin) {
                 return Ok(ram_read(bus.mem(), pa as u64, size));
             }
+        }
+        self.read_lin_slow(bus, lin, size, user)
+    }
+
+    /// TLB miss, a page-crossing access, or memory outside RAM.
+    #[inline(never)]
+    fn read_lin_slow<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8, user: bool) -> Result<u32> {
+        if (lin & 0xfff) + size as u32 <= 0x1000 {
             let pa = self.translate_fill(bus, lin, false, user)?;
             return Ok(self.phys_read(bus, pa, size));
         }
@@ -55,13 +63,13 @@ impl Cpu {
         Ok(v)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn write_lin<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8, v: u32) -> Result<()> {
         let user = self.user_access();
         self.write_lin_as(bus, lin, size, v, user)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn write_lin_as<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8, v: u32, user: bool) -> Result<()> {
         if (lin & 0xfff) + size as u32 <= 0x1000 {
             if let Some(pa) = self.tlb.write_hit(user, lin) {
@@ -73,6 +81,13 @@ impl Cpu {
                 }
                 return Ok(());
             }
+        }
+        self.write_lin_slow(bus, lin, size, v, user)
+    }
+
+    #[inline(never)]
+    fn write_lin_slow<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8, v: u32, user: bool) -> Result<()> {
+        if (lin & 0xfff) + size as u32 <= 0x1000 {
             let pa = self.translate_fill(bus, lin, true, user)?;
             self.phys_write(bus, pa, size, v);
             return Ok(());
@@ -118,6 +133,7 @@ impl Cpu {
             }
             if m.note_write(pa, size as usize) {
                 self.code_dirty = true;
+                self.end_block = true;
             }
             match size {
                 1 => m.write_u8_fast(pa, v as u8),
@@ -130,8 +146,24 @@ impl Cpu {
     }
 
     /// Check a segment access and return the linear address.
-    #[inline]
+    #[inline(always)]
     pub fn seg_lin(&self, seg: Seg, off: u32, size: u8, write: bool) -> Result<u32> {
+        let s = &self.s.segs[seg as usize];
+        // Fast path: real mode (no permission checks), or a protected-mode data segment
+        // that is present, writable and expand-up; the access lies within the limit.
+        let plain = if self.s.cr0 & CR0_PE == 0 {
+            true
+        } else {
+            s.attr & (attr::PRESENT | attr::CODE | attr::DC | attr::RW) == attr::PRESENT | attr::RW
+        };
+        if plain && (off as u64 + size as u64 - 1) <= s.limit as u64 && !s.expand_down() {
+            return Ok(s.base.wrapping_add(off));
+        }
+        self.seg_lin_slow(seg, off, size, write)
+    }
+
+    #[inline(never)]
+    fn seg_lin_slow(&self, seg: Seg, off: u32, size: u8, write: bool) -> Result<u32> {
         let s = &self.s.segs[seg as usize];
         let fault = || if seg == Seg::Ss { Exception::ss(0) } else { Exception::gp0() };
         if self.s.cr0 & CR0_PE != 0 && !self.s.v86() {
@@ -159,13 +191,13 @@ impl Cpu {
         Ok(s.base.wrapping_add(off))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn read_seg<B: Bus>(&mut self, bus: &mut B, seg: Seg, off: u32, size: u8) -> Result<u32> {
         let lin = self.seg_lin(seg, off, size, false)?;
         self.read_lin(bus, lin, size)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn write_seg<B: Bus>(&mut self, bus: &mut B, seg: Seg, off: u32, size: u8, v: u32) -> Result<()> {
         let lin = self.seg_lin(seg, off, size, true)?;
         self.write_lin(bus, lin, size, v)

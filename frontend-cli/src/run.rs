@@ -1,0 +1,181 @@
+//! `ox86 run`: build a machine from the command line and run a guest.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use ox86_core::cpu::state::Seg;
+use ox86_core::CpuModel;
+use ox86_machine::board::{DEFAULT_EXIT_PORT, POST_PORT};
+use ox86_machine::{Machine, MachineConfig, RunEnd, RunReport};
+
+/// The demo guest `ox86 run` boots with no arguments (test-roms/src/demo.asm).
+const DEMO_ROM: &[u8] = include_bytes!("../../test-roms/bin/demo.bin");
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The interpreter.
+    Interp,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Firmware image started at the reset vector (a multiple of 64 KiB, like QEMU's -bios).
+    /// Without it, the built-in demo guest runs.
+    #[arg(long, value_name = "FILE")]
+    pub bios: Option<PathBuf>,
+    /// Guest RAM: a number of MiB, or with a K/M/G suffix (QEMU's -m).
+    #[arg(short = 'm', long = "memory", value_name = "SIZE", default_value = "128M")]
+    pub memory: String,
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "interp")]
+    pub engine: Engine,
+    /// Stop after N guest instructions.
+    #[arg(long, value_name = "N")]
+    pub max_insns: Option<u64>,
+    /// Print execution statistics at exit (instructions, MIPS, block cache).
+    #[arg(long)]
+    pub stats: bool,
+    /// Print the registers at exit.
+    #[arg(long)]
+    pub dump_state: bool,
+    /// Port of the exit device, with QEMU isa-debug-exit semantics: a write of V ends the
+    /// run with status (V<<1)|1. Without it the device sits at 0x501 and V is the status.
+    #[arg(long, value_name = "PORT", value_parser = parse_port)]
+    pub exit_port: Option<u16>,
+    /// Another port whose writes are POST codes (0x80 always is).
+    #[arg(long, value_name = "PORT", value_parser = parse_port)]
+    pub post_port: Vec<u16>,
+    /// Stop on a triple fault instead of resetting (QEMU's -no-reboot).
+    #[arg(long)]
+    pub no_reboot: bool,
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    let v = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u32::from_str_radix(h, 16)
+    } else {
+        s.parse::<u32>()
+    };
+    match v {
+        Ok(p) if p <= 0xffff => Ok(p as u16),
+        _ => Err(format!("`{s}` is not an I/O port (0 to 0xffff)")),
+    }
+}
+
+/// QEMU's -m: a bare number is MiB; suffixes K, M, G (case-insensitive, optional B).
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim().trim_end_matches(['b', 'B']);
+    let (num, mul) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1 << 20),
+    };
+    let n: u64 = num.parse().with_context(|| format!("memory size `{s}` is not a number with an optional K/M/G suffix"))?;
+    n.checked_mul(mul).with_context(|| format!("memory size `{s}` is too large"))
+}
+
+fn load_rom(path: &PathBuf) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read firmware image {}", path.display()))?;
+    if meta.len() > 16 << 20 {
+        bail!("firmware image {} is {} bytes: at most 16 MiB", path.display(), meta.len());
+    }
+    let rom = std::fs::read(path).with_context(|| format!("cannot read firmware image {}", path.display()))?;
+    ox86_machine::board::check_rom(&rom).with_context(|| path.display().to_string())?;
+    Ok(rom)
+}
+
+pub fn build(a: &RunArgs) -> Result<Machine> {
+    let rom = match &a.bios {
+        Some(p) => load_rom(p)?,
+        None => DEMO_ROM.to_vec(),
+    };
+    let ram_size = parse_size(&a.memory)?;
+    let mut post_ports = vec![POST_PORT];
+    post_ports.extend(&a.post_port);
+    let cfg = MachineConfig {
+        ram_size,
+        rom,
+        model: CpuModel::P6,
+        console: Box::new(std::io::stdout()),
+        exit_port: Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT)),
+        post_ports,
+        reboot_on_triple_fault: !a.no_reboot,
+    };
+    Ok(Machine::new(cfg)?)
+}
+
+/// The process exit status for a run.
+fn status(a: &RunArgs, r: &RunReport) -> i32 {
+    match r.end {
+        RunEnd::ExitPort(v) if a.exit_port.is_some() => (((v << 1) | 1) & 0xff) as i32,
+        RunEnd::ExitPort(v) => (v & 0xff) as i32,
+        RunEnd::InstructionLimit | RunEnd::Halted { .. } | RunEnd::TripleFault => 0,
+    }
+}
+
+pub fn run(a: RunArgs) -> Result<i32> {
+    let mut m = build(&a)?;
+    let report = m.run(a.max_insns);
+    let s = &m.cpu.s;
+    let at = format!("{:04x}:{:08x}", s.segs[Seg::Cs as usize].selector, s.eip);
+    match report.end {
+        RunEnd::ExitPort(_) => {}
+        RunEnd::InstructionLimit => eprintln!("ox86: instruction limit reached at {at}"),
+        RunEnd::Halted { interrupts_enabled: false } => eprintln!("ox86: guest halted with interrupts disabled at {at}"),
+        RunEnd::Halted { interrupts_enabled: true } => {
+            eprintln!("ox86: guest halted at {at}; no device can raise an interrupt to wake it")
+        }
+        RunEnd::TripleFault => eprintln!("ox86: triple fault at {at}; stopped (--no-reboot)"),
+    }
+    if let Some(p) = m.board.post {
+        eprintln!("post: {p:#04x}");
+    }
+    if a.stats {
+        print_stats(&report);
+    }
+    if a.dump_state {
+        eprint!("{}", dump_state(&m));
+    }
+    Ok(status(&a, &report))
+}
+
+fn print_stats(r: &RunReport) {
+    let s = &r.stats;
+    let lookups = s.blocks_decoded + s.block_hits;
+    let hit = if lookups > 0 { 100.0 * s.block_hits as f64 / lookups as f64 } else { 0.0 };
+    eprintln!("instructions retired: {}", s.instructions);
+    eprintln!("time: {:.3} s, {:.1} MIPS", r.elapsed.as_secs_f64(), r.mips());
+    eprintln!("blocks decoded: {}, block cache hits: {} ({hit:.2}%), invalidated: {}", s.blocks_decoded, s.block_hits, s.blocks_invalidated);
+    eprintln!("exceptions: {}, interrupts: {}, resets: {}", s.exceptions, s.interrupts, r.resets);
+}
+
+pub fn dump_state(m: &Machine) -> String {
+    let s = &m.cpu.s;
+    let mut o = String::new();
+    let r = &s.regs;
+    o += &format!("EAX={:08x} EBX={:08x} ECX={:08x} EDX={:08x}\n", r[0], r[3], r[1], r[2]);
+    o += &format!("ESI={:08x} EDI={:08x} EBP={:08x} ESP={:08x}\n", r[6], r[7], r[5], r[4]);
+    o += &format!("EIP={:08x} EFL={:08x} CPL={} {}\n", s.eip, m.cpu.eflags(), s.cpl, mode_name(m));
+    for (name, seg) in ["ES", "CS", "SS", "DS", "FS", "GS"].iter().zip(Seg::ALL) {
+        let g = s.seg(seg);
+        o += &format!("{name} ={:04x} {:08x} {:08x} {:04x}\n", g.selector, g.base, g.limit, g.attr);
+    }
+    o += &format!("LDT={:04x} {:08x} {:08x}  TR={:04x} {:08x} {:08x}\n", s.ldtr.selector, s.ldtr.base, s.ldtr.limit, s.tr.selector, s.tr.base, s.tr.limit);
+    o += &format!("GDT={:08x} {:04x}  IDT={:08x} {:04x}\n", s.gdtr.base, s.gdtr.limit, s.idtr.base, s.idtr.limit);
+    o += &format!("CR0={:08x} CR2={:08x} CR3={:08x} CR4={:08x}\n", s.cr0, s.cr2, s.cr3, s.cr4);
+    o
+}
+
+fn mode_name(m: &Machine) -> &'static str {
+    let s = &m.cpu.s;
+    if !s.protected_mode() {
+        "real mode"
+    } else if s.v86() {
+        "virtual-8086 mode"
+    } else if s.code32() {
+        "32-bit protected mode"
+    } else {
+        "16-bit protected mode"
+    }
+}

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# The ox86 test command: installs what the tests need, then runs every check.
+#
+#   scripts/test.sh           everything (CI runs this)
+#   scripts/test.sh --quick   skip the cross-architecture part (aarch64 under
+#                             qemu-aarch64), for local iteration
+#
+# Steps, each with a header line; a failing step does not stop the later ones:
+#   1. scripts/deps.sh (apt packages, rustup target and components)
+#   2. cargo fmt --all -- --check
+#   3. cargo clippy --workspace --all-targets --release -- -D warnings
+#   4. cargo test --workspace --release (unit tests, test ROMs, and the 286
+#      SingleStepTests when the conformance data is there)
+#   5. test-roms/build.sh --check (committed images match their sources)
+#   6. aarch64: cargo test --release -p ox86-core -p ox86-machine, cross-built
+#      with aarch64-linux-gnu-gcc and run under qemu-aarch64
+#   7. aarch64: `ox86 sst` on the conformance data, natively and under
+#      qemu-aarch64; both hosts must report the same "N passed, M failed"
+# The last line printed is "N passed, M failed", counting steps (skipped steps
+# are in neither count); the exit status is 0 only when no step failed.
+#
+# Environment:
+#   OX86_SST_DIR   conformance data (default ../shared/conformance/sst-80286,
+#                  relative to the project root); absent -> steps skipped
+#   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER / _RUNNER  override the
+#                  cross linker / runner (defaults below)
+#
+# SPDX-License-Identifier: MIT OR Apache-2.0
+set -euo pipefail
+
+quick=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) quick=1 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        *) echo "test.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+# A relative OX86_SST_DIR means relative to where the caller stands; make it absolute
+# before moving to the project root (cargo runs tests from each crate's directory).
+if [ -n "${OX86_SST_DIR:-}" ]; then
+    case "$OX86_SST_DIR" in
+        /*) ;;
+        *) OX86_SST_DIR="$PWD/$OX86_SST_DIR" ;;
+    esac
+    export OX86_SST_DIR
+fi
+
+cd "$(dirname "$0")/.."
+SST_DIR=${OX86_SST_DIR:-../shared/conformance/sst-80286}
+
+if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck source=/dev/null
+    . "$HOME/.cargo/env"
+fi
+
+export CARGO_TERM_COLOR=never
+CROSS_TARGET=aarch64-unknown-linux-gnu
+CROSS_SYSROOT=/usr/aarch64-linux-gnu
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER:-aarch64-linux-gnu-gcc}
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER:-qemu-aarch64 -L $CROSS_SYSROOT}
+# For any build script that compiles C for the target (cc crate).
+export CC_aarch64_unknown_linux_gnu=${CC_aarch64_unknown_linux_gnu:-aarch64-linux-gnu-gcc}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+passed=0
+failed=0
+skipped=0
+failed_steps=()
+skipped_steps=()
+
+# step NAME COMMAND...: run one step in a subshell with errexit in force (a plain
+# `if fn` would switch errexit off inside fn), and record the outcome.
+step() {
+    local name=$1 rc t0
+    shift
+    echo
+    echo "==> step: $name"
+    t0=$SECONDS
+    set +e
+    ( set -e; "$@" )
+    rc=$?
+    set -e
+    if [ "$rc" -eq 0 ]; then
+        passed=$((passed + 1))
+        echo "<== ok: $name ($((SECONDS - t0)) s)"
+    else
+        failed=$((failed + 1))
+        failed_steps+=("$name")
+        echo "<== FAILED: $name (exit status $rc, $((SECONDS - t0)) s)"
+    fi
+}
+
+# skip NAME REASON
+skip() {
+    echo
+    echo "==> step: $1"
+    echo "skipped: $2"
+    skipped=$((skipped + 1))
+    skipped_steps+=("$1")
+}
+
+sst_missing_reason() {
+    echo "conformance data not found at $SST_DIR (set OX86_SST_DIR, or put the SingleStepTests/80286 v1_real_mode files there)"
+}
+
+# The cargo target directory (honours CARGO_TARGET_DIR and cargo config).
+target_dir() {
+    local dir
+    dir=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    [ -n "$dir" ] || { echo "test.sh: could not find cargo's target directory" >&2; return 1; }
+    echo "$dir"
+}
+
+# run_sst LABEL COMMAND...: run `COMMAND sst SST_DIR`, show its output, and set
+# sst_line to its closing "N passed, M failed" line. Exit status 0 (all pass) and
+# 1 (some tests fail) are accepted when that line is there; anything else fails.
+run_sst() {
+    local label=$1 log="$tmp/sst-$1.log" rc=0 last
+    shift
+    echo "--- $label: $* sst $SST_DIR"
+    "$@" sst "$SST_DIR" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+    last=$(tail -n 1 "$log")
+    if [ "$rc" -gt 1 ]; then
+        echo "test.sh: $label: ox86 sst exited with status $rc" >&2
+        return 1
+    fi
+    if ! [[ "$last" =~ ^[0-9]+\ passed,\ [0-9]+\ failed$ ]]; then
+        echo "test.sh: $label: ox86 sst (exit status $rc) did not end with an 'N passed, M failed' line" >&2
+        return 1
+    fi
+    sst_line=$last
+}
+
+step_deps() {
+    scripts/deps.sh
+}
+
+step_fmt() {
+    cargo fmt --all -- --check --color never
+}
+
+step_clippy() {
+    cargo clippy --workspace --all-targets --release -- -D warnings
+}
+
+step_test() {
+    if [ ! -d "$SST_DIR" ]; then
+        echo "note: $(sst_missing_reason); the SingleStepTests will report themselves skipped"
+    fi
+    cargo test --workspace --release
+}
+
+step_roms() {
+    test-roms/build.sh --check
+}
+
+step_cross_test() {
+    cargo test --release --target "$CROSS_TARGET" -p ox86-core -p ox86-machine
+}
+
+step_cross_sst() {
+    local tdir native cross
+    tdir=$(target_dir)
+    cargo build --release -p ox86
+    cargo build --release --target "$CROSS_TARGET" -p ox86
+    run_sst native "$tdir/release/ox86"
+    native=$sst_line
+    run_sst aarch64 qemu-aarch64 -L "$CROSS_SYSROOT" "$tdir/$CROSS_TARGET/release/ox86"
+    cross=$sst_line
+    echo "native x86-64:          $native"
+    echo "aarch64 (qemu-aarch64): $cross"
+    if [ "$native" != "$cross" ]; then
+        echo "test.sh: the two hosts disagree on the conformance results" >&2
+        return 1
+    fi
+    echo "the two hosts agree"
+}
+
+step "deps (scripts/deps.sh)" step_deps
+step "cargo fmt --check" step_fmt
+step "cargo clippy (release, -D warnings)" step_clippy
+step "cargo test --workspace --release" step_test
+step "test-roms/build.sh --check" step_roms
+
+if [ "$quick" -eq 1 ]; then
+    skip "aarch64: cargo test under qemu-aarch64" "--quick"
+    skip "aarch64: ox86 sst agrees with native" "--quick"
+else
+    step "aarch64: cargo test under qemu-aarch64" step_cross_test
+    if [ -d "$SST_DIR" ]; then
+        step "aarch64: ox86 sst agrees with native" step_cross_sst
+    else
+        skip "aarch64: ox86 sst agrees with native" "$(sst_missing_reason)"
+    fi
+fi
+
+echo
+echo "==> summary"
+for s in "${skipped_steps[@]+"${skipped_steps[@]}"}"; do
+    echo "skipped: $s"
+done
+for s in "${failed_steps[@]+"${failed_steps[@]}"}"; do
+    echo "FAILED:  $s"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
