@@ -62,7 +62,10 @@ fn pop<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
             let old_esp = c.s.regs[4];
             c.adjust_sp(size as u32);
             if let Err(e) = c.op_write(bus, d, 0, v) {
-                c.s.regs[4] = old_esp;
+                // The 286 keeps the incremented SP when the store faults.
+                if !c.is_286() {
+                    c.s.regs[4] = old_esp;
+                }
                 return Err(e);
             }
         }

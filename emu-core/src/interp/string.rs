@@ -69,13 +69,24 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
     match kind {
         Kind::Movs => {
             let v = c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?;
+            if c.is_286() {
+                // The 286 has already stepped SI when the store faults.
+                r.set(c, ESI, si.wrapping_add(delta));
+            }
             c.write_seg(bus, Seg::Es, di, size, v).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             r.set(c, ESI, si.wrapping_add(delta));
             r.set(c, EDI, di.wrapping_add(delta));
         }
         Kind::Cmps => {
-            let a = c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?;
-            let b = c.read_seg(bus, Seg::Es, di, size).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
+            // The 286 fetches the ES:DI operand first and steps DI with it.
+            let (a, b) = if c.is_286() {
+                let b = c.read_seg(bus, Seg::Es, di, size).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
+                r.set(c, EDI, di.wrapping_add(delta));
+                (c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?, b)
+            } else {
+                let a = c.read_seg(bus, d.seg, si, size)?;
+                (a, c.read_seg(bus, Seg::Es, di, size)?)
+            };
             let m = size_mask(size);
             let res = a.wrapping_sub(b) & m;
             c.s.flags.set_lazy(LazyOp::Sub, size, a & m, b & m, res);
@@ -154,7 +165,21 @@ fn string<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Res
             c.end_block = true;
             return Ok(());
         }
-        let zf = step(c, bus, d, kind, &r)?;
+        let (si, di) = (r.get(c, ESI), r.get(c, EDI));
+        let zf = step(c, bus, d, kind, &r).inspect_err(|_| {
+            if c.is_286() {
+                // How far the 286's REP microcode has counted when an access faults: a
+                // faulting store is seen one count late, a CMPS fault on its first
+                // (ES:DI) read before any count.
+                let dec = match kind {
+                    Kind::Stos | Kind::Ins => 2,
+                    Kind::Movs if r.get(c, EDI) != di => 2,
+                    Kind::Cmps if r.get(c, ESI) == si => 0,
+                    _ => 1,
+                };
+                r.set(c, ECX, count.wrapping_sub(dec));
+            }
+        })?;
         r.set(c, ECX, count.wrapping_sub(1));
         n += 1;
         if compares && ((repe && !zf) || (repne && zf)) {

@@ -468,9 +468,13 @@ fn wait<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
 
 /// x87 escape with no FPU: #NM when CR0.EM or CR0.TS asks for emulation; otherwise the
 /// instruction does nothing (a CPU with no coprocessor fitted).
-fn fpu_absent<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
+fn fpu_absent<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
     if c.s.cr0 & (CR0_EM | CR0_TS) != 0 {
         return Err(Exception::nm());
+    }
+    // The CPU still transfers a memory operand, so segment checks apply.
+    if d.ops.contains(&crate::decode::Opd::Mem) && d.msize > 0 {
+        c.seg_lin(d.seg, c.ea(d), d.msize, false)?;
     }
     Ok(())
 }

@@ -165,7 +165,9 @@ impl Cpu {
     #[inline(never)]
     fn seg_lin_slow(&self, seg: Seg, off: u32, size: u8, write: bool) -> Result<u32> {
         let s = &self.s.segs[seg as usize];
-        let fault = || if seg == Seg::Ss { Exception::ss(0) } else { Exception::gp0() };
+        // The 286 reports every real-mode segment overrun as exception 13.
+        let real_286 = self.is_286() && self.s.cr0 & CR0_PE == 0;
+        let fault = || if seg == Seg::Ss && !real_286 { Exception::ss(0) } else { Exception::gp0() };
         if self.s.cr0 & CR0_PE != 0 && !self.s.v86() {
             if s.is_unusable() {
                 return Err(fault());
