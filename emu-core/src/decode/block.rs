@@ -337,7 +337,7 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
                 // Keep the length sane for a #UD: the fault leaves EIP at the instruction.
                 d.len = 1;
             }
-            if too_long && !bad {
+            if too_long && !bad && supported {
                 interp::too_long::<B>
             } else {
                 interp::invalid::<B>
