@@ -151,7 +151,7 @@ step_test() {
     if [ ! -d "$SST_DIR" ]; then
         echo "note: $(sst_missing_reason); the SingleStepTests will report themselves skipped"
     fi
-    cargo test --workspace --release
+    cargo test --workspace --release --no-fail-fast
 }
 
 step_roms() {
@@ -159,7 +159,7 @@ step_roms() {
 }
 
 step_cross_test() {
-    cargo test --release --target "$CROSS_TARGET" -p ox86-core -p ox86-machine
+    cargo test --release --no-fail-fast --target "$CROSS_TARGET" -p ox86-core -p ox86-machine
 }
 
 step_cross_sst() {

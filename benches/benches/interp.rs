@@ -30,7 +30,11 @@ fn interpreter(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N));
     g.sample_size(10);
     g.bench_function("intloop 5M instructions", |b| {
-        b.iter_batched(machine, |mut m| m.run(Some(N)), criterion::BatchSize::LargeInput)
+        b.iter_batched(
+            machine,
+            |mut m| m.run(Some(N)),
+            criterion::BatchSize::LargeInput,
+        )
     });
     g.finish();
 }
@@ -40,7 +44,11 @@ fn decode(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode");
     g.sample_size(20);
     g.bench_function("demo boot to protected mode (cold cache)", |b| {
-        b.iter_batched(machine, |mut m| m.run(Some(20_000)), criterion::BatchSize::LargeInput)
+        b.iter_batched(
+            machine,
+            |mut m| m.run(Some(20_000)),
+            criterion::BatchSize::LargeInput,
+        )
     });
     g.finish();
 }

@@ -36,10 +36,11 @@ pub struct PhysMemory {
 
 impl PhysMemory {
     pub fn new(size: u64) -> Result<Self, MemError> {
-        if !(1 << 20..=MAX_RAM).contains(&size) || size % PAGE_SIZE as u64 != 0 {
+        if !(1 << 20..=MAX_RAM).contains(&size) || !size.is_multiple_of(PAGE_SIZE as u64) {
             return Err(MemError::BadSize(size));
         }
-        let ram = MmapMut::map_anon(size as usize).map_err(|source| MemError::Map { size, source })?;
+        let ram =
+            MmapMut::map_anon(size as usize).map_err(|source| MemError::Map { size, source })?;
         let pages = size as usize >> PAGE_SHIFT;
         Ok(Self {
             ram,
@@ -176,7 +177,11 @@ impl PhysMemory {
     pub fn read_bytes(&self, pa: u64, buf: &mut [u8]) {
         for (i, b) in buf.iter_mut().enumerate() {
             let a = pa + i as u64;
-            *b = if self.is_ram(a) { self.ram[a as usize] } else { 0xff };
+            *b = if self.is_ram(a) {
+                self.ram[a as usize]
+            } else {
+                0xff
+            };
         }
     }
 

@@ -35,7 +35,15 @@ impl Board {
         exit_port: Option<u16>,
         post_ports: Vec<u16>,
     ) -> Self {
-        let mut b = Board { mem, rom, console, exit_port, post_ports, exit_value: None, post: None };
+        let mut b = Board {
+            mem,
+            rom,
+            console,
+            exit_port,
+            post_ports,
+            exit_value: None,
+            post: None,
+        };
         b.shadow_rom();
         b
     }
@@ -64,7 +72,11 @@ impl Bus for Board {
         let mut v = 0;
         for k in 0..size as u64 {
             let a = pa + k;
-            let byte = if a >= rom_base && a < 1 << 32 { self.rom[(a - rom_base) as usize] } else { 0xff };
+            let byte = if a >= rom_base && a < 1 << 32 {
+                self.rom[(a - rom_base) as usize]
+            } else {
+                0xff
+            };
             v |= (byte as u32) << (8 * k);
         }
         v
@@ -132,7 +144,7 @@ pub fn check_rom(rom: &[u8]) -> Result<(), MachineError> {
     if rom.is_empty() {
         return Err(MachineError::EmptyRom);
     }
-    if rom.len() % (64 << 10) != 0 || rom.len() > 16 << 20 {
+    if !rom.len().is_multiple_of(64 << 10) || rom.len() > 16 << 20 {
         return Err(MachineError::BadRomSize(rom.len()));
     }
     Ok(())

@@ -67,7 +67,9 @@ impl Machine {
                 Exit::Halted => {
                     let ie = self.cpu.s.flags.bits & flags::IF != 0;
                     // No device can raise an interrupt yet, so a halted CPU stays halted.
-                    break RunEnd::Halted { interrupts_enabled: ie };
+                    break RunEnd::Halted {
+                        interrupts_enabled: ie,
+                    };
                 }
                 Exit::TripleFault => {
                     if !self.reboot_on_triple_fault {
@@ -80,6 +82,11 @@ impl Machine {
             }
         };
         self.board.flush_console();
-        RunReport { end, stats: self.cpu.stats, elapsed: start.elapsed(), resets }
+        RunReport {
+            end,
+            stats: self.cpu.stats,
+            elapsed: start.elapsed(),
+            resets,
+        }
     }
 }

@@ -59,12 +59,15 @@ pub struct Flags {
 
 #[inline]
 fn parity(v: u32) -> bool {
-    (v as u8).count_ones() % 2 == 0
+    (v as u8).count_ones().is_multiple_of(2)
 }
 
 impl Flags {
     pub fn new(bits: u32) -> Self {
-        Self { bits: bits | 2, ..Default::default() }
+        Self {
+            bits: bits | 2,
+            ..Default::default()
+        }
     }
 
     #[inline]

@@ -28,7 +28,8 @@ impl Cpu {
         let mut cur = e;
         // Bounded: each round either succeeds, escalates, or ends in shutdown.
         for _ in 0..4 {
-            let Err(next) = self.deliver(bus, cur.vector(), Source::Exception, cur.error(), eip) else {
+            let Err(next) = self.deliver(bus, cur.vector(), Source::Exception, cur.error(), eip)
+            else {
                 return;
             };
             if cur.vector() == Vector::DF as u8 {
@@ -105,7 +106,10 @@ impl Cpu {
             return Err(Exception::gp(idt_err));
         }
         let base = self.s.idtr.base.wrapping_add(off);
-        let gate = Descriptor { lo: self.read_sys(bus, base, 4)?, hi: self.read_sys(bus, base.wrapping_add(4), 4)? };
+        let gate = Descriptor {
+            lo: self.read_sys(bus, base, 4)?,
+            hi: self.read_sys(bus, base.wrapping_add(4), 4)?,
+        };
         let ty = gate.sys_type();
         if gate.is_segment() || !matches!(ty, 5 | 6 | 7 | 14 | 15) {
             return Err(Exception::gp(idt_err));
@@ -173,8 +177,11 @@ impl Cpu {
                 }
             }
             self.s.segs[Seg::Ss as usize] = ss;
-            self.s.regs[Reg::Esp as usize] =
-                if ss.is_32() { new_sp } else { (esp & 0xffff_0000) | (new_sp & 0xffff) };
+            self.s.regs[Reg::Esp as usize] = if ss.is_32() {
+                new_sp
+            } else {
+                (esp & 0xffff_0000) | (new_sp & 0xffff)
+            };
         } else {
             let mut frame = vec![old_flags, old_cs, ret];
             if let Some(e) = error {

@@ -104,12 +104,19 @@ impl Cpu {
 
     /// Read the descriptor of a (non-null) selector; #GP(selector) if outside its table.
     pub fn read_descriptor<B: Bus>(&mut self, bus: &mut B, sel: u16) -> Result<Descriptor> {
-        self.try_read_descriptor(bus, sel)?.ok_or(Exception::gp(sel_err(sel)))
+        self.try_read_descriptor(bus, sel)?
+            .ok_or(Exception::gp(sel_err(sel)))
     }
 
     /// Like `read_descriptor` but None instead of #GP for a selector outside its table.
-    pub fn try_read_descriptor<B: Bus>(&mut self, bus: &mut B, sel: u16) -> Result<Option<Descriptor>> {
-        let Some(addr) = self.descriptor_addr(sel) else { return Ok(None) };
+    pub fn try_read_descriptor<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+    ) -> Result<Option<Descriptor>> {
+        let Some(addr) = self.descriptor_addr(sel) else {
+            return Ok(None);
+        };
         let lo = self.read_sys(bus, addr, 4)?;
         let hi = self.read_sys(bus, addr.wrapping_add(4), 4)?;
         Ok(Some(Descriptor { lo, hi }))
@@ -142,7 +149,10 @@ impl Cpu {
             if seg == Seg::Ss {
                 return Err(Exception::gp0());
             }
-            self.s.segs[seg as usize] = Segment { selector: sel, ..Default::default() };
+            self.s.segs[seg as usize] = Segment {
+                selector: sel,
+                ..Default::default()
+            };
             return Ok(());
         }
         let d = self.read_descriptor(bus, sel)?;
@@ -201,7 +211,12 @@ impl Cpu {
     }
 
     /// Check a code-segment descriptor for a direct JMP/CALL and return the CS cache.
-    fn check_direct_code<B: Bus>(&mut self, bus: &mut B, sel: u16, d: &Descriptor) -> Result<Segment> {
+    fn check_direct_code<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        d: &Descriptor,
+    ) -> Result<Segment> {
         let err = sel_err(sel);
         let cpl = self.s.cpl;
         if d.conforming() {
@@ -296,7 +311,14 @@ impl Cpu {
 
     /// CALL ptr16:16/32 and CALL m16:16/32. `size` is the operand size (2 or 4);
     /// `ret` the return EIP.
-    pub fn far_call<B: Bus>(&mut self, bus: &mut B, sel: u16, off: u32, size: u8, ret: u32) -> Result<()> {
+    pub fn far_call<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        off: u32,
+        size: u8,
+        ret: u32,
+    ) -> Result<()> {
         if self.real_or_v86() {
             let cs = self.s.segs[Seg::Cs as usize].selector as u32;
             let sp = self.sp();
@@ -360,8 +382,11 @@ impl Cpu {
                     frame.push(ret);
                     let new_sp = self.push_frame_to(bus, &ss, esp, &frame, gsize, new_cpl)?;
                     self.s.segs[Seg::Ss as usize] = ss;
-                    self.s.regs[Reg::Esp as usize] =
-                        if ss.is_32() { new_sp } else { (esp & 0xffff_0000) | (new_sp & 0xffff) };
+                    self.s.regs[Reg::Esp as usize] = if ss.is_32() {
+                        new_sp
+                    } else {
+                        (esp & 0xffff_0000) | (new_sp & 0xffff)
+                    };
                     self.set_cs(cs, off)
                 } else {
                     let mut cs = t.to_segment((tsel & !3) | cpl as u16);
@@ -382,7 +407,11 @@ impl Cpu {
     pub fn tss_stack<B: Bus>(&mut self, bus: &mut B, pl: u8) -> Result<(u16, u32)> {
         let tr = self.s.tr;
         let is32 = tr.attr & 0x8 != 0;
-        let (off, w) = if is32 { (4 + pl as u32 * 8, 4) } else { (2 + pl as u32 * 4, 2) };
+        let (off, w) = if is32 {
+            (4 + pl as u32 * 8, 4)
+        } else {
+            (2 + pl as u32 * 4, 2)
+        };
         if off + 2 * w - 1 > tr.limit {
             return Err(Exception::ts(sel_err(tr.selector)));
         }
@@ -397,7 +426,9 @@ impl Cpu {
         if sel & 0xfffc == 0 {
             return Err(Exception::ts(0));
         }
-        let d = self.try_read_descriptor(bus, sel)?.ok_or(Exception::ts(err))?;
+        let d = self
+            .try_read_descriptor(bus, sel)?
+            .ok_or(Exception::ts(err))?;
         if (sel & 3) as u8 != pl || d.dpl() != pl || !d.writable_data() {
             return Err(Exception::ts(err));
         }
@@ -425,7 +456,11 @@ impl Cpu {
         let total = frame.len() as u32 * size as u32;
         let new_sp = sp.wrapping_sub(total) & mask;
         // A new (inner) stack faults with its selector, the current one with 0.
-        let fault = Exception::ss(if pl == self.s.cpl { 0 } else { sel_err(ss.selector) });
+        let fault = Exception::ss(if pl == self.s.cpl {
+            0
+        } else {
+            sel_err(ss.selector)
+        });
         let probe = *ss;
         for i in 0..frame.len() as u32 {
             let off = new_sp.wrapping_add(i * size as u32) & mask;
@@ -447,7 +482,12 @@ impl Cpu {
     }
 
     /// Push a frame on the current stack atomically (all or nothing).
-    pub fn push_frame_current<B: Bus>(&mut self, bus: &mut B, frame: &[u32], size: u8) -> Result<()> {
+    pub fn push_frame_current<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        frame: &[u32],
+        size: u8,
+    ) -> Result<()> {
         let ss = self.s.segs[Seg::Ss as usize];
         let sp = self.sp();
         let pl = self.s.cpl;
@@ -474,7 +514,11 @@ impl Cpu {
         }
         let d = self.read_descriptor(bus, sel)?;
         let err = sel_err(sel);
-        if !d.is_code() || rpl < cpl || (d.conforming() && d.dpl() > rpl) || (!d.conforming() && d.dpl() != rpl) {
+        if !d.is_code()
+            || rpl < cpl
+            || (d.conforming() && d.dpl() > rpl)
+            || (!d.conforming() && d.dpl() != rpl)
+        {
             return Err(Exception::gp(err));
         }
         if !d.present() {
@@ -533,7 +577,10 @@ impl Cpu {
             let s = &mut self.s.segs[seg as usize];
             let conforming_code = s.attr & (attr::CODE | attr::DC) == (attr::CODE | attr::DC);
             if !s.is_unusable() && !conforming_code && s.dpl() < cpl {
-                *s = Segment { selector: 0, ..Default::default() };
+                *s = Segment {
+                    selector: 0,
+                    ..Default::default()
+                };
             }
         }
     }
@@ -548,7 +595,8 @@ impl Cpu {
             let eip = if size == 2 { eip & 0xffff } else { eip };
             self.jump_real(cs, eip)?;
             self.adjust_sp(3 * size as u32);
-            let mask = if size == 2 { 0xffff } else { 0x257fd5 } & !(flags::VM | flags::VIP | flags::VIF);
+            let mask =
+                if size == 2 { 0xffff } else { 0x257fd5 } & !(flags::VM | flags::VIP | flags::VIF);
             self.write_eflags(fl, mask);
             return Ok(());
         }
@@ -562,7 +610,8 @@ impl Cpu {
             let eip = if size == 2 { eip & 0xffff } else { eip };
             self.jump_real(cs, eip)?;
             self.adjust_sp(3 * size as u32);
-            let mask = if size == 2 { 0xffff } else { 0x257fd5 } & !(flags::VM | flags::IOPL | flags::VIP | flags::VIF);
+            let mask = if size == 2 { 0xffff } else { 0x257fd5 }
+                & !(flags::VM | flags::IOPL | flags::VIP | flags::VIF);
             self.write_eflags(fl, mask);
             return Ok(());
         }
@@ -582,7 +631,11 @@ impl Cpu {
         }
         let d = self.read_descriptor(bus, sel)?;
         let err = sel_err(sel);
-        if !d.is_code() || rpl < cpl || (d.conforming() && d.dpl() > rpl) || (!d.conforming() && d.dpl() != rpl) {
+        if !d.is_code()
+            || rpl < cpl
+            || (d.conforming() && d.dpl() > rpl)
+            || (!d.conforming() && d.dpl() != rpl)
+        {
             return Err(Exception::gp(err));
         }
         if !d.present() {

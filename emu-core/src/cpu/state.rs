@@ -156,10 +156,24 @@ impl CpuState {
         s.eip = 0xfff0;
         s.flags = Flags::new(0);
         s.cr0 = CR0_ET | CR0_CD | CR0_NW;
-        s.idtr = DescTable { base: 0, limit: 0x3ff };
-        s.gdtr = DescTable { base: 0, limit: 0xffff };
-        s.ldtr = Segment { attr: attr::PRESENT | 2, limit: 0xffff, ..Default::default() };
-        s.tr = Segment { attr: attr::PRESENT | 0xb, limit: 0xffff, ..Default::default() };
+        s.idtr = DescTable {
+            base: 0,
+            limit: 0x3ff,
+        };
+        s.gdtr = DescTable {
+            base: 0,
+            limit: 0xffff,
+        };
+        s.ldtr = Segment {
+            attr: attr::PRESENT | 2,
+            limit: 0xffff,
+            ..Default::default()
+        };
+        s.tr = Segment {
+            attr: attr::PRESENT | 0xb,
+            limit: 0xffff,
+            ..Default::default()
+        };
         s.regs[Reg::Edx as usize] = 0x0611; // family 6, model 1, stepping 1 (Pentium Pro)
         s.dr[6] = 0xffff_0ff0;
         s.dr[7] = 0x400;

@@ -1,7 +1,9 @@
 //! A basic block: decoded instructions, each with its interpreter handler and the facts
 //! the handler needs precomputed (sizes, segment, branch displacement).
 
-use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{
+    Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind, Register,
+};
 
 use crate::cpu::exception::{Exception, Result};
 use crate::cpu::state::Seg;
@@ -131,9 +133,20 @@ fn on_286(i: &Instruction) -> bool {
     let fs_gs = (0..i.op_count()).any(|n| {
         i.op_kind(n) == OpKind::Register && matches!(i.op_register(n), Register::FS | Register::GS)
     });
-    !fs_gs && i.cpuid_features()
-        .iter()
-        .all(|f| matches!(f, F::INTEL8086 | F::INTEL8086_ONLY | F::INTEL186 | F::INTEL286 | F::INTEL286_ONLY | F::FPU | F::FPU287 | F::FPU287XL_ONLY))
+    !fs_gs
+        && i.cpuid_features().iter().all(|f| {
+            matches!(
+                f,
+                F::INTEL8086
+                    | F::INTEL8086_ONLY
+                    | F::INTEL186
+                    | F::INTEL286
+                    | F::INTEL286_ONLY
+                    | F::FPU
+                    | F::FPU287
+                    | F::FPU287XL_ONLY
+            )
+        })
 }
 
 /// Does the Pentium Pro-class model implement this instruction?
@@ -205,7 +218,16 @@ impl DecodedInsn {
         let mut seg = Seg::Ds;
         for n in 0..i.op_count() {
             let k = i.op_kind(n);
-            if matches!(k, OpKind::Memory | OpKind::MemorySegSI | OpKind::MemorySegESI | OpKind::MemoryESDI | OpKind::MemoryESEDI | OpKind::MemorySegDI | OpKind::MemorySegEDI) {
+            if matches!(
+                k,
+                OpKind::Memory
+                    | OpKind::MemorySegSI
+                    | OpKind::MemorySegESI
+                    | OpKind::MemoryESDI
+                    | OpKind::MemoryESEDI
+                    | OpKind::MemorySegDI
+                    | OpKind::MemorySegEDI
+            ) {
                 msize = i.memory_size().size() as u8;
                 seg = seg_of(i.memory_segment());
                 break;
@@ -213,7 +235,11 @@ impl DecodedInsn {
         }
         let osz = match i.op0_kind() {
             OpKind::Register if i.op0_register().is_gpr() => i.op0_register().size() as u8,
-            OpKind::Memory | OpKind::MemoryESDI | OpKind::MemoryESEDI | OpKind::MemorySegSI | OpKind::MemorySegESI
+            OpKind::Memory
+            | OpKind::MemoryESDI
+            | OpKind::MemoryESEDI
+            | OpKind::MemorySegSI
+            | OpKind::MemorySegESI
                 if msize <= 4 && msize > 0 =>
             {
                 msize
@@ -233,12 +259,33 @@ impl DecodedInsn {
             _ => 0,
         };
         let cc = (i.condition_code() as u8).wrapping_sub(1) & 15;
-        let ops = [0, 1, 2].map(|n| if n < i.op_count() { digest(&i, n) } else { Opd::Other });
+        let ops = [0, 1, 2].map(|n| {
+            if n < i.op_count() {
+                digest(&i, n)
+            } else {
+                Opd::Other
+            }
+        });
         let base = reg_slot(i.memory_base()).unwrap_or(NO_REG);
         let index = reg_slot(i.memory_index()).unwrap_or(NO_REG);
         let shift = i.memory_index_scale().trailing_zeros() as u8;
         let disp = i.memory_displacement32();
-        DecodedInsn { len: i.len() as u8, o32, a32, osz, msize, seg, cc, rel, ops, base, index, shift, disp, i }
+        DecodedInsn {
+            len: i.len() as u8,
+            o32,
+            a32,
+            osz,
+            msize,
+            seg,
+            cc,
+            rel,
+            ops,
+            base,
+            index,
+            shift,
+            disp,
+            i,
+        }
     }
 }
 
@@ -291,7 +338,11 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
     let model = cpu.model;
     let bits = if code32 { 32 } else { 16 };
     // The 286 accepts LOCK on any instruction; later CPUs raise #UD.
-    let options = if model == CpuModel::I286 { DecoderOptions::NO_INVALID_CHECK } else { DecoderOptions::NONE };
+    let options = if model == CpuModel::I286 {
+        DecoderOptions::NO_INVALID_CHECK
+    } else {
+        DecoderOptions::NONE
+    };
     let mut dec = Decoder::with_ip(bits, &buf[..avail], eip as u64, options);
     let mut insns = Vec::new();
     let mut off = 0usize;
@@ -318,7 +369,9 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
             crosses = true;
         }
         let cur_eip = eip as u64 + start as u64;
-        if cur_eip + (end - start) as u64 > limit_end || (!code32 && cur_eip + (end - start) as u64 > 0x10000) {
+        if cur_eip + (end - start) as u64 > limit_end
+            || (!code32 && cur_eip + (end - start) as u64 > 0x10000)
+        {
             if insns.is_empty() {
                 return Err(Exception::gp0());
             }
@@ -354,5 +407,11 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
     }
     let size = off as u32;
     let key = super::cache::block_key(phys, code32, model == CpuModel::I286);
-    Ok(Block { insns, phys, key, size, cacheable: is_ram && !(crosses && paged) })
+    Ok(Block {
+        insns,
+        phys,
+        key,
+        size,
+        cacheable: is_ram && !(crosses && paged),
+    })
 }

@@ -24,11 +24,11 @@ impl Hasher for KeyHasher {
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7cc1_b727_220a_95);
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
         }
     }
     fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7cc1_b727_220a_95);
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     fn write_u32(&mut self, v: u32) {
         self.write_u64(v as u64);
@@ -88,7 +88,9 @@ impl<B> BlockCache<B> {
     #[inline]
     pub fn block(&self, index: u32) -> &Block<B> {
         // Indices come from `find`/`insert`, which only hand out live slots.
-        self.slab[index as usize].as_ref().expect("live block index")
+        self.slab[index as usize]
+            .as_ref()
+            .expect("live block index")
     }
 
     pub fn insert(&mut self, key: u64, block: Block<B>) -> u32 {
@@ -122,7 +124,9 @@ impl<B> BlockCache<B> {
 
     /// Drop every block with code on physical page `page`. Returns how many.
     pub fn invalidate_page(&mut self, page: u32) -> usize {
-        let Some(indices) = self.by_page.remove(&page) else { return 0 };
+        let Some(indices) = self.by_page.remove(&page) else {
+            return 0;
+        };
         let mut n = 0;
         for i in indices {
             if let Some(b) = self.slab[i as usize].take() {

@@ -31,12 +31,18 @@ fn arith(c: &mut Cpu, op: Op, a: u32, b: u32, size: u8) -> u32 {
         Op::Add => (a.wrapping_add(b), LazyOp::Add),
         Op::Adc => {
             let cf = c.s.flags.cf() as u32;
-            (a.wrapping_add(b).wrapping_add(cf), if cf != 0 { LazyOp::Adc } else { LazyOp::Add })
+            (
+                a.wrapping_add(b).wrapping_add(cf),
+                if cf != 0 { LazyOp::Adc } else { LazyOp::Add },
+            )
         }
         Op::Sub | Op::Cmp => (a.wrapping_sub(b), LazyOp::Sub),
         Op::Sbb => {
             let cf = c.s.flags.cf() as u32;
-            (a.wrapping_sub(b).wrapping_sub(cf), if cf != 0 { LazyOp::Sbb } else { LazyOp::Sub })
+            (
+                a.wrapping_sub(b).wrapping_sub(cf),
+                if cf != 0 { LazyOp::Sbb } else { LazyOp::Sub },
+            )
         }
         Op::Or => (a | b, LazyOp::Logic),
         Op::And => (a & b, LazyOp::Logic),
@@ -76,7 +82,9 @@ fn alu<B: Bus, const OP: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Resul
 
 /// Register-register forms skip the operand-kind dispatch.
 fn alu_rr<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else {
+        return Err(Exception::ud());
+    };
     let a = c.slot_get(r0);
     let b = c.slot_get(r1);
     let op: Op = match OP {
@@ -98,7 +106,9 @@ fn alu_rr<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Resu
 
 /// Register, immediate.
 fn alu_ri<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Imm(b)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let (Opd::Reg(r0), Opd::Imm(b)) = (d.ops[0], d.ops[1]) else {
+        return Err(Exception::ud());
+    };
     let a = c.slot_get(r0);
     let op: Op = match OP {
         0 => Op::Add,
@@ -127,19 +137,41 @@ fn test<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 fn inc_dec<B: Bus, const DEC: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let a = c.op_read(bus, d, 0)?;
     let m = size_mask(d.osz);
-    let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) } & m;
+    let r = if DEC {
+        a.wrapping_sub(1)
+    } else {
+        a.wrapping_add(1)
+    } & m;
     c.op_write(bus, d, 0, r)?;
-    c.s.flags.set_lazy(if DEC { LazyOp::Dec } else { LazyOp::Inc }, d.osz, a & m, 1, r);
+    c.s.flags.set_lazy(
+        if DEC { LazyOp::Dec } else { LazyOp::Inc },
+        d.osz,
+        a & m,
+        1,
+        r,
+    );
     Ok(())
 }
 
 fn inc_dec_r<B: Bus, const DEC: bool>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let Opd::Reg(r0) = d.ops[0] else {
+        return Err(Exception::ud());
+    };
     let a = c.slot_get(r0);
     let m = size_mask(d.osz);
-    let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) } & m;
+    let r = if DEC {
+        a.wrapping_sub(1)
+    } else {
+        a.wrapping_add(1)
+    } & m;
     c.slot_set(r0, r);
-    c.s.flags.set_lazy(if DEC { LazyOp::Dec } else { LazyOp::Inc }, d.osz, a & m, 1, r);
+    c.s.flags.set_lazy(
+        if DEC { LazyOp::Dec } else { LazyOp::Inc },
+        d.osz,
+        a & m,
+        1,
+        r,
+    );
     Ok(())
 }
 
@@ -163,20 +195,26 @@ fn mov<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 }
 
 fn mov_rr<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else {
+        return Err(Exception::ud());
+    };
     let v = c.slot_get(r1);
     c.slot_set(r0, v);
     Ok(())
 }
 
 fn mov_r_imm<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Imm(v)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let (Opd::Reg(r0), Opd::Imm(v)) = (d.ops[0], d.ops[1]) else {
+        return Err(Exception::ud());
+    };
     c.slot_set(r0, v);
     Ok(())
 }
 
 fn mov_r_mem<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let Opd::Reg(r0) = d.ops[0] else {
+        return Err(Exception::ud());
+    };
     let ea = c.ea(d);
     let v = c.read_seg(bus, d.seg, ea, d.osz)?;
     c.slot_set(r0, v);
@@ -184,7 +222,9 @@ fn mov_r_mem<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 }
 
 fn mov_mem_r<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r1) = d.ops[1] else { return Err(Exception::ud()) };
+    let Opd::Reg(r1) = d.ops[1] else {
+        return Err(Exception::ud());
+    };
     let ea = c.ea(d);
     let v = c.slot_get(r1);
     c.write_seg(bus, d.seg, ea, d.osz, v)
@@ -227,7 +267,11 @@ fn mov_to_sreg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> 
 }
 
 fn movzx_sx<B: Bus, const SIGNED: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let src_size = if d.i.op1_kind() == OpKind::Register { d.i.op1_register().size() as u8 } else { d.msize };
+    let src_size = if d.i.op1_kind() == OpKind::Register {
+        d.i.op1_register().size() as u8
+    } else {
+        d.msize
+    };
     let v = c.op_read(bus, d, 1)?;
     let v = if SIGNED { sext(v, src_size) } else { v };
     c.reg_set(d.i.op0_register(), v & size_mask(d.osz));
@@ -248,7 +292,9 @@ fn xchg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 }
 
 fn lea<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let Opd::Reg(r0) = d.ops[0] else {
+        return Err(Exception::ud());
+    };
     let ea = c.ea(d);
     c.slot_set(r0, ea);
     Ok(())
@@ -267,7 +313,11 @@ fn cbw<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
 /// CWD/CDQ (sign into DX/EDX).
 fn cwd<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
     if d.o32 {
-        c.s.regs[2] = if c.s.regs[0] & 0x8000_0000 != 0 { u32::MAX } else { 0 };
+        c.s.regs[2] = if c.s.regs[0] & 0x8000_0000 != 0 {
+            u32::MAX
+        } else {
+            0
+        };
     } else {
         let v = if c.s.regs[0] & 0x8000 != 0 { 0xffff } else { 0 };
         c.reg_set(Register::DX, v);
@@ -328,7 +378,11 @@ fn cmpxchg8b<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let hi = c.mem_read_at(bus, d, 4, 4)?;
     let (eax, edx) = (c.s.regs[0], c.s.regs[2]);
     let equal = lo == eax && hi == edx;
-    let (nlo, nhi) = if equal { (c.s.regs[3], c.s.regs[1]) } else { (lo, hi) };
+    let (nlo, nhi) = if equal {
+        (c.s.regs[3], c.s.regs[1])
+    } else {
+        (lo, hi)
+    };
     c.probe_write(bus, d.seg, c.ea(d), 4)?;
     c.probe_write(bus, d.seg, c.ea(d).wrapping_add(4), 4)?;
     c.mem_write_at(bus, d, 0, 4, nlo)?;
@@ -393,7 +447,11 @@ fn bsf_bsr<B: Bus, const REV: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -
         c.s.flags.set_bit(flags::ZF, true);
         return Ok(());
     }
-    let n = if REV { 31 - v.leading_zeros() } else { v.trailing_zeros() };
+    let n = if REV {
+        31 - v.leading_zeros()
+    } else {
+        v.trailing_zeros()
+    };
     c.reg_set(d.i.op0_register(), n);
     let f = c.s.flags.get() & !flags::ZF;
     c.s.flags.set(f);
@@ -408,15 +466,22 @@ fn lahf<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
 
 fn sahf<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
     let ah = (c.s.regs[0] >> 8) & 0xff;
-    c.s.flags.set_masked(ah, flags::SF | flags::ZF | flags::AF | flags::PF | flags::CF);
+    c.s.flags.set_masked(
+        ah,
+        flags::SF | flags::ZF | flags::AF | flags::PF | flags::CF,
+    );
     Ok(())
 }
 
-fn flag_op<B: Bus, const BIT: u32, const HOW: u8>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
+fn flag_op<B: Bus, const BIT: u32, const HOW: u8>(
+    c: &mut Cpu,
+    _: &mut B,
+    _: &DecodedInsn,
+) -> Result<()> {
     let on = match HOW {
         0 => false,
         1 => true,
-        _ => !(c.s.flags.get() & BIT != 0),
+        _ => c.s.flags.get() & BIT == 0,
     };
     c.s.flags.set_bit(BIT, on);
     Ok(())
@@ -434,7 +499,11 @@ fn salc<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
 }
 
 fn xlat<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let base = if d.a32 { c.s.regs[3] } else { c.s.regs[3] & 0xffff };
+    let base = if d.a32 {
+        c.s.regs[3]
+    } else {
+        c.s.regs[3] & 0xffff
+    };
     let mut off = base.wrapping_add(c.s.regs[0] & 0xff);
     if !d.a32 {
         off &= 0xffff;
@@ -459,7 +528,9 @@ fn load_far<B: Bus, const SEG: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) ->
 }
 
 pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
-    let rr = d.i.op_count() == 2 && d.i.op0_kind() == OpKind::Register && d.i.op1_kind() == OpKind::Register;
+    let rr = d.i.op_count() == 2
+        && d.i.op0_kind() == OpKind::Register
+        && d.i.op1_kind() == OpKind::Register;
     let rr = rr && d.i.op0_register().is_gpr() && d.i.op1_register().is_gpr();
     let ri = matches!((d.ops[0], d.ops[1]), (Opd::Reg(_), Opd::Imm(_))) && d.i.op_count() == 2;
     let h: Handler<B> = match m {
@@ -502,7 +573,9 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
                 mov_to_sreg::<B>
             } else if k1 == OpKind::Register && Cpu::sreg_of(r1).is_some() {
                 mov_from_sreg::<B>
-            } else if (k0 == OpKind::Register && !r0.is_gpr()) || (k1 == OpKind::Register && !r1.is_gpr()) {
+            } else if (k0 == OpKind::Register && !r0.is_gpr())
+                || (k1 == OpKind::Register && !r1.is_gpr())
+            {
                 return None; // control/debug/test registers: system.rs
             } else if rr {
                 mov_rr::<B>
@@ -527,10 +600,38 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
         M::Xadd => xadd::<B>,
         M::Cmpxchg => cmpxchg::<B>,
         M::Cmpxchg8b => cmpxchg8b::<B>,
-        M::Seto | M::Setno | M::Setb | M::Setae | M::Sete | M::Setne | M::Setbe | M::Seta | M::Sets | M::Setns
-        | M::Setp | M::Setnp | M::Setl | M::Setge | M::Setle | M::Setg => setcc::<B>,
-        M::Cmovo | M::Cmovno | M::Cmovb | M::Cmovae | M::Cmove | M::Cmovne | M::Cmovbe | M::Cmova | M::Cmovs
-        | M::Cmovns | M::Cmovp | M::Cmovnp | M::Cmovl | M::Cmovge | M::Cmovle | M::Cmovg => cmovcc::<B>,
+        M::Seto
+        | M::Setno
+        | M::Setb
+        | M::Setae
+        | M::Sete
+        | M::Setne
+        | M::Setbe
+        | M::Seta
+        | M::Sets
+        | M::Setns
+        | M::Setp
+        | M::Setnp
+        | M::Setl
+        | M::Setge
+        | M::Setle
+        | M::Setg => setcc::<B>,
+        M::Cmovo
+        | M::Cmovno
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmove
+        | M::Cmovne
+        | M::Cmovbe
+        | M::Cmova
+        | M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg => cmovcc::<B>,
         M::Bt => bt::<B, 0>,
         M::Bts => bt::<B, 1>,
         M::Btr => bt::<B, 2>,

@@ -75,7 +75,8 @@ fn jmp<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 fn call<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let ret = c.s.eip;
     let size = if d.o32 { 4 } else { 2 };
-    let far = matches!(d.i.op0_kind(), OpKind::FarBranch16 | OpKind::FarBranch32) || d.i.is_call_far_indirect();
+    let far = matches!(d.i.op0_kind(), OpKind::FarBranch16 | OpKind::FarBranch32)
+        || d.i.is_call_far_indirect();
     if far {
         let (sel, off) = far_target(c, bus, d)?;
         return c.far_call(bus, sel, off, size, ret);
@@ -96,14 +97,22 @@ fn ret<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let size = if d.o32 { 4 } else { 2 };
     let t = c.peek(bus, 0, size)?;
     near_jump(c, t)?;
-    let imm = if d.i.op_count() > 0 { d.i.immediate16() as u32 } else { 0 };
+    let imm = if d.i.op_count() > 0 {
+        d.i.immediate16() as u32
+    } else {
+        0
+    };
     c.adjust_sp(size as u32 + imm);
     Ok(())
 }
 
 fn retf<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let size = if d.o32 { 4 } else { 2 };
-    let imm = if d.i.op_count() > 0 { d.i.immediate16() as u32 } else { 0 };
+    let imm = if d.i.op_count() > 0 {
+        d.i.immediate16() as u32
+    } else {
+        0
+    };
     c.far_ret(bus, size, imm)
 }
 
@@ -211,7 +220,9 @@ fn enter<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
         }
         bp_walk = bp_walk.wrapping_sub(size as u32);
         let off = if ss32 { bp_walk } else { bp_walk & 0xffff };
-        let v = c.read_seg(bus, Seg::Ss, off, size).inspect_err(|_| restore(c))?;
+        let v = c
+            .read_seg(bus, Seg::Ss, off, size)
+            .inspect_err(|_| restore(c))?;
         c.push(bus, v, size).inspect_err(|_| restore(c))?;
     }
     if level > 0 {
@@ -221,7 +232,8 @@ fn enter<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     // The final stack pointer must be addressable (the CPU probes the allocation).
     let mask = if ss32 { u32::MAX } else { 0xffff };
     if alloc > 0 {
-        c.seg_lin(Seg::Ss, new_sp & mask, 1, true).inspect_err(|_| restore(c))?;
+        c.seg_lin(Seg::Ss, new_sp & mask, 1, true)
+            .inspect_err(|_| restore(c))?;
     }
     if d.o32 {
         c.s.regs[5] = frame;
@@ -234,7 +246,11 @@ fn enter<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 
 fn leave<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let size = if d.o32 { 4 } else { 2 };
-    let bp = if c.s.stack32() { c.s.regs[5] } else { c.s.regs[5] & 0xffff };
+    let bp = if c.s.stack32() {
+        c.s.regs[5]
+    } else {
+        c.s.regs[5] & 0xffff
+    };
     let v = c.read_seg(bus, Seg::Ss, bp, size)?;
     c.set_sp(bp.wrapping_add(size as u32));
     if d.o32 {
@@ -255,8 +271,22 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
                 jmp::<B>
             }
         }
-        M::Jo | M::Jno | M::Jb | M::Jae | M::Je | M::Jne | M::Jbe | M::Ja | M::Js | M::Jns | M::Jp | M::Jnp | M::Jl
-        | M::Jge | M::Jle | M::Jg => jcc::<B>,
+        M::Jo
+        | M::Jno
+        | M::Jb
+        | M::Jae
+        | M::Je
+        | M::Jne
+        | M::Jbe
+        | M::Ja
+        | M::Js
+        | M::Jns
+        | M::Jp
+        | M::Jnp
+        | M::Jl
+        | M::Jge
+        | M::Jle
+        | M::Jg => jcc::<B>,
         M::Call => call::<B>,
         M::Ret => ret::<B>,
         M::Retf => retf::<B>,

@@ -23,7 +23,9 @@ impl<B: Bus> Default for Interpreter<B> {
 
 impl<B: Bus> Interpreter<B> {
     pub fn new() -> Self {
-        Interpreter { cache: BlockCache::new() }
+        Interpreter {
+            cache: BlockCache::new(),
+        }
     }
 
     /// Drop all decoded code (after a reset or a bulk load into RAM).

@@ -10,7 +10,8 @@ use crate::{Bus, Cpu};
 
 /// SF/ZF/PF from the low half (what these CPUs leave there), CF=OF=`wide`.
 fn set_mul_flags(c: &mut Cpu, low: u32, size: u8, wide: bool) {
-    c.s.flags.set_lazy(LazyOp::Logic, size, low, 0, low & size_mask(size));
+    c.s.flags
+        .set_lazy(LazyOp::Logic, size, low, 0, low & size_mask(size));
     let f = c.s.flags.get() & !(CF | OF);
     c.s.flags.set(f | if wide { CF | OF } else { 0 });
 }
@@ -125,7 +126,13 @@ pub fn handler<B: Bus>(m: M) -> Option<Handler<B>> {
         M::Mul => mul::<B>,
         M::Div => div::<B>,
         M::Idiv => idiv::<B>,
-        M::Imul => |c, b, d| if d.i.op_count() == 1 { imul1(c, b, d) } else { imul_n(c, b, d) },
+        M::Imul => |c, b, d| {
+            if d.i.op_count() == 1 {
+                imul1(c, b, d)
+            } else {
+                imul_n(c, b, d)
+            }
+        },
         _ => return None,
     })
 }

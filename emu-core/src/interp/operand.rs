@@ -143,7 +143,13 @@ impl Cpu {
 
     /// Read a memory operand of an explicit size at `extra` bytes past the EA.
     #[inline]
-    pub fn mem_read_at<B: Bus>(&mut self, bus: &mut B, d: &DecodedInsn, extra: u32, size: u8) -> Result<u32> {
+    pub fn mem_read_at<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        d: &DecodedInsn,
+        extra: u32,
+        size: u8,
+    ) -> Result<u32> {
         let mut ea = self.ea(d).wrapping_add(extra);
         if !d.a32 {
             ea &= 0xffff;
@@ -152,7 +158,14 @@ impl Cpu {
     }
 
     #[inline]
-    pub fn mem_write_at<B: Bus>(&mut self, bus: &mut B, d: &DecodedInsn, extra: u32, size: u8, v: u32) -> Result<()> {
+    pub fn mem_write_at<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        d: &DecodedInsn,
+        extra: u32,
+        size: u8,
+        v: u32,
+    ) -> Result<()> {
         let mut ea = self.ea(d).wrapping_add(extra);
         if !d.a32 {
             ea &= 0xffff;

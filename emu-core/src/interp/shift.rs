@@ -28,7 +28,7 @@ fn szp(r: u32, size: u8) -> u32 {
     if r & size_mask(size) == 0 {
         f |= ZF;
     }
-    if (r as u8).count_ones() % 2 == 0 {
+    if (r as u8).count_ones().is_multiple_of(2) {
         f |= PF;
     }
     f
@@ -59,7 +59,7 @@ fn compute(kind: Kind, a: u32, count: u32, size: u8, old: u32) -> Option<(u32, u
             } else {
                 (msb(r), msb(r) ^ ((r >> (bits - 2)) & 1))
             };
-            f = (f & !(CF | OF)) | cf * CF | of * OF;
+            f = (f & !(CF | OF)) | (cf * CF) | (of * OF);
         }
         Kind::Rcl | Kind::Rcr => {
             let n = count % (bits + 1);
@@ -78,8 +78,12 @@ fn compute(kind: Kind, a: u32, count: u32, size: u8, old: u32) -> Option<(u32, u
             };
             r = (rot as u32) & m;
             let cf = ((rot >> bits) & 1) as u32;
-            let of = if kind == Kind::Rcl { msb(r) ^ cf } else { msb(r) ^ ((r >> (bits - 2)) & 1) };
-            f = (f & !(CF | OF)) | cf * CF | of * OF;
+            let of = if kind == Kind::Rcl {
+                msb(r) ^ cf
+            } else {
+                msb(r) ^ ((r >> (bits - 2)) & 1)
+            };
+            f = (f & !(CF | OF)) | (cf * CF) | (of * OF);
         }
         Kind::Shl => {
             if count == 0 {
@@ -89,16 +93,20 @@ fn compute(kind: Kind, a: u32, count: u32, size: u8, old: u32) -> Option<(u32, u
             r = wide as u32 & m;
             let cf = ((wide >> bits) & 1) as u32;
             let of = msb(r) ^ cf;
-            f = (f & !(CF | OF | SF | ZF | PF | AF)) | szp(r, size) | cf * CF | of * OF;
+            f = (f & !(CF | OF | SF | ZF | PF | AF)) | szp(r, size) | (cf * CF) | (of * OF);
         }
         Kind::Shr => {
             if count == 0 {
                 return None;
             }
             r = if count >= bits { 0 } else { a >> count };
-            let cf = if count > bits { 0 } else { (a >> (count - 1)) & 1 };
+            let cf = if count > bits {
+                0
+            } else {
+                (a >> (count - 1)) & 1
+            };
             let of = if count == 1 { msb(a) } else { 0 };
-            f = (f & !(CF | OF | SF | ZF | PF | AF)) | szp(r, size) | cf * CF | of * OF;
+            f = (f & !(CF | OF | SF | ZF | PF | AF)) | szp(r, size) | (cf * CF) | (of * OF);
         }
         Kind::Sar => {
             if count == 0 {
@@ -107,7 +115,7 @@ fn compute(kind: Kind, a: u32, count: u32, size: u8, old: u32) -> Option<(u32, u
             let sa = super::sext(a, size) as i32;
             r = (sa >> count.min(31)) as u32 & m;
             let cf = ((sa >> (count - 1).min(31)) & 1) as u32;
-            f = (f & !(CF | OF | SF | ZF | PF | AF)) | szp(r, size) | cf * CF;
+            f = (f & !(CF | OF | SF | ZF | PF | AF)) | szp(r, size) | (cf * CF);
         }
     }
     Some((r, f))
@@ -124,7 +132,11 @@ fn shift<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Resu
         _ => Kind::Sar,
     };
     let a = c.op_read(bus, d, 0)?;
-    let count = if d.i.op_count() > 1 { c.op_read(bus, d, 1)? & 0x1f } else { 1 };
+    let count = if d.i.op_count() > 1 {
+        c.op_read(bus, d, 1)? & 0x1f
+    } else {
+        1
+    };
     // Plain shifts leave their flags lazy; rotates need the old CF and compute at once.
     if matches!(kind, Kind::Shl | Kind::Shr | Kind::Sar) {
         if count == 0 {
@@ -136,7 +148,10 @@ fn shift<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Resu
         let (r, op) = match kind {
             Kind::Shl => (((a as u64) << count) as u32 & m, LazyOp::Shl),
             Kind::Shr => (a.checked_shr(count).unwrap_or(0), LazyOp::Shr),
-            _ => (((super::sext(a, size) as i32) >> count.min(31)) as u32 & m, LazyOp::Sar),
+            _ => (
+                ((super::sext(a, size) as i32) >> count.min(31)) as u32 & m,
+                LazyOp::Sar,
+            ),
         };
         c.op_write(bus, d, 0, r)?;
         c.s.flags.set_lazy(op, size, a, count, r);
@@ -152,7 +167,9 @@ fn shift<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Resu
 
 /// SHL/SHR/SAR of a register by an immediate or by 1: the common case, kept small.
 fn shift_reg<B: Bus, const K: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let crate::decode::Opd::Reg(r0) = d.ops[0] else { return Err(crate::Exception::ud()) };
+    let crate::decode::Opd::Reg(r0) = d.ops[0] else {
+        return Err(crate::Exception::ud());
+    };
     let count = match d.ops[1] {
         crate::decode::Opd::Imm(n) => n & 0x1f,
         _ => 1,
@@ -166,7 +183,10 @@ fn shift_reg<B: Bus, const K: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Re
     let (r, op) = match K {
         4 => (((a as u64) << count) as u32 & m, LazyOp::Shl),
         5 => (a.checked_shr(count).unwrap_or(0), LazyOp::Shr),
-        _ => (((super::sext(a, size) as i32) >> count.min(31)) as u32 & m, LazyOp::Sar),
+        _ => (
+            ((super::sext(a, size) as i32) >> count.min(31)) as u32 & m,
+            LazyOp::Sar,
+        ),
     };
     c.slot_set(r0, r);
     c.s.flags.set_lazy(op, size, a, count, r);
@@ -183,22 +203,21 @@ fn double_shift<B: Bus, const LEFT: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedI
     }
     let size = d.osz;
     let bits = size as u32 * 8;
-    let m = size_mask(size) as u64;
-    let (a64, b64) = (a as u64 & m, b as u64 & m);
+    let m = size_mask(size) as u128;
+    let (a, b) = (a as u128 & m, b as u128 & m);
     // Shift within dest:src:dest (16-bit counts above 16 see the destination again).
+    let wide = (a << (2 * bits)) | (b << bits) | a;
     let (r, cf) = if LEFT {
-        let wide = (a64 << (2 * bits)) | (b64 << bits) | a64;
         let sh = wide << count;
         (((sh >> (2 * bits)) & m) as u32, ((sh >> (3 * bits)) & 1) as u32)
     } else {
-        let wide = (a64 << (2 * bits)) | (b64 << bits) | a64;
-        let sh = wide >> count;
-        ((sh & m) as u32, ((wide >> (count - 1)) & 1) as u32)
+        (((wide >> count) & m) as u32, ((wide >> (count - 1)) & 1) as u32)
     };
+    let a = a as u32;
     let msb = |v: u32| (v >> (bits - 1)) & 1;
     let of = msb(r) ^ msb(a);
     let old = c.s.flags.get();
-    let f = (old & !(CF | OF | SF | ZF | PF | AF)) | szp(r, size) | cf * CF | of * OF;
+    let f = (old & !(CF | OF | SF | ZF | PF | AF)) | szp(r, size) | (cf * CF) | (of * OF);
     c.op_write(bus, d, 0, r)?;
     c.s.flags.set(f);
     Ok(())
@@ -207,7 +226,9 @@ fn double_shift<B: Bus, const LEFT: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedI
 pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
     use crate::decode::Opd;
     let reg_imm = matches!(d.ops[0], Opd::Reg(_))
-        && (d.i.op_count() == 1 || matches!(d.ops[1], Opd::Imm(_)) || d.i.op1_kind() == iced_x86::OpKind::Immediate8);
+        && (d.i.op_count() == 1
+            || matches!(d.ops[1], Opd::Imm(_))
+            || d.i.op1_kind() == iced_x86::OpKind::Immediate8);
     Some(match m {
         M::Shl | M::Sal if reg_imm => shift_reg::<B, 4>,
         M::Shr if reg_imm => shift_reg::<B, 5>,

@@ -35,7 +35,9 @@ fn push<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 }
 
 fn push_reg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let Opd::Reg(r0) = d.ops[0] else {
+        return Err(Exception::ud());
+    };
     let v = c.slot_get(r0);
     c.push(bus, v, push_size(d))
 }
@@ -75,7 +77,9 @@ fn pop<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 
 fn pop_reg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let size = push_size(d);
-    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let Opd::Reg(r0) = d.ops[0] else {
+        return Err(Exception::ud());
+    };
     let v = c.peek(bus, 0, size)?;
     c.adjust_sp(size as u32);
     c.slot_set(r0, v);
@@ -85,7 +89,9 @@ fn pop_reg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 fn pusha<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let size = push_size(d);
     let esp = c.s.regs[4];
-    let frame: Vec<u32> = (0..8).map(|r| if r == 4 { esp } else { c.s.regs[r] }).collect();
+    let frame: Vec<u32> = (0..8)
+        .map(|r| if r == 4 { esp } else { c.s.regs[r] })
+        .collect();
     c.push_frame_current(bus, &frame, size)
 }
 

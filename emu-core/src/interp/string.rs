@@ -51,7 +51,13 @@ const EDI: usize = 7;
 
 /// The 80286 advances the index register of an access that faults on the segment limit
 /// before the fault is taken (its microcode updates the pointer with the access).
-fn quirk_286(c: &mut Cpu, r: &Regs, reg: usize, delta: u32, e: crate::Exception) -> crate::Exception {
+fn quirk_286(
+    c: &mut Cpu,
+    r: &Regs,
+    reg: usize,
+    delta: u32,
+    e: crate::Exception,
+) -> crate::Exception {
     if c.is_286() {
         let v = r.get(c, reg);
         r.set(c, reg, v.wrapping_add(delta));
@@ -62,27 +68,40 @@ fn quirk_286(c: &mut Cpu, r: &Regs, reg: usize, delta: u32, e: crate::Exception)
 /// One element; returns whether a compare matched (for REPE/REPNE).
 fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs) -> Result<bool> {
     let size = d.msize;
-    let delta = if c.s.flags.df() { (size as u32).wrapping_neg() } else { size as u32 };
+    let delta = if c.s.flags.df() {
+        (size as u32).wrapping_neg()
+    } else {
+        size as u32
+    };
     let si = r.get(c, ESI);
     let di = r.get(c, EDI);
     let mut zf = false;
     match kind {
         Kind::Movs => {
-            let v = c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?;
+            let v = c
+                .read_seg(bus, d.seg, si, size)
+                .map_err(|e| quirk_286(c, r, ESI, delta, e))?;
             if c.is_286() {
                 // The 286 has already stepped SI when the store faults.
                 r.set(c, ESI, si.wrapping_add(delta));
             }
-            c.write_seg(bus, Seg::Es, di, size, v).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
+            c.write_seg(bus, Seg::Es, di, size, v)
+                .map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             r.set(c, ESI, si.wrapping_add(delta));
             r.set(c, EDI, di.wrapping_add(delta));
         }
         Kind::Cmps => {
             // The 286 fetches the ES:DI operand first and steps DI with it.
             let (a, b) = if c.is_286() {
-                let b = c.read_seg(bus, Seg::Es, di, size).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
+                let b = c
+                    .read_seg(bus, Seg::Es, di, size)
+                    .map_err(|e| quirk_286(c, r, EDI, delta, e))?;
                 r.set(c, EDI, di.wrapping_add(delta));
-                (c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?, b)
+                (
+                    c.read_seg(bus, d.seg, si, size)
+                        .map_err(|e| quirk_286(c, r, ESI, delta, e))?,
+                    b,
+                )
             } else {
                 let a = c.read_seg(bus, d.seg, si, size)?;
                 (a, c.read_seg(bus, Seg::Es, di, size)?)
@@ -95,7 +114,9 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
             r.set(c, EDI, di.wrapping_add(delta));
         }
         Kind::Scas => {
-            let b = c.read_seg(bus, Seg::Es, di, size).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
+            let b = c
+                .read_seg(bus, Seg::Es, di, size)
+                .map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             let m = size_mask(size);
             let a = c.s.regs[0] & m;
             let res = a.wrapping_sub(b) & m;
@@ -104,7 +125,9 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
             r.set(c, EDI, di.wrapping_add(delta));
         }
         Kind::Lods => {
-            let v = c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?;
+            let v = c
+                .read_seg(bus, d.seg, si, size)
+                .map_err(|e| quirk_286(c, r, ESI, delta, e))?;
             let m = size_mask(size);
             c.s.regs[0] = (c.s.regs[0] & !m) | v;
             r.set(c, ESI, si.wrapping_add(delta));
@@ -112,13 +135,15 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
         Kind::Stos => {
             let m = size_mask(size);
             let v = c.s.regs[0] & m;
-            c.write_seg(bus, Seg::Es, di, size, v).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
+            c.write_seg(bus, Seg::Es, di, size, v)
+                .map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             r.set(c, EDI, di.wrapping_add(delta));
         }
         Kind::Ins => {
             let port = c.s.regs[2] as u16;
             c.check_io(bus, port, size)?;
-            c.probe_write(bus, Seg::Es, di, size).map_err(|e| quirk_286(c, r, EDI, delta, e))?;
+            c.probe_write(bus, Seg::Es, di, size)
+                .map_err(|e| quirk_286(c, r, EDI, delta, e))?;
             let v = bus.io_read(port, size);
             c.write_seg(bus, Seg::Es, di, size, v)?;
             r.set(c, EDI, di.wrapping_add(delta));
@@ -126,7 +151,9 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
         Kind::Outs => {
             let port = c.s.regs[2] as u16;
             c.check_io(bus, port, size)?;
-            let v = c.read_seg(bus, d.seg, si, size).map_err(|e| quirk_286(c, r, ESI, delta, e))?;
+            let v = c
+                .read_seg(bus, d.seg, si, size)
+                .map_err(|e| quirk_286(c, r, ESI, delta, e))?;
             bus.io_write(port, size, v);
             r.set(c, ESI, si.wrapping_add(delta));
         }

@@ -197,7 +197,11 @@ fn store_word<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, v: u32) -> Resu
 
 fn sldt_str<B: Bus, const TR: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     c.require_protected()?;
-    let v = if TR { c.s.tr.selector } else { c.s.ldtr.selector } as u32;
+    let v = if TR {
+        c.s.tr.selector
+    } else {
+        c.s.ldtr.selector
+    } as u32;
     store_word(c, bus, d, v)
 }
 
@@ -206,7 +210,10 @@ fn lldt<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     c.require_cpl0()?;
     let sel = read_sel_operand(c, bus, d, 0)?;
     if sel & 0xfffc == 0 {
-        c.s.ldtr = Segment { selector: sel, ..Default::default() };
+        c.s.ldtr = Segment {
+            selector: sel,
+            ..Default::default()
+        };
         return Ok(());
     }
     if sel & 4 != 0 {
@@ -258,8 +265,13 @@ fn lar_lsl<B: Bus, const LSL: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -
     } else {
         c.try_read_descriptor(bus, sel)?.filter(|desc| {
             let type_ok = desc.is_segment()
-                || if LSL { matches!(desc.sys_type(), 1 | 2 | 3 | 9 | 11) } else { matches!(desc.sys_type(), 1..=5 | 9 | 11 | 12) };
-            let priv_ok = desc.conforming() || (desc.dpl() >= c.s.cpl && desc.dpl() >= (sel & 3) as u8);
+                || if LSL {
+                    matches!(desc.sys_type(), 1 | 2 | 3 | 9 | 11)
+                } else {
+                    matches!(desc.sys_type(), 1..=5 | 9 | 11 | 12)
+                };
+            let priv_ok =
+                desc.conforming() || (desc.dpl() >= c.s.cpl && desc.dpl() >= (sel & 3) as u8);
             type_ok && priv_ok
         })
     };
@@ -289,8 +301,13 @@ fn verr_verw<B: Bus, const W: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -
         match c.try_read_descriptor(bus, sel)? {
             None => false,
             Some(desc) => {
-                let priv_ok = (desc.conforming() && !W) || (desc.dpl() >= c.s.cpl && desc.dpl() >= (sel & 3) as u8);
-                let type_ok = if W { desc.writable_data() } else { desc.is_segment() && desc.readable() };
+                let priv_ok = (desc.conforming() && !W)
+                    || (desc.dpl() >= c.s.cpl && desc.dpl() >= (sel & 3) as u8);
+                let type_ok = if W {
+                    desc.writable_data()
+                } else {
+                    desc.is_segment() && desc.readable()
+                };
                 priv_ok && type_ok
             }
         }
@@ -321,7 +338,11 @@ fn lmsw<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 }
 
 fn smsw<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let v = if c.is_286() { c.s.cr0 | 0xfff0 } else { c.s.cr0 };
+    let v = if c.is_286() {
+        c.s.cr0 | 0xfff0
+    } else {
+        c.s.cr0
+    };
     store_word(c, bus, d, v)
 }
 
@@ -401,7 +422,12 @@ fn mov_dr<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
 
 fn cpuid<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
     let (a, b, cc, d) = match c.s.regs[0] {
-        0 => (1, u32::from_le_bytes(*b"Genu"), u32::from_le_bytes(*b"ntel"), u32::from_le_bytes(*b"ineI")),
+        0 => (
+            1,
+            u32::from_le_bytes(*b"Genu"),
+            u32::from_le_bytes(*b"ntel"),
+            u32::from_le_bytes(*b"ineI"),
+        ),
         _ => (CPUID_SIGNATURE, 0, 0, CPUID_FEATURES),
     };
     c.s.regs[0] = a;
@@ -523,5 +549,10 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn, model: CpuModel) -> Option<Handler
 /// An x87 instruction (D8-DF escape).
 fn is_x87(d: &DecodedInsn) -> bool {
     use iced_x86::CpuidFeature as F;
-    d.i.cpuid_features().iter().any(|f| matches!(f, F::FPU | F::FPU287 | F::FPU287XL_ONLY | F::FPU387 | F::FPU387SL_ONLY))
+    d.i.cpuid_features().iter().any(|f| {
+        matches!(
+            f,
+            F::FPU | F::FPU287 | F::FPU287XL_ONLY | F::FPU387 | F::FPU387SL_ONLY
+        )
+    })
 }

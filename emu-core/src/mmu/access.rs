@@ -38,7 +38,13 @@ impl Cpu {
     }
 
     #[inline(always)]
-    pub fn read_lin_as<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8, user: bool) -> Result<u32> {
+    pub fn read_lin_as<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u8,
+        user: bool,
+    ) -> Result<u32> {
         if (lin & 0xfff) + size as u32 <= 0x1000 {
             if let Some(pa) = self.tlb.read_hit(user, lin) {
                 return Ok(ram_read(bus.mem(), pa as u64, size));
@@ -49,7 +55,13 @@ impl Cpu {
 
     /// TLB miss, a page-crossing access, or memory outside RAM.
     #[inline(never)]
-    fn read_lin_slow<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8, user: bool) -> Result<u32> {
+    fn read_lin_slow<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u8,
+        user: bool,
+    ) -> Result<u32> {
         if (lin & 0xfff) + size as u32 <= 0x1000 {
             let pa = self.translate_fill(bus, lin, false, user)?;
             return Ok(self.phys_read(bus, pa, size));
@@ -70,7 +82,14 @@ impl Cpu {
     }
 
     #[inline(always)]
-    pub fn write_lin_as<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8, v: u32, user: bool) -> Result<()> {
+    pub fn write_lin_as<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u8,
+        v: u32,
+        user: bool,
+    ) -> Result<()> {
         if (lin & 0xfff) + size as u32 <= 0x1000 {
             if let Some(pa) = self.tlb.write_hit(user, lin) {
                 let m = bus.mem();
@@ -86,7 +105,14 @@ impl Cpu {
     }
 
     #[inline(never)]
-    fn write_lin_slow<B: Bus>(&mut self, bus: &mut B, lin: u32, size: u8, v: u32, user: bool) -> Result<()> {
+    fn write_lin_slow<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        size: u8,
+        v: u32,
+        user: bool,
+    ) -> Result<()> {
         if (lin & 0xfff) + size as u32 <= 0x1000 {
             let pa = self.translate_fill(bus, lin, true, user)?;
             self.phys_write(bus, pa, size, v);
@@ -104,7 +130,13 @@ impl Cpu {
     }
 
     /// Walk and, for RAM, fill the TLB.
-    fn translate_fill<B: Bus>(&mut self, bus: &mut B, lin: u32, write: bool, user: bool) -> Result<u64> {
+    fn translate_fill<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        write: bool,
+        user: bool,
+    ) -> Result<u64> {
         let t = self.walk(bus, lin, write, user)?;
         let m = bus.mem();
         if m.is_ram(t.phys | 0xfff) && t.phys < 1 << 32 {
@@ -167,7 +199,13 @@ impl Cpu {
         let s = &self.s.segs[seg as usize];
         // The 286 reports every real-mode segment overrun as exception 13.
         let real_286 = self.is_286() && self.s.cr0 & CR0_PE == 0;
-        let fault = || if seg == Seg::Ss && !real_286 { Exception::ss(0) } else { Exception::gp0() };
+        let fault = || {
+            if seg == Seg::Ss && !real_286 {
+                Exception::ss(0)
+            } else {
+                Exception::gp0()
+            }
+        };
         if self.s.cr0 & CR0_PE != 0 && !self.s.v86() {
             if s.is_unusable() {
                 return Err(fault());
@@ -200,7 +238,14 @@ impl Cpu {
     }
 
     #[inline(always)]
-    pub fn write_seg<B: Bus>(&mut self, bus: &mut B, seg: Seg, off: u32, size: u8, v: u32) -> Result<()> {
+    pub fn write_seg<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        seg: Seg,
+        off: u32,
+        size: u8,
+        v: u32,
+    ) -> Result<()> {
         let lin = self.seg_lin(seg, off, size, true)?;
         self.write_lin(bus, lin, size, v)
     }

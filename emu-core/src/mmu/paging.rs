@@ -46,10 +46,20 @@ fn write_pte<B: Bus>(bus: &mut B, pa: u64, v: u32) {
 impl Cpu {
     /// Translate a linear address. `user`: the access is made at CPL 3 (not a system
     /// access such as a descriptor-table read).
-    pub fn walk<B: Bus>(&mut self, bus: &mut B, lin: u32, write: bool, user: bool) -> Result<Translation> {
+    pub fn walk<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        lin: u32,
+        write: bool,
+        user: bool,
+    ) -> Result<Translation> {
         let a20 = bus.mem().a20_mask();
         if self.s.cr0 & CR0_PG == 0 {
-            return Ok(Translation { phys: lin as u64 & a20, writable: true, global: false });
+            return Ok(Translation {
+                phys: lin as u64 & a20,
+                writable: true,
+                global: false,
+            });
         }
         let fault = |present: bool| {
             Exception::pf(present as u32 | (write as u32) << 1 | (user as u32) << 2)
@@ -73,7 +83,13 @@ impl Cpu {
                 return Err(fault(false));
             }
             let phys = (pte & !0xfff) as u64 | (lin & 0xfff) as u64;
-            (pte, pte_addr, pde & pte & RW != 0, pde & pte & US != 0, phys)
+            (
+                pte,
+                pte_addr,
+                pde & pte & RW != 0,
+                pde & pte & US != 0,
+                phys,
+            )
         };
         if (user && !us) || (write && !rw && (user || wp)) {
             self.s.cr2 = lin;

@@ -17,7 +17,12 @@ pub struct TlbEntry {
     pub global: bool,
 }
 
-const EMPTY: TlbEntry = TlbEntry { read_tag: INVALID, write_tag: INVALID, phys: 0, global: false };
+const EMPTY: TlbEntry = TlbEntry {
+    read_tag: INVALID,
+    write_tag: INVALID,
+    phys: 0,
+    global: false,
+};
 
 pub struct Tlb {
     /// [0] supervisor, [1] user.
@@ -34,7 +39,10 @@ impl Default for Tlb {
 
 impl Tlb {
     pub fn new() -> Self {
-        Tlb { sets: Box::new([[EMPTY; ENTRIES]; 2]), mem_gen: u64::MAX }
+        Tlb {
+            sets: Box::new([[EMPTY; ENTRIES]; 2]),
+            mem_gen: u64::MAX,
+        }
     }
 
     #[inline]

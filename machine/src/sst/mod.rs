@@ -22,7 +22,9 @@ pub struct FlatBus {
 
 impl FlatBus {
     pub fn new() -> Result<Self, ox86_core::MemError> {
-        Ok(FlatBus { mem: PhysMemory::new(16 << 20)? })
+        Ok(FlatBus {
+            mem: PhysMemory::new(16 << 20)?,
+        })
     }
 }
 
@@ -58,7 +60,9 @@ pub struct Metadata {
 impl Metadata {
     pub fn load(dir: &Path) -> Option<Metadata> {
         let text = std::fs::read_to_string(dir.join("metadata.json")).ok()?;
-        Some(Metadata { json: serde_json::from_str(&text).ok()? })
+        Some(Metadata {
+            json: serde_json::from_str(&text).ok()?,
+        })
     }
 
     /// Mask for a form like "F6.4" or "00".
@@ -69,7 +73,10 @@ impl Metadata {
         if let Some(reg) = parts.next() {
             node = &node["reg"][reg];
         }
-        node["flags-mask"].as_u64().map(|m| m as u16).unwrap_or(0xffff)
+        node["flags-mask"]
+            .as_u64()
+            .map(|m| m as u16)
+            .unwrap_or(0xffff)
     }
 }
 
@@ -91,11 +98,21 @@ pub struct Runner {
 
 impl Runner {
     pub fn new() -> Result<Self, ox86_core::MemError> {
-        Ok(Runner { cpu: Cpu::new(CpuModel::P6), bus: FlatBus::new()?, interp: Interpreter::new(), touched: Vec::new() })
+        Ok(Runner {
+            cpu: Cpu::new(CpuModel::P6),
+            bus: FlatBus::new()?,
+            interp: Interpreter::new(),
+            touched: Vec::new(),
+        })
     }
 
     /// Run one test; Err(description of the first difference).
-    pub fn run_test(&mut self, t: &MooTest, model: CpuModel, flags_mask: u16) -> Result<(), String> {
+    pub fn run_test(
+        &mut self,
+        t: &MooTest,
+        model: CpuModel,
+        flags_mask: u16,
+    ) -> Result<(), String> {
         // Clear what the previous test wrote.
         for &a in &self.touched {
             self.bus.mem().write_bytes(a as u64, &[0]);
@@ -105,7 +122,16 @@ impl Runner {
         self.cpu.reset();
         let r = |i: usize| t.init.regs[i].unwrap_or(0);
         let s = &mut self.cpu.s;
-        s.regs = [r(0) as u32, r(2) as u32, r(3) as u32, r(1) as u32, r(8) as u32, r(9) as u32, r(10) as u32, r(11) as u32];
+        s.regs = [
+            r(0) as u32,
+            r(2) as u32,
+            r(3) as u32,
+            r(1) as u32,
+            r(8) as u32,
+            r(9) as u32,
+            r(10) as u32,
+            r(11) as u32,
+        ];
         for (seg, idx) in [(Seg::Cs, 4), (Seg::Ss, 5), (Seg::Ds, 6), (Seg::Es, 7)] {
             s.segs[seg as usize] = Segment::real(r(idx));
         }
@@ -121,7 +147,10 @@ impl Runner {
         self.touched.extend(t.fina.ram.iter().map(|&(a, _)| a));
         let exit = self.interp.run(&mut self.cpu, &mut self.bus, 100_000);
         if exit != Exit::Halted {
-            return Err(format!("did not reach HLT ({exit:?}) at {:04x}:{:04x}", self.cpu.s.segs[1].selector, self.cpu.s.eip));
+            return Err(format!(
+                "did not reach HLT ({exit:?}) at {:04x}:{:04x}",
+                self.cpu.s.segs[1].selector, self.cpu.s.eip
+            ));
         }
         // Registers: FINA lists the changed ones; the rest must equal INIT.
         let s = &self.cpu.s;
@@ -158,7 +187,10 @@ impl Runner {
         let pushed_flags = t.exception.map(|_| {
             let ss = (t.fina.regs[5].or(t.init.regs[5]).unwrap_or(0) as u32) << 4;
             let sp = t.fina.regs[8].or(t.init.regs[8]).unwrap_or(0) as u32;
-            (ss + (sp.wrapping_add(4) & 0xffff), ss + (sp.wrapping_add(5) & 0xffff))
+            (
+                ss + (sp.wrapping_add(4) & 0xffff),
+                ss + (sp.wrapping_add(5) & 0xffff),
+            )
         });
         for &(a, want) in &t.fina.ram {
             let have = self.bus.mem().read_u8(a as u64);
@@ -176,9 +208,18 @@ impl Runner {
     }
 
     /// Run a whole file.
-    pub fn run_file(&mut self, file: &MooFile, form: &str, mask: u16, revoked: &HashSet<String>) -> FormResult {
+    pub fn run_file(
+        &mut self,
+        file: &MooFile,
+        form: &str,
+        mask: u16,
+        revoked: &HashSet<String>,
+    ) -> FormResult {
         let model = model_for(&file.cpu);
-        let mut res = FormResult { form: form.to_string(), ..Default::default() };
+        let mut res = FormResult {
+            form: form.to_string(),
+            ..Default::default()
+        };
         self.interp.flush(&mut self.bus);
         for t in &file.tests {
             let hash: String = t.hash.iter().map(|b| format!("{b:02x}")).collect();
@@ -192,7 +233,8 @@ impl Runner {
                     res.failed += 1;
                     if res.first_failure.is_none() {
                         let bytes: String = t.bytes.iter().map(|b| format!("{b:02x}")).collect();
-                        res.first_failure = Some(format!("test {} `{}` [{bytes}]: {e}", t.index, t.name));
+                        res.first_failure =
+                            Some(format!("test {} `{}` [{bytes}]: {e}", t.index, t.name));
                     }
                 }
             }
@@ -203,7 +245,10 @@ impl Runner {
 
 /// Form name from a file name: "F6.4.MOO.gz" -> "F6.4".
 pub fn form_of(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     name.split(".MOO").next().unwrap_or(&name).to_string()
 }
 
@@ -218,11 +263,19 @@ pub fn moo_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn revocations(dir: &Path) -> HashSet<String> {
-    let candidates = [dir.join("revocation_list.txt"), dir.join("..").join("revocation_list.txt")];
+    let candidates = [
+        dir.join("revocation_list.txt"),
+        dir.join("..").join("revocation_list.txt"),
+    ];
     candidates
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
-        .flat_map(|t| t.lines().map(|l| l.trim().to_lowercase()).filter(|l| !l.is_empty()).collect::<Vec<_>>())
+        .flat_map(|t| {
+            t.lines()
+                .map(|l| l.trim().to_lowercase())
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -240,10 +293,16 @@ pub enum SstError {
 
 /// Run every MOO file in `dir` (whose form name starts with `filter`, if given) on
 /// `threads` threads. Results come back in file order.
-pub fn run_dir(dir: &Path, filter: Option<&str>, threads: usize) -> Result<Vec<FormResult>, SstError> {
+pub fn run_dir(
+    dir: &Path,
+    filter: Option<&str>,
+    threads: usize,
+) -> Result<Vec<FormResult>, SstError> {
     let files = moo_files(dir).map_err(|e| SstError::Dir(dir.display().to_string(), e))?;
-    let files: Vec<PathBuf> =
-        files.into_iter().filter(|p| filter.is_none_or(|f| form_of(p).starts_with(f))).collect();
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| filter.is_none_or(|f| form_of(p).starts_with(f)))
+        .collect();
     if files.is_empty() {
         return Err(SstError::Empty(dir.display().to_string()));
     }
@@ -284,5 +343,10 @@ pub fn run_dir(dir: &Path, filter: Option<&str>, threads: usize) -> Result<Vec<F
     if let Some(e) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().flatten().collect())
+    Ok(results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect())
 }

@@ -6,13 +6,18 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum MooError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not a MOO file ({why})")]
     Format { path: String, why: String },
 }
 
 /// Register order of the REGS bitmask.
-pub const REG_NAMES: [&str; 14] = ["ax", "bx", "cx", "dx", "cs", "ss", "ds", "es", "sp", "bp", "si", "di", "ip", "flags"];
+pub const REG_NAMES: [&str; 14] = [
+    "ax", "bx", "cx", "dx", "cs", "ss", "ds", "es", "sp", "bp", "si", "di", "ip", "flags",
+];
 
 #[derive(Clone, Debug, Default)]
 pub struct MooState {
@@ -57,7 +62,8 @@ impl<'a> Cursor<'a> {
         self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     /// Next chunk: (type, payload).
     fn chunk(&mut self) -> Option<([u8; 4], &'a [u8])> {
@@ -102,7 +108,10 @@ fn parse_state(body: &[u8]) -> Option<MooState> {
 
 fn parse_test(body: &[u8]) -> Option<MooTest> {
     let mut c = Cursor { data: body, pos: 0 };
-    let mut t = MooTest { index: c.u32()?, ..Default::default() };
+    let mut t = MooTest {
+        index: c.u32()?,
+        ..Default::default()
+    };
     while !c.done() {
         let (ty, b) = c.chunk()?;
         let mut p = Cursor { data: b, pos: 0 };
@@ -127,7 +136,10 @@ fn parse_test(body: &[u8]) -> Option<MooTest> {
 
 /// Parse MOO bytes (already decompressed).
 pub fn parse(data: &[u8], path: &str) -> Result<MooFile, MooError> {
-    let bad = |why: &str| MooError::Format { path: path.to_string(), why: why.to_string() };
+    let bad = |why: &str| MooError::Format {
+        path: path.to_string(),
+        why: why.to_string(),
+    };
     let mut c = Cursor { data, pos: 0 };
     let (t, head) = c.chunk().ok_or_else(|| bad("truncated header"))?;
     if &t != b"MOO " || head.len() < 12 {
@@ -147,12 +159,18 @@ pub fn parse(data: &[u8], path: &str) -> Result<MooFile, MooError> {
 /// Read a `.MOO` or `.MOO.gz` file.
 pub fn load(path: &Path) -> Result<MooFile, MooError> {
     let p = path.display().to_string();
-    let raw = std::fs::read(path).map_err(|source| MooError::Io { path: p.clone(), source })?;
+    let raw = std::fs::read(path).map_err(|source| MooError::Io {
+        path: p.clone(),
+        source,
+    })?;
     let data = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
             .read_to_end(&mut out)
-            .map_err(|source| MooError::Io { path: p.clone(), source })?;
+            .map_err(|source| MooError::Io {
+                path: p.clone(),
+                source,
+            })?;
         out
     } else {
         raw
