@@ -7,6 +7,8 @@ use ox86_core::{Bus, Cpu, CpuModel, Exit, PhysMemory};
 
 struct TestBus {
     mem: PhysMemory,
+    /// Open bus as a board may well model it: all ones, whatever the access size.
+    unmasked: bool,
 }
 
 impl Bus for TestBus {
@@ -14,7 +16,11 @@ impl Bus for TestBus {
         &mut self.mem
     }
     fn mmio_read(&mut self, _: u64, size: u8) -> u32 {
-        u32::MAX >> (32 - 8 * size as u32)
+        if self.unmasked {
+            u32::MAX
+        } else {
+            u32::MAX >> (32 - 8 * size as u32)
+        }
     }
     fn mmio_write(&mut self, _: u64, _: u8, _: u32) {}
     fn io_read(&mut self, _: u16, size: u8) -> u32 {
@@ -25,14 +31,24 @@ impl Bus for TestBus {
 
 /// Run `code` then HLT in real mode at 1000:0000 with EAX = a, EBX = b; return the CPU.
 fn run_real(code: &[u8], a: u32, b: u32) -> Cpu {
+    run_real_on(code, [a, 0, 0, b, 0x8000, 0, 0, 0], false, false)
+}
+
+/// Run `code` then HLT in real mode at 1000:0000 with `regs`; `unreal` gives DS a 4 GiB
+/// limit, `unmasked` makes the bus return all ones on every MMIO read.
+fn run_real_on(code: &[u8], regs: [u32; 8], unreal: bool, unmasked: bool) -> Cpu {
     let mut bus = TestBus {
         mem: PhysMemory::new(2 << 20).expect("RAM"),
+        unmasked,
     };
     let mut cpu = Cpu::new(CpuModel::P6);
     cpu.s.segs[Seg::Cs as usize] = Segment::real(0x1000);
     cpu.s.segs[Seg::Cs as usize].attr |= attr::CODE;
     cpu.s.eip = 0;
-    cpu.s.regs = [a, 0, 0, b, 0x8000, 0, 0, 0];
+    cpu.s.regs = regs;
+    if unreal {
+        cpu.s.segs[Seg::Ds as usize].limit = u32::MAX;
+    }
     let mut bytes = code.to_vec();
     bytes.push(0xf4);
     bus.mem.write_bytes(0x1_0000, &bytes);
@@ -110,6 +126,44 @@ fn shld_shrd_16bit() {
             cpu.s.regs[0],
             (A & 0xffff_0000) | want,
             &format!("shrd ax, bx, {count}"),
+        );
+    }
+}
+
+/// A narrow read outside RAM yields only the bytes read, even when the bus hands back a
+/// full 32-bit value (the Bus trait does not require `mmio_read` to mask to `size`).
+/// (Found as "attempt to add with overflow" in `Cpu::check_io`: a 2-byte read of the TSS
+/// I/O map base from MMIO returned 0xffffffff.)
+#[test]
+fn narrow_reads_outside_ram_are_zero_extended() {
+    const OUTSIDE_RAM: u32 = 0x30_0000;
+    // 67 66 0F B7 06: movzx eax, word [esi]; 67 66 0F B6 06: movzx eax, byte [esi]
+    for (code, want, what) in [
+        (
+            &[0x67, 0x66, 0x0f, 0xb7, 0x06][..],
+            0xffff,
+            "movzx eax, word [esi]",
+        ),
+        (
+            &[0x67, 0x66, 0x0f, 0xb6, 0x06][..],
+            0xff,
+            "movzx eax, byte [esi]",
+        ),
+    ] {
+        let regs = [0, 0, 0, 0, 0x8000, 0, OUTSIDE_RAM, 0];
+        // A bus that masks to the access size (as the PC board does).
+        let cpu = run_real_on(code, regs, true, false);
+        check(
+            cpu.s.regs[0],
+            want,
+            &format!("{what} with ESI={OUTSIDE_RAM:#x} (masking bus)"),
+        );
+        // A bus that returns all ones whatever the size.
+        let cpu = run_real_on(code, regs, true, true);
+        check(
+            cpu.s.regs[0],
+            want,
+            &format!("{what} with ESI={OUTSIDE_RAM:#x} (open bus)"),
         );
     }
 }

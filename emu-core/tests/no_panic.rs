@@ -78,7 +78,7 @@ impl Rng {
     }
     /// Uniform-enough in 0..n.
     fn below(&mut self, n: u32) -> u32 {
-        ((self.next() >> 32) * n as u64 >> 32) as u32
+        (((self.next() >> 32) * n as u64) >> 32) as u32
     }
     /// True with probability 1/n.
     fn one_in(&mut self, n: u32) -> bool {
@@ -360,7 +360,8 @@ impl Lane {
             Mode::Pm16Ring0 if self.rng.one_in(2) => CpuModel::I286,
             _ => CpuModel::P6,
         };
-        let paging = mode != Mode::Real && self.rng.one_in(3);
+        // The 286 has no paging.
+        let paging = mode != Mode::Real && model == CpuModel::P6 && self.rng.one_in(3);
 
         self.cpu.model = model;
         self.cpu.reset();
@@ -579,7 +580,7 @@ impl Lane {
                     let sel = match self.rng.below(12) {
                         0 => SEL_CONFORMING,
                         1 => SEL_CODE32_R3,
-                        2 => 0x0c, // LDT ring-0 code? (a data-type LDT entry: #GP)
+                        2 => 0x0c, // LDT code, DPL 3: #GP below ring 3
                         3 => SEL_DATA32,
                         _ => SEL_CODE32,
                     };
@@ -675,7 +676,9 @@ impl Lane {
             (CR0_WP, 2),
             (CR0_AM, 4),
         ] {
-            if self.rng.one_in(n) {
+            // The 286 MSW has only PE, MP, EM and TS.
+            let on_286 = matches!(bit, CR0_MP | CR0_EM | CR0_TS);
+            if self.rng.one_in(n) && (on_286 || !self.cpu.is_286()) {
                 cr0 |= bit;
             }
         }
@@ -723,12 +726,11 @@ impl Lane {
                     }
                 }
                 // Sometimes code in the higher, randomly mapped part of the address space.
-                let at = if paging && self.rng.one_in(8) {
+                if paging && self.rng.one_in(8) {
                     self.rng.u32()
                 } else {
                     FREE + self.rng.below(RAM as u32 - FREE - CODE_BYTES as u32)
-                };
-                at
+                }
             }
             Mode::Pm16Ring0 => {
                 let s = &mut self.cpu.s;
@@ -737,8 +739,7 @@ impl Lane {
                 let ds = flat(SEL_DATA32, 0x93);
                 s.segs = [ds, cs, ss, ds, ds, ds];
                 s.cpl = 0;
-                let eip = self.rng.below(0x1_0000 - CODE_BYTES as u32);
-                eip
+                self.rng.below(0x1_0000 - CODE_BYTES as u32)
             }
             Mode::V86 => {
                 f |= flags::VM;
@@ -854,12 +855,12 @@ fn random_code_never_panics() {
             t.exits[3]
         );
     };
-    for (m, mode) in MODES.iter().enumerate() {
-        for pg in 0..2 {
-            if by_mode[m][pg].programs > 0 {
+    for (mode, tallies) in MODES.iter().zip(&by_mode) {
+        for (pg, t) in tallies.iter().enumerate() {
+            if t.programs > 0 {
                 row(
                     &format!("{mode:?}{}", if pg == 1 { "+paging" } else { "" }),
-                    &by_mode[m][pg],
+                    t,
                 );
             }
         }

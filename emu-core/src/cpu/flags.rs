@@ -212,6 +212,23 @@ impl Flags {
     /// Evaluate condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc opcodes).
     #[inline]
     pub fn cond(&self, cc: u8) -> bool {
+        // CMP/SUB results decide every condition from the operands directly.
+        if self.op == LazyOp::Sub {
+            let sh = 31 - self.top as u32;
+            let (a, b) = (self.a, self.b);
+            let (sa, sb) = (((a << sh) as i32) >> sh, ((b << sh) as i32) >> sh);
+            let r = match cc >> 1 {
+                1 => a < b,
+                2 => a == b,
+                3 => a <= b,
+                6 => sa < sb,
+                7 => sa <= sb,
+                0 => self.of(),
+                4 => self.sf(),
+                _ => self.pf(),
+            };
+            return r != (cc & 1 != 0);
+        }
         let r = match cc >> 1 {
             0 => self.of(),
             1 => self.cf(),

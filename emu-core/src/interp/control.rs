@@ -93,6 +93,27 @@ fn call<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     Ok(())
 }
 
+/// CALL rel16/rel32.
+fn call_rel<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let ret = c.s.eip;
+    let target = ret.wrapping_add(d.rel) & op_mask(d);
+    if target > c.s.segs[Seg::Cs as usize].limit {
+        return Err(Exception::gp0());
+    }
+    c.push(bus, ret, if d.o32 { 4 } else { 2 })?;
+    c.s.eip = target;
+    Ok(())
+}
+
+/// RET without an immediate.
+fn ret_plain<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let size = if d.o32 { 4 } else { 2 };
+    let t = c.peek(bus, 0, size)?;
+    near_jump(c, t)?;
+    c.adjust_sp(size as u32);
+    Ok(())
+}
+
 fn ret<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let size = if d.o32 { 4 } else { 2 };
     let t = c.peek(bus, 0, size)?;
@@ -287,7 +308,9 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
         | M::Jge
         | M::Jle
         | M::Jg => jcc::<B>,
+        M::Call if matches!(d.i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32) => call_rel::<B>,
         M::Call => call::<B>,
+        M::Ret if d.i.op_count() == 0 => ret_plain::<B>,
         M::Ret => ret::<B>,
         M::Retf => retf::<B>,
         M::Loop => loop_::<B, 0>,
