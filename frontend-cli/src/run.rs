@@ -24,7 +24,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub bios: Option<PathBuf>,
     /// Guest RAM: a number of MiB, or with a K/M/G suffix (QEMU's -m).
-    #[arg(short = 'm', long = "memory", value_name = "SIZE", default_value = "128M")]
+    #[arg(
+        short = 'm',
+        long = "memory",
+        value_name = "SIZE",
+        default_value = "128M"
+    )]
     pub memory: String,
     /// Execution engine.
     #[arg(long, value_enum, default_value = "interp")]
@@ -71,16 +76,25 @@ pub fn parse_size(s: &str) -> Result<u64> {
         Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
         _ => (t, 1 << 20),
     };
-    let n: u64 = num.parse().with_context(|| format!("memory size `{s}` is not a number with an optional K/M/G suffix"))?;
-    n.checked_mul(mul).with_context(|| format!("memory size `{s}` is too large"))
+    let n: u64 = num.parse().with_context(|| {
+        format!("memory size `{s}` is not a number with an optional K/M/G suffix")
+    })?;
+    n.checked_mul(mul)
+        .with_context(|| format!("memory size `{s}` is too large"))
 }
 
 fn load_rom(path: &PathBuf) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read firmware image {}", path.display()))?;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read firmware image {}", path.display()))?;
     if meta.len() > 16 << 20 {
-        bail!("firmware image {} is {} bytes: at most 16 MiB", path.display(), meta.len());
+        bail!(
+            "firmware image {} is {} bytes: at most 16 MiB",
+            path.display(),
+            meta.len()
+        );
     }
-    let rom = std::fs::read(path).with_context(|| format!("cannot read firmware image {}", path.display()))?;
+    let rom = std::fs::read(path)
+        .with_context(|| format!("cannot read firmware image {}", path.display()))?;
     ox86_machine::board::check_rom(&rom).with_context(|| path.display().to_string())?;
     Ok(rom)
 }
@@ -122,8 +136,12 @@ pub fn run(a: RunArgs) -> Result<i32> {
     match report.end {
         RunEnd::ExitPort(_) => {}
         RunEnd::InstructionLimit => eprintln!("ox86: instruction limit reached at {at}"),
-        RunEnd::Halted { interrupts_enabled: false } => eprintln!("ox86: guest halted with interrupts disabled at {at}"),
-        RunEnd::Halted { interrupts_enabled: true } => {
+        RunEnd::Halted {
+            interrupts_enabled: false,
+        } => eprintln!("ox86: guest halted with interrupts disabled at {at}"),
+        RunEnd::Halted {
+            interrupts_enabled: true,
+        } => {
             eprintln!("ox86: guest halted at {at}; no device can raise an interrupt to wake it")
         }
         RunEnd::TripleFault => eprintln!("ox86: triple fault at {at}; stopped (--no-reboot)"),
@@ -143,27 +161,65 @@ pub fn run(a: RunArgs) -> Result<i32> {
 fn print_stats(r: &RunReport) {
     let s = &r.stats;
     let lookups = s.blocks_decoded + s.block_hits;
-    let hit = if lookups > 0 { 100.0 * s.block_hits as f64 / lookups as f64 } else { 0.0 };
+    let hit = if lookups > 0 {
+        100.0 * s.block_hits as f64 / lookups as f64
+    } else {
+        0.0
+    };
     eprintln!("instructions retired: {}", s.instructions);
-    eprintln!("time: {:.3} s, {:.1} MIPS", r.elapsed.as_secs_f64(), r.mips());
-    eprintln!("blocks decoded: {}, block cache hits: {} ({hit:.2}%), invalidated: {}", s.blocks_decoded, s.block_hits, s.blocks_invalidated);
-    eprintln!("exceptions: {}, interrupts: {}, resets: {}", s.exceptions, s.interrupts, r.resets);
+    eprintln!(
+        "time: {:.3} s, {:.1} MIPS",
+        r.elapsed.as_secs_f64(),
+        r.mips()
+    );
+    eprintln!(
+        "blocks decoded: {}, block cache hits: {} ({hit:.2}%), invalidated: {}",
+        s.blocks_decoded, s.block_hits, s.blocks_invalidated
+    );
+    eprintln!(
+        "exceptions: {}, interrupts: {}, resets: {}",
+        s.exceptions, s.interrupts, r.resets
+    );
 }
 
 pub fn dump_state(m: &Machine) -> String {
     let s = &m.cpu.s;
     let mut o = String::new();
     let r = &s.regs;
-    o += &format!("EAX={:08x} EBX={:08x} ECX={:08x} EDX={:08x}\n", r[0], r[3], r[1], r[2]);
-    o += &format!("ESI={:08x} EDI={:08x} EBP={:08x} ESP={:08x}\n", r[6], r[7], r[5], r[4]);
-    o += &format!("EIP={:08x} EFL={:08x} CPL={} {}\n", s.eip, m.cpu.eflags(), s.cpl, mode_name(m));
+    o += &format!(
+        "EAX={:08x} EBX={:08x} ECX={:08x} EDX={:08x}\n",
+        r[0], r[3], r[1], r[2]
+    );
+    o += &format!(
+        "ESI={:08x} EDI={:08x} EBP={:08x} ESP={:08x}\n",
+        r[6], r[7], r[5], r[4]
+    );
+    o += &format!(
+        "EIP={:08x} EFL={:08x} CPL={} {}\n",
+        s.eip,
+        m.cpu.eflags(),
+        s.cpl,
+        mode_name(m)
+    );
     for (name, seg) in ["ES", "CS", "SS", "DS", "FS", "GS"].iter().zip(Seg::ALL) {
         let g = s.seg(seg);
-        o += &format!("{name} ={:04x} {:08x} {:08x} {:04x}\n", g.selector, g.base, g.limit, g.attr);
+        o += &format!(
+            "{name} ={:04x} {:08x} {:08x} {:04x}\n",
+            g.selector, g.base, g.limit, g.attr
+        );
     }
-    o += &format!("LDT={:04x} {:08x} {:08x}  TR={:04x} {:08x} {:08x}\n", s.ldtr.selector, s.ldtr.base, s.ldtr.limit, s.tr.selector, s.tr.base, s.tr.limit);
-    o += &format!("GDT={:08x} {:04x}  IDT={:08x} {:04x}\n", s.gdtr.base, s.gdtr.limit, s.idtr.base, s.idtr.limit);
-    o += &format!("CR0={:08x} CR2={:08x} CR3={:08x} CR4={:08x}\n", s.cr0, s.cr2, s.cr3, s.cr4);
+    o += &format!(
+        "LDT={:04x} {:08x} {:08x}  TR={:04x} {:08x} {:08x}\n",
+        s.ldtr.selector, s.ldtr.base, s.ldtr.limit, s.tr.selector, s.tr.base, s.tr.limit
+    );
+    o += &format!(
+        "GDT={:08x} {:04x}  IDT={:08x} {:04x}\n",
+        s.gdtr.base, s.gdtr.limit, s.idtr.base, s.idtr.limit
+    );
+    o += &format!(
+        "CR0={:08x} CR2={:08x} CR3={:08x} CR4={:08x}\n",
+        s.cr0, s.cr2, s.cr3, s.cr4
+    );
     o
 }
 

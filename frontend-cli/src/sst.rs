@@ -21,8 +21,16 @@ pub struct SstArgs {
 }
 
 pub fn run(a: SstArgs) -> Result<i32> {
-    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let dir = if a.dir.join("v1_real_mode").is_dir() { a.dir.join("v1_real_mode") } else { a.dir.clone() };
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let dir = if a.dir.join("v1_real_mode").is_dir() {
+        a.dir.join("v1_real_mode")
+    } else {
+        a.dir.clone()
+    };
     let results = sst::run_dir(&dir, a.filter.as_deref(), threads)?;
     let (mut passed, mut failed) = (0, 0);
     for r in &results {
@@ -41,7 +49,11 @@ pub fn run(a: SstArgs) -> Result<i32> {
         }
     }
     let total = passed + failed;
-    let rate = if total > 0 { 100.0 * passed as f64 / total as f64 } else { 0.0 };
+    let rate = if total > 0 {
+        100.0 * passed as f64 / total as f64
+    } else {
+        0.0
+    };
     println!("forms: {}, pass rate {rate:.3}%", results.len());
     println!("{passed} passed, {failed} failed");
     Ok(if failed > 0 { 1 } else { 0 })

@@ -308,7 +308,9 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
         | M::Jge
         | M::Jle
         | M::Jg => jcc::<B>,
-        M::Call if matches!(d.i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32) => call_rel::<B>,
+        M::Call if matches!(d.i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32) => {
+            call_rel::<B>
+        }
         M::Call => call::<B>,
         M::Ret if d.i.op_count() == 0 => ret_plain::<B>,
         M::Ret => ret::<B>,

@@ -209,9 +209,15 @@ fn double_shift<B: Bus, const LEFT: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedI
     let wide = (a << (2 * bits)) | (b << bits) | a;
     let (r, cf) = if LEFT {
         let sh = wide << count;
-        (((sh >> (2 * bits)) & m) as u32, ((sh >> (3 * bits)) & 1) as u32)
+        (
+            ((sh >> (2 * bits)) & m) as u32,
+            ((sh >> (3 * bits)) & 1) as u32,
+        )
     } else {
-        (((wide >> count) & m) as u32, ((wide >> (count - 1)) & 1) as u32)
+        (
+            ((wide >> count) & m) as u32,
+            ((wide >> (count - 1)) & 1) as u32,
+        )
     };
     let a = a as u32;
     let msb = |v: u32| (v >> (bits - 1)) & 1;

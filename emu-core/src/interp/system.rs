@@ -46,7 +46,7 @@ impl Cpu {
         }
         let base = self.read_sys(bus, tr.base.wrapping_add(0x66), 2)?;
         let off = base + port as u32 / 8;
-        if off + 1 > tr.limit {
+        if off as u64 + 1 > tr.limit as u64 {
             return Err(Exception::gp0());
         }
         let bits = self.read_sys(bus, tr.base.wrapping_add(off), 2)?;

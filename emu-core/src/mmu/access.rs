@@ -152,7 +152,8 @@ impl Cpu {
         if m.is_ram(pa + size as u64 - 1) {
             ram_read(m, pa, size)
         } else {
-            bus.mmio_read(pa, size)
+            // Keep only the bytes asked for, whatever the device returned.
+            bus.mmio_read(pa, size) & crate::interp::size_mask(size)
         }
     }
 

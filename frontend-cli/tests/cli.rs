@@ -1,0 +1,202 @@
+//! The `ox86` command line: exit statuses, messages for bad input, and the run options.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn ox86(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ox86"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("could not start the ox86 binary")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn rom(name: &str) -> String {
+    workspace()
+        .join("test-roms")
+        .join("bin")
+        .join(format!("{name}.bin"))
+        .display()
+        .to_string()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn describe(args: &[&str], o: &Output) -> String {
+    format!(
+        "ox86 {}\n  status: {:?}\n  stdout: {:?}\n  stderr: {:?}",
+        args.join(" "),
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    )
+}
+
+/// A temporary directory removed on drop; unique per process and per call.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("ox86-cli-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    fn file(&self, name: &str, len: usize) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, vec![0xf4u8; len]).expect("write temp file");
+        p.display().to_string()
+    }
+    fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The run failed cleanly: non-zero status, exactly one stderr line starting "ox86:",
+/// no panic.
+#[track_caller]
+fn assert_clean_error(args: &[&str]) -> String {
+    let o = ox86(args);
+    let d = describe(args, &o);
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "expected failure: {d}");
+    assert!(o.status.code().is_some(), "killed by a signal: {d}");
+    assert!(!err.contains("panicked"), "panicked: {d}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected exactly one line on stderr: {d}");
+    assert!(
+        lines[0].starts_with("ox86:"),
+        "stderr line does not start with `ox86:`: {d}"
+    );
+    assert!(
+        lines[0].len() > "ox86: ".len() + 5,
+        "message says nothing: {d}"
+    );
+    lines[0].to_string()
+}
+
+#[test]
+fn run_without_arguments_boots_the_demo() {
+    let o = ox86(&["run"]);
+    let d = describe(&["run"], &o);
+    assert_eq!(o.status.code(), Some(0), "{d}");
+    assert!(text(&o.stdout).contains("ox86 demo guest"), "{d}");
+    assert!(!text(&o.stderr).contains("panicked"), "{d}");
+}
+
+#[test]
+fn bios_missing_file() {
+    let t = TempDir::new("missing");
+    let missing = format!("{}/no-such-bios.bin", t.path());
+    let line = assert_clean_error(&["run", "--bios", &missing]);
+    assert!(
+        line.contains("no-such-bios.bin"),
+        "the message should name the file: {line}"
+    );
+}
+
+#[test]
+fn bios_empty_file() {
+    let t = TempDir::new("empty");
+    let f = t.file("empty.bin", 0);
+    assert_clean_error(&["run", "--bios", &f]);
+}
+
+#[test]
+fn bios_too_large() {
+    let t = TempDir::new("large");
+    let f = t.file("large.bin", 20 << 20);
+    assert_clean_error(&["run", "--bios", &f]);
+}
+
+#[test]
+fn bios_odd_size() {
+    let t = TempDir::new("odd");
+    let f = t.file("odd.bin", 1000);
+    assert_clean_error(&["run", "--bios", &f]);
+}
+
+#[test]
+fn memory_size_zero() {
+    assert_clean_error(&["run", "-m", "0"]);
+}
+
+#[test]
+fn memory_size_too_large() {
+    assert_clean_error(&["run", "-m", "64G"]);
+}
+
+#[test]
+fn memory_size_not_a_number() {
+    assert_clean_error(&["run", "-m", "abc"]);
+}
+
+#[test]
+fn exit_port_uses_qemu_status() {
+    let bios = rom("realmode");
+    // The guest writes 0: with an explicit exit port the status is (0 << 1) | 1.
+    let args = ["run", "--bios", &bios, "--exit-port", "0x501"];
+    let o = ox86(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&args, &o));
+    assert!(
+        text(&o.stdout).starts_with("realmode: start"),
+        "{}",
+        describe(&args, &o)
+    );
+    // Without it, the value itself is the status.
+    let args = ["run", "--bios", &bios];
+    let o = ox86(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&args, &o));
+}
+
+#[test]
+fn max_insns_stops_with_stats() {
+    let bios = rom("intloop");
+    let args = ["run", "--bios", &bios, "--max-insns", "1000", "--stats"];
+    let o = ox86(&args);
+    let d = describe(&args, &o);
+    assert_eq!(o.status.code(), Some(0), "{d}");
+    let all = text(&o.stdout) + &text(&o.stderr);
+    assert!(
+        all.lines()
+            .any(|l| l.trim() == "instructions retired: 1000"),
+        "{d}"
+    );
+}
+
+#[test]
+fn dump_state_prints_registers() {
+    let bios = rom("intloop");
+    let args = ["run", "--bios", &bios, "--max-insns", "100", "--dump-state"];
+    let o = ox86(&args);
+    let d = describe(&args, &o);
+    assert_eq!(o.status.code(), Some(0), "{d}");
+    let all = text(&o.stdout) + &text(&o.stderr);
+    assert!(all.contains("EIP="), "{d}");
+    assert!(all.contains("EAX="), "{d}");
+}
+
+#[test]
+fn sst_on_an_empty_directory() {
+    let t = TempDir::new("sst");
+    let line = assert_clean_error(&["sst", &t.path()]);
+    assert!(
+        line.contains("MOO") || line.contains(&t.path()),
+        "the message should say what is missing: {line}"
+    );
+}
