@@ -23,8 +23,23 @@ enum Op {
     Cmp,
 }
 
+impl Op {
+    const fn of(n: u8) -> Op {
+        match n {
+            0 => Op::Add,
+            1 => Op::Or,
+            2 => Op::Adc,
+            3 => Op::Sbb,
+            4 => Op::And,
+            5 => Op::Sub,
+            6 => Op::Xor,
+            _ => Op::Cmp,
+        }
+    }
+}
+
 /// Compute `a OP b` at `size` and record the flags. Returns the result.
-#[inline]
+#[inline(always)]
 fn arith(c: &mut Cpu, op: Op, a: u32, b: u32, size: u8) -> u32 {
     let m = size_mask(size);
     let (r, lazy) = match op {
@@ -54,16 +69,7 @@ fn arith(c: &mut Cpu, op: Op, a: u32, b: u32, size: u8) -> u32 {
 }
 
 fn alu<B: Bus, const OP: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let op: Op = match OP {
-        0 => Op::Add,
-        1 => Op::Or,
-        2 => Op::Adc,
-        3 => Op::Sbb,
-        4 => Op::And,
-        5 => Op::Sub,
-        6 => Op::Xor,
-        _ => Op::Cmp,
-    };
+    let op = Op::of(OP);
     let a = c.op_read(bus, d, 0)?;
     let b = c.op_read(bus, d, 1)?;
     if op == Op::Cmp {
@@ -87,19 +93,31 @@ fn alu_rr<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Resu
     };
     let a = c.slot_get(r0);
     let b = c.slot_get(r1);
-    let op: Op = match OP {
-        0 => Op::Add,
-        1 => Op::Or,
-        2 => Op::Adc,
-        3 => Op::Sbb,
-        4 => Op::And,
-        5 => Op::Sub,
-        6 => Op::Xor,
-        _ => Op::Cmp,
-    };
+    let op = Op::of(OP);
     let r = arith(c, op, a, b, d.osz);
     if op != Op::Cmp {
         c.slot_set(r0, r);
+    }
+    Ok(())
+}
+
+/// 32-bit register forms: no partial-register views or masks.
+fn alu_rr32<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
+    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let (i, j) = ((r0 & 7) as usize, (r1 & 7) as usize);
+    let r = arith(c, Op::of(OP), c.s.regs[i], c.s.regs[j], 4);
+    if OP != Op::Cmp as u8 {
+        c.s.regs[i] = r;
+    }
+    Ok(())
+}
+
+fn alu_ri32<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
+    let (Opd::Reg(r0), Opd::Imm(b)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let i = (r0 & 7) as usize;
+    let r = arith(c, Op::of(OP), c.s.regs[i], b, 4);
+    if OP != Op::Cmp as u8 {
+        c.s.regs[i] = r;
     }
     Ok(())
 }
@@ -110,16 +128,7 @@ fn alu_ri<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Resu
         return Err(Exception::ud());
     };
     let a = c.slot_get(r0);
-    let op: Op = match OP {
-        0 => Op::Add,
-        1 => Op::Or,
-        2 => Op::Adc,
-        3 => Op::Sbb,
-        4 => Op::And,
-        5 => Op::Sub,
-        6 => Op::Xor,
-        _ => Op::Cmp,
-    };
+    let op = Op::of(OP);
     let r = arith(c, op, a, b, d.osz);
     if op != Op::Cmp {
         c.slot_set(r0, r);
@@ -533,7 +542,24 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
         && d.i.op1_kind() == OpKind::Register;
     let rr = rr && d.i.op0_register().is_gpr() && d.i.op1_register().is_gpr();
     let ri = matches!((d.ops[0], d.ops[1]), (Opd::Reg(_), Opd::Imm(_))) && d.i.op_count() == 2;
+    let w32 = d.osz == 4;
     let h: Handler<B> = match m {
+        M::Add if rr && w32 => alu_rr32::<B, 0>,
+        M::Or if rr && w32 => alu_rr32::<B, 1>,
+        M::Adc if rr && w32 => alu_rr32::<B, 2>,
+        M::Sbb if rr && w32 => alu_rr32::<B, 3>,
+        M::And if rr && w32 => alu_rr32::<B, 4>,
+        M::Sub if rr && w32 => alu_rr32::<B, 5>,
+        M::Xor if rr && w32 => alu_rr32::<B, 6>,
+        M::Cmp if rr && w32 => alu_rr32::<B, 7>,
+        M::Add if ri && w32 => alu_ri32::<B, 0>,
+        M::Or if ri && w32 => alu_ri32::<B, 1>,
+        M::Adc if ri && w32 => alu_ri32::<B, 2>,
+        M::Sbb if ri && w32 => alu_ri32::<B, 3>,
+        M::And if ri && w32 => alu_ri32::<B, 4>,
+        M::Sub if ri && w32 => alu_ri32::<B, 5>,
+        M::Xor if ri && w32 => alu_ri32::<B, 6>,
+        M::Cmp if ri && w32 => alu_ri32::<B, 7>,
         M::Add if rr => alu_rr::<B, 0>,
         M::Or if rr => alu_rr::<B, 1>,
         M::Adc if rr => alu_rr::<B, 2>,
