@@ -162,6 +162,16 @@ fn inc_dec<B: Bus, const DEC: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -
     Ok(())
 }
 
+fn inc_dec_r32<B: Bus, const DEC: bool>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let i = (r0 & 7) as usize;
+    let a = c.s.regs[i];
+    let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) };
+    c.s.regs[i] = r;
+    c.s.flags.set_lazy(if DEC { LazyOp::Dec } else { LazyOp::Inc }, 4, a, 1, r);
+    Ok(())
+}
+
 fn inc_dec_r<B: Bus, const DEC: bool>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
     let Opd::Reg(r0) = d.ops[0] else {
         return Err(Exception::ud());
@@ -228,6 +238,21 @@ fn mov_r_mem<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let v = c.read_seg(bus, d.seg, ea, d.osz)?;
     c.slot_set(r0, v);
     Ok(())
+}
+
+/// 32-bit loads and stores: the access size is a constant all the way down.
+fn mov_r_mem32<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let ea = c.ea(d);
+    c.s.regs[(r0 & 7) as usize] = c.read_seg(bus, d.seg, ea, 4)?;
+    Ok(())
+}
+
+fn mov_mem_r32<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Opd::Reg(r1) = d.ops[1] else { return Err(Exception::ud()) };
+    let ea = c.ea(d);
+    let v = c.s.regs[(r1 & 7) as usize];
+    c.write_seg(bus, d.seg, ea, 4, v)
 }
 
 fn mov_mem_r<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
@@ -585,6 +610,8 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
         M::Xor => alu::<B, 6>,
         M::Cmp => alu::<B, 7>,
         M::Test => test::<B>,
+        M::Inc if matches!(d.ops[0], Opd::Reg(_)) && w32 => inc_dec_r32::<B, false>,
+        M::Dec if matches!(d.ops[0], Opd::Reg(_)) && w32 => inc_dec_r32::<B, true>,
         M::Inc if matches!(d.ops[0], Opd::Reg(_)) => inc_dec_r::<B, false>,
         M::Dec if matches!(d.ops[0], Opd::Reg(_)) => inc_dec_r::<B, true>,
         M::Inc => inc_dec::<B, false>,
@@ -606,9 +633,17 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
             } else if rr {
                 mov_rr::<B>
             } else if k0 == OpKind::Register && k1 == OpKind::Memory {
-                mov_r_mem::<B>
+                if w32 {
+                    mov_r_mem32::<B>
+                } else {
+                    mov_r_mem::<B>
+                }
             } else if k0 == OpKind::Memory && k1 == OpKind::Register {
-                mov_mem_r::<B>
+                if w32 {
+                    mov_mem_r32::<B>
+                } else {
+                    mov_mem_r::<B>
+                }
             } else if matches!((d.ops[0], d.ops[1]), (Opd::Reg(_), Opd::Imm(_))) {
                 mov_r_imm::<B>
             } else {

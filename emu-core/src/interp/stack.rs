@@ -42,6 +42,20 @@ fn push_reg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     c.push(bus, v, push_size(d))
 }
 
+fn push_reg32<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let v = c.s.regs[(r0 & 7) as usize];
+    c.push(bus, v, 4)
+}
+
+fn pop_reg32<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let v = c.peek(bus, 0, 4)?;
+    c.adjust_sp(4);
+    c.s.regs[(r0 & 7) as usize] = v;
+    Ok(())
+}
+
 fn pop<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let size = push_size(d);
     let v = c.peek(bus, 0, size)?;
@@ -157,6 +171,8 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
     let gpr0 = d.i.op0_kind() == OpKind::Register && d.i.op0_register().is_gpr();
     let _ = Register::None;
     Some(match m {
+        M::Push if gpr0 && d.o32 && d.osz == 4 => push_reg32::<B>,
+        M::Pop if gpr0 && d.o32 && d.osz == 4 => pop_reg32::<B>,
         M::Push if gpr0 => push_reg::<B>,
         M::Push => push::<B>,
         M::Pop if gpr0 => pop_reg::<B>,

@@ -6,7 +6,7 @@ use crate::cpu::state::{attr, Seg, CR0_PE};
 use crate::cpu::Cpu;
 use crate::Bus;
 
-#[inline]
+#[inline(always)]
 fn ram_read(m: &crate::PhysMemory, pa: u64, size: u8) -> u32 {
     match size {
         1 => m.read_u8(pa) as u32,
