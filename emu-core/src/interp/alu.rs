@@ -103,7 +103,9 @@ fn alu_rr<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Resu
 
 /// 32-bit register forms: no partial-register views or masks.
 fn alu_rr32<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else {
+        return Err(Exception::ud());
+    };
     let (i, j) = ((r0 & 7) as usize, (r1 & 7) as usize);
     let r = arith(c, Op::of(OP), c.s.regs[i], c.s.regs[j], 4);
     if OP != Op::Cmp as u8 {
@@ -113,7 +115,9 @@ fn alu_rr32<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Re
 }
 
 fn alu_ri32<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Imm(b)) = (d.ops[0], d.ops[1]) else { return Err(Exception::ud()) };
+    let (Opd::Reg(r0), Opd::Imm(b)) = (d.ops[0], d.ops[1]) else {
+        return Err(Exception::ud());
+    };
     let i = (r0 & 7) as usize;
     let r = arith(c, Op::of(OP), c.s.regs[i], b, 4);
     if OP != Op::Cmp as u8 {
@@ -163,12 +167,19 @@ fn inc_dec<B: Bus, const DEC: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -
 }
 
 fn inc_dec_r32<B: Bus, const DEC: bool>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let Opd::Reg(r0) = d.ops[0] else {
+        return Err(Exception::ud());
+    };
     let i = (r0 & 7) as usize;
     let a = c.s.regs[i];
-    let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) };
+    let r = if DEC {
+        a.wrapping_sub(1)
+    } else {
+        a.wrapping_add(1)
+    };
     c.s.regs[i] = r;
-    c.s.flags.set_lazy(if DEC { LazyOp::Dec } else { LazyOp::Inc }, 4, a, 1, r);
+    c.s.flags
+        .set_lazy(if DEC { LazyOp::Dec } else { LazyOp::Inc }, 4, a, 1, r);
     Ok(())
 }
 
@@ -242,14 +253,18 @@ fn mov_r_mem<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 
 /// 32-bit loads and stores: the access size is a constant all the way down.
 fn mov_r_mem32<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let Opd::Reg(r0) = d.ops[0] else {
+        return Err(Exception::ud());
+    };
     let ea = c.ea(d);
     c.s.regs[(r0 & 7) as usize] = c.read_seg(bus, d.seg, ea, 4)?;
     Ok(())
 }
 
 fn mov_mem_r32<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r1) = d.ops[1] else { return Err(Exception::ud()) };
+    let Opd::Reg(r1) = d.ops[1] else {
+        return Err(Exception::ud());
+    };
     let ea = c.ea(d);
     let v = c.s.regs[(r1 & 7) as usize];
     c.write_seg(bus, d.seg, ea, 4, v)

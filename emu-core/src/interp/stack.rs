@@ -43,13 +43,17 @@ fn push_reg<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 }
 
 fn push_reg32<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let Opd::Reg(r0) = d.ops[0] else {
+        return Err(Exception::ud());
+    };
     let v = c.s.regs[(r0 & 7) as usize];
     c.push(bus, v, 4)
 }
 
 fn pop_reg32<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
-    let Opd::Reg(r0) = d.ops[0] else { return Err(Exception::ud()) };
+    let Opd::Reg(r0) = d.ops[0] else {
+        return Err(Exception::ud());
+    };
     let v = c.peek(bus, 0, 4)?;
     c.adjust_sp(4);
     c.s.regs[(r0 & 7) as usize] = v;
