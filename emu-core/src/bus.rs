@@ -25,3 +25,31 @@ pub trait Bus {
         false
     }
 }
+
+/// A board with nothing but RAM: ports and addresses outside RAM read as all ones and
+/// ignore writes. For conformance runs, tests and embedders that need no devices.
+pub struct RamBus {
+    pub mem: PhysMemory,
+}
+
+impl RamBus {
+    pub fn new(ram_size: u64) -> Result<Self, crate::MemError> {
+        Ok(RamBus {
+            mem: PhysMemory::new(ram_size)?,
+        })
+    }
+}
+
+impl Bus for RamBus {
+    fn mem(&mut self) -> &mut PhysMemory {
+        &mut self.mem
+    }
+    fn mmio_read(&mut self, _: u64, size: u8) -> u32 {
+        crate::interp::size_mask(size)
+    }
+    fn mmio_write(&mut self, _: u64, _: u8, _: u32) {}
+    fn io_read(&mut self, _: u16, size: u8) -> u32 {
+        crate::interp::size_mask(size)
+    }
+    fn io_write(&mut self, _: u16, _: u8, _: u32) {}
+}

@@ -11,7 +11,7 @@ pub mod interp;
 pub mod mem;
 pub mod mmu;
 
-pub use bus::Bus;
+pub use bus::{Bus, RamBus};
 pub use cpu::exception::{Exception, Vector};
 pub use cpu::state::{CpuState, Reg, Seg, Segment};
 pub use cpu::{Cpu, CpuModel, Exit, RunStats};

@@ -4,25 +4,7 @@
 
 use ox86_core::cpu::state::{attr, Seg, Segment};
 use ox86_core::interp::Interpreter;
-use ox86_core::{Bus, Cpu, CpuModel, Exit, PhysMemory};
-
-struct TestBus {
-    mem: PhysMemory,
-}
-
-impl Bus for TestBus {
-    fn mem(&mut self) -> &mut PhysMemory {
-        &mut self.mem
-    }
-    fn mmio_read(&mut self, _: u64, size: u8) -> u32 {
-        u32::MAX >> (32 - 8 * size as u32)
-    }
-    fn mmio_write(&mut self, _: u64, _: u8, _: u32) {}
-    fn io_read(&mut self, _: u16, size: u8) -> u32 {
-        u32::MAX >> (32 - 8 * size as u32)
-    }
-    fn io_write(&mut self, _: u16, _: u8, _: u32) {}
-}
+use ox86_core::{Cpu, CpuModel, Exit, RamBus};
 
 fn real_mode_cpu(cs: u16) -> Cpu {
     let mut cpu = Cpu::new(CpuModel::P6);
@@ -40,9 +22,7 @@ fn store_into_running_block() {
     // 0005: mov al, 0x00              (B0 00; the immediate is at 0x0006)
     // 0007: hlt
     let code = [0xc6, 0x06, 0x06, 0x00, 0x42, 0xb0, 0x00, 0xf4];
-    let mut bus = TestBus {
-        mem: PhysMemory::new(2 << 20).expect("RAM"),
-    };
+    let mut bus = RamBus::new(2 << 20).expect("RAM");
     bus.mem.write_bytes(0x1_0000, &code);
     let mut cpu = real_mode_cpu(0x1000);
     let mut interp = Interpreter::new();
@@ -70,9 +50,7 @@ fn store_into_cached_block_from_outside() {
         0xb9, 0x03, 0x00, 0x05, 0x01, 0x00, 0xe2, 0xfb, 0x83, 0xfb, 0x00, 0x75, 0x09, 0x43, 0xc7,
         0x06, 0x04, 0x00, 0x10, 0x00, 0xeb, 0xea, 0xf4,
     ];
-    let mut bus = TestBus {
-        mem: PhysMemory::new(2 << 20).expect("RAM"),
-    };
+    let mut bus = RamBus::new(2 << 20).expect("RAM");
     bus.mem.write_bytes(0x1_0000, &code);
     let mut cpu = real_mode_cpu(0x1000);
     let mut interp = Interpreter::new();

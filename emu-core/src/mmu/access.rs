@@ -15,6 +15,16 @@ fn ram_read(m: &crate::PhysMemory, pa: u64, size: u8) -> u32 {
     }
 }
 
+/// Store into RAM without code tracking (the caller has dealt with it).
+#[inline(always)]
+fn ram_write(m: &mut crate::PhysMemory, pa: u64, size: u8, v: u32) {
+    match size {
+        1 => m.write_u8_fast(pa, v as u8),
+        2 => m.write_u16_fast(pa, v as u16),
+        _ => m.write_u32_fast(pa, v),
+    }
+}
+
 impl Cpu {
     #[inline]
     fn user_access(&self) -> bool {
@@ -92,12 +102,7 @@ impl Cpu {
     ) -> Result<()> {
         if (lin & 0xfff) + size as u32 <= 0x1000 {
             if let Some(pa) = self.tlb.write_hit(user, lin) {
-                let m = bus.mem();
-                match size {
-                    1 => m.write_u8_fast(pa as u64, v as u8),
-                    2 => m.write_u16_fast(pa as u64, v as u16),
-                    _ => m.write_u32_fast(pa as u64, v),
-                }
+                ram_write(bus.mem(), pa as u64, size, v);
                 return Ok(());
             }
         }
@@ -168,11 +173,7 @@ impl Cpu {
                 self.code_dirty = true;
                 self.end_block = true;
             }
-            match size {
-                1 => m.write_u8_fast(pa, v as u8),
-                2 => m.write_u16_fast(pa, v as u16),
-                _ => m.write_u32_fast(pa, v),
-            }
+            ram_write(m, pa, size, v);
         } else {
             bus.mmio_write(pa, size, v);
         }

@@ -11,36 +11,9 @@ use std::sync::Mutex;
 
 use ox86_core::cpu::state::{attr, Seg, Segment};
 use ox86_core::interp::Interpreter;
-use ox86_core::{Bus, Cpu, CpuModel, Exit, PhysMemory};
+use ox86_core::{Bus, Cpu, CpuModel, Exit, RamBus};
 
 use moo::{MooError, MooFile, MooTest, REG_NAMES};
-
-/// The test board: 16 MiB of RAM, ports read as 0xFF.
-pub struct FlatBus {
-    mem: PhysMemory,
-}
-
-impl FlatBus {
-    pub fn new() -> Result<Self, ox86_core::MemError> {
-        Ok(FlatBus {
-            mem: PhysMemory::new(16 << 20)?,
-        })
-    }
-}
-
-impl Bus for FlatBus {
-    fn mem(&mut self) -> &mut PhysMemory {
-        &mut self.mem
-    }
-    fn mmio_read(&mut self, _: u64, size: u8) -> u32 {
-        u32::MAX >> (32 - 8 * size as u32)
-    }
-    fn mmio_write(&mut self, _: u64, _: u8, _: u32) {}
-    fn io_read(&mut self, _: u16, size: u8) -> u32 {
-        u32::MAX >> (32 - 8 * size as u32)
-    }
-    fn io_write(&mut self, _: u16, _: u8, _: u32) {}
-}
 
 /// Outcome of one form (one file).
 #[derive(Clone, Debug, Default)]
@@ -91,8 +64,8 @@ fn model_for(cpu: &str) -> CpuModel {
 /// Runs tests on one CPU and bus, reused across tests.
 pub struct Runner {
     cpu: Cpu,
-    bus: FlatBus,
-    interp: Interpreter<FlatBus>,
+    bus: RamBus,
+    interp: Interpreter<RamBus>,
     touched: Vec<u32>,
 }
 
@@ -100,7 +73,7 @@ impl Runner {
     pub fn new() -> Result<Self, ox86_core::MemError> {
         Ok(Runner {
             cpu: Cpu::new(CpuModel::P6),
-            bus: FlatBus::new()?,
+            bus: RamBus::new(16 << 20)?,
             interp: Interpreter::new(),
             touched: Vec::new(),
         })
