@@ -5,6 +5,7 @@ use super::exception::{Exception, Result, Vector};
 use super::flags;
 use super::protected::{sel_err, Descriptor};
 use super::state::{attr, Reg, Seg, Segment};
+use super::task::SwitchKind;
 use super::Cpu;
 use crate::Bus;
 
@@ -122,8 +123,8 @@ impl Cpu {
             return Err(Exception::np(idt_err));
         }
         if ty == 5 {
-            // Task gates arrive with hardware task switching.
-            return Err(Exception::gp(idt_err));
+            let (tss_sel, tss) = self.task_gate_target(bus, &gate)?;
+            return self.task_switch(bus, tss_sel, tss, SwitchKind::Int, ret, error);
         }
         let gate32 = ty >= 14;
         let size = if gate32 { 4 } else { 2 };

@@ -1,12 +1,14 @@
 //! The guest CPU: architectural state, soft TLB, and the non-instruction machinery
 //! (exception delivery, segment loading, privilege checks).
 
+pub mod debug;
 pub mod exception;
 pub mod flags;
 pub mod interrupt;
 pub mod protected;
 pub mod stack;
 pub mod state;
+pub mod task;
 
 use crate::mmu::tlb::Tlb;
 use exception::Exception;
@@ -62,6 +64,8 @@ pub struct Cpu {
     pub(crate) shutdown: bool,
     /// Nesting of exception delivery, for double/triple fault detection.
     pub(crate) delivering: Option<u8>,
+    /// Data breakpoints (DR0-DR3) hit by the current instruction.
+    pub(crate) db_hits: u8,
 }
 
 impl Cpu {
@@ -76,6 +80,7 @@ impl Cpu {
             end_block: false,
             shutdown: false,
             delivering: None,
+            db_hits: 0,
         }
     }
 

@@ -5,6 +5,7 @@
 use super::exception::{Exception, Result};
 use super::flags;
 use super::state::{attr, Reg, Seg, Segment};
+use super::task::SwitchKind;
 use super::Cpu;
 use crate::Bus;
 
@@ -298,15 +299,36 @@ impl Cpu {
                 let off = d.gate_offset(d.sys_type() == 12);
                 self.set_cs(cs, off)
             }
-            1 | 9 | 5 => self.task_switch_unsupported(sel),
+            1 | 9 | 5 => {
+                let ret = self.s.eip;
+                self.task_via(bus, sel, d, SwitchKind::Jmp, ret)
+            }
             _ => Err(Exception::gp(err)),
         }
     }
 
-    /// Hardware task switches arrive with the system-CPU work; until then a task gate or
-    /// TSS target is refused the way a CPU refuses a malformed one.
-    fn task_switch_unsupported(&mut self, sel: u16) -> Result<()> {
-        Err(Exception::gp(sel_err(sel)))
+    /// JMP/CALL to a TSS or a task gate: privilege checks, then the switch.
+    fn task_via<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        sel: u16,
+        d: Descriptor,
+        kind: SwitchKind,
+        ret: u32,
+    ) -> Result<()> {
+        let err = sel_err(sel);
+        if d.dpl() < self.s.cpl || d.dpl() < (sel & 3) as u8 {
+            return Err(Exception::gp(err));
+        }
+        if !d.present() {
+            return Err(Exception::np(err));
+        }
+        let (tss_sel, tss) = if d.sys_type() == 5 {
+            self.task_gate_target(bus, &d)?
+        } else {
+            (sel, d)
+        };
+        self.task_switch(bus, tss_sel, tss, kind, ret, None)
     }
 
     /// CALL ptr16:16/32 and CALL m16:16/32. `size` is the operand size (2 or 4);
@@ -398,7 +420,7 @@ impl Cpu {
                     self.set_cs(cs, off)
                 }
             }
-            1 | 9 | 5 => self.task_switch_unsupported(sel),
+            1 | 9 | 5 => self.task_via(bus, sel, d, SwitchKind::Call, ret),
             _ => Err(Exception::gp(err)),
         }
     }
@@ -616,7 +638,13 @@ impl Cpu {
             return Ok(());
         }
         if self.s.flags.bits & flags::NT != 0 {
-            return self.task_switch_unsupported(self.s.tr.selector);
+            // Return to the task in the back link.
+            let link = self.read_sys(bus, self.s.tr.base, 2)? as u16;
+            let d = self
+                .try_read_descriptor(bus, link & !4)?
+                .ok_or(Exception::ts(sel_err(link)))?;
+            let ret = self.s.eip;
+            return self.task_switch(bus, link, d, SwitchKind::Iret, ret, None);
         }
         let eip = self.peek(bus, 0, size)?;
         let sel = self.peek(bus, size as u32, size)? as u16;

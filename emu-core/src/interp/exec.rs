@@ -62,7 +62,7 @@ impl<B: Bus> Interpreter<B> {
             }
             self.sync(cpu, bus);
             cpu.end_block = false;
-            if cpu.s.flags.bits & flags::TF != 0 {
+            if cpu.s.flags.bits & flags::TF != 0 || cpu.breakpoints_armed() {
                 if let Err(e) = self.step_block(cpu, bus, 1, true) {
                     cpu.deliver_exception(bus, e);
                 }
@@ -168,11 +168,30 @@ impl<B: Bus> Interpreter<B> {
     }
 
     /// TF set: one instruction, then a single-step trap (#DB) unless it faulted.
+    /// Debug stepping (TF set or DR7 breakpoints armed): one instruction, with the
+    /// instruction-breakpoint check before it and the single-step / data-breakpoint trap
+    /// after it.
     fn single_step(cpu: &mut Cpu, bus: &mut B, block: &Block<B>) {
+        if let Some(hit) = cpu.instruction_breakpoint() {
+            cpu.s.dr[6] = (cpu.s.dr[6] & !0xf) | hit;
+            cpu.end_block = true;
+            cpu.deliver_exception(bus, Exception::new(crate::Vector::DB));
+            return;
+        }
+        let tf = cpu.s.flags.bits & flags::TF != 0;
         let before = cpu.stats.interrupts + cpu.stats.exceptions;
+        cpu.db_hits = 0;
         let ok = Self::exec_block(cpu, bus, block, 1);
-        if ok && cpu.stats.interrupts + cpu.stats.exceptions == before && !cpu.shutdown {
-            cpu.s.dr[6] |= 1 << 14;
+        if !ok {
+            return;
+        }
+        cpu.s.flags.bits &= !flags::RF;
+        let delivered = cpu.stats.interrupts + cpu.stats.exceptions != before;
+        let step = tf && !delivered;
+        if (step || cpu.db_hits != 0) && !cpu.shutdown {
+            cpu.s.dr[6] =
+                (cpu.s.dr[6] & !0xf) | cpu.db_hits as u32 | if step { 1 << 14 } else { 0 };
+            cpu.db_hits = 0;
             cpu.end_block = true;
             let eip = cpu.s.eip;
             if let Err(e) = cpu.deliver(bus, 1, Source::Exception, None, eip) {

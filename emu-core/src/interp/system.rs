@@ -410,6 +410,9 @@ fn mov_dr<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
             7 => (v & !0xd800) | 0x400,
             _ => v,
         };
+        // Watched pages must leave the TLB so their accesses reach the checks.
+        c.flush_tlb();
+        c.end_block = true;
     } else {
         let n = idx(r1);
         if n > 7 {

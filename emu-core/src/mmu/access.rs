@@ -72,6 +72,7 @@ impl Cpu {
         size: u8,
         user: bool,
     ) -> Result<u32> {
+        self.check_data_breakpoints(lin, size, false);
         if (lin & 0xfff) + size as u32 <= 0x1000 {
             let pa = self.translate_fill(bus, lin, false, user)?;
             return Ok(self.phys_read(bus, pa, size));
@@ -118,6 +119,7 @@ impl Cpu {
         v: u32,
         user: bool,
     ) -> Result<()> {
+        self.check_data_breakpoints(lin, size, true);
         if (lin & 0xfff) + size as u32 <= 0x1000 {
             let pa = self.translate_fill(bus, lin, true, user)?;
             self.phys_write(bus, pa, size, v);
@@ -144,7 +146,7 @@ impl Cpu {
     ) -> Result<u64> {
         let t = self.walk(bus, lin, write, user)?;
         let m = bus.mem();
-        if m.is_ram(t.phys | 0xfff) && t.phys < 1 << 32 {
+        if m.is_ram(t.phys | 0xfff) && t.phys < 1 << 32 && !self.watched_page(lin) {
             let writable = t.writable && m.page_fast_writable(t.phys);
             self.tlb.fill(user, lin, t.phys as u32, writable, t.global);
         }
