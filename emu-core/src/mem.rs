@@ -31,6 +31,8 @@ pub struct PhysMemory {
     /// Bumped whenever the set of code pages or read-only pages grows, so the CPU knows to
     /// drop writable TLB entries.
     pub(crate) write_gen: u64,
+    /// Bumped when translations themselves change (A20), so the CPU drops every entry.
+    pub(crate) map_gen: u64,
     a20_mask: u64,
 }
 
@@ -48,6 +50,7 @@ impl PhysMemory {
             readonly: vec![false; pages],
             invalidated: Vec::new(),
             write_gen: 0,
+            map_gen: 0,
             a20_mask: !0,
         })
     }
@@ -69,7 +72,7 @@ impl PhysMemory {
     /// Enable or disable the A20 gate (address bit 20 forced to zero when disabled).
     pub fn set_a20(&mut self, enabled: bool) {
         self.a20_mask = if enabled { !0 } else { !(1 << 20) };
-        self.write_gen += 1;
+        self.map_gen += 1;
     }
 
     #[inline]

@@ -62,8 +62,6 @@ pub struct Cpu {
     pub(crate) end_block: bool,
     /// A triple fault happened; the board resets or stops.
     pub(crate) shutdown: bool,
-    /// Nesting of exception delivery, for double/triple fault detection.
-    pub(crate) delivering: Option<u8>,
     /// Data breakpoints (DR0-DR3) hit by the current instruction.
     pub(crate) db_hits: u8,
 }
@@ -79,7 +77,6 @@ impl Cpu {
             irq_inhibit: false,
             end_block: false,
             shutdown: false,
-            delivering: None,
             db_hits: 0,
         }
     }
@@ -92,7 +89,6 @@ impl Cpu {
         self.irq_inhibit = false;
         self.end_block = false;
         self.shutdown = false;
-        self.delivering = None;
     }
 
     pub fn is_286(&self) -> bool {
@@ -112,10 +108,6 @@ impl Cpu {
     /// Drop every soft-TLB entry (CR3/CR0/CR4 writes, A20 changes, memory map changes).
     pub fn flush_tlb(&mut self) {
         self.tlb.flush_all();
-    }
-
-    pub fn set_cpl(&mut self, cpl: u8) {
-        self.s.cpl = cpl;
     }
 
     /// Time-stamp counter derived from retired instructions (deterministic).

@@ -173,12 +173,6 @@ impl Cpu {
         self.write_seg(bus, d.seg, ea, size, v)
     }
 
-    /// Is operand `n` a memory operand?
-    #[inline]
-    pub fn is_mem(d: &DecodedInsn, n: u32) -> bool {
-        d.i.op_kind(n) == OpKind::Memory
-    }
-
     /// Segment register named by an operand.
     pub fn sreg_of(r: Register) -> Option<Seg> {
         match r {

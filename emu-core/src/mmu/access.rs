@@ -267,7 +267,12 @@ impl Cpu {
     /// Keep the TLB coherent with the memory's code/ROM map (called at block boundaries).
     #[inline]
     pub fn sync_tlb<B: Bus>(&mut self, bus: &mut B) {
-        let g = bus.mem().write_gen;
+        let m = bus.mem();
+        let (g, mg) = (m.write_gen, m.map_gen);
+        if mg != self.tlb.map_gen {
+            self.tlb.flush_all();
+            self.tlb.map_gen = mg;
+        }
         if g != self.tlb.mem_gen {
             self.tlb.drop_writes();
             self.tlb.mem_gen = g;

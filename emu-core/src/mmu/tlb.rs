@@ -29,6 +29,8 @@ pub struct Tlb {
     pub sets: Box<[[TlbEntry; ENTRIES]; 2]>,
     /// PhysMemory::write_gen seen at the last check.
     pub mem_gen: u64,
+    /// PhysMemory::map_gen seen at the last check.
+    pub map_gen: u64,
 }
 
 impl Default for Tlb {
@@ -42,6 +44,7 @@ impl Tlb {
         Tlb {
             sets: Box::new([[EMPTY; ENTRIES]; 2]),
             mem_gen: u64::MAX,
+            map_gen: 0,
         }
     }
 
