@@ -181,13 +181,16 @@ impl<B: Bus> Interpreter<B> {
         let tf = cpu.s.flags.bits & flags::TF != 0;
         let before = cpu.stats.interrupts + cpu.stats.exceptions;
         cpu.db_hits = 0;
+        // RF suppresses the breakpoint check for this one instruction; an IRET may set it
+        // again for the next.
+        cpu.s.flags.bits &= !flags::RF;
         let ok = Self::exec_block(cpu, bus, block, 1);
         if !ok {
             return;
         }
-        cpu.s.flags.bits &= !flags::RF;
         let delivered = cpu.stats.interrupts + cpu.stats.exceptions != before;
-        let step = tf && !delivered;
+        // MOV SS / POP SS hold the single-step trap off until after the next instruction.
+        let step = tf && !delivered && !cpu.irq_inhibit;
         if (step || cpu.db_hits != 0) && !cpu.shutdown {
             cpu.s.dr[6] =
                 (cpu.s.dr[6] & !0xf) | cpu.db_hits as u32 | if step { 1 << 14 } else { 0 };

@@ -179,13 +179,15 @@ fn string<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Res
         return Ok(());
     }
     let compares = matches!(kind, Kind::Cmps | Kind::Scas);
+    // Under TF every iteration is single-stepped (the trap comes between iterations).
+    let chunk = if c.s.flags.bits & crate::cpu::flags::TF != 0 { 1 } else { CHUNK };
     let mut n = 0;
     loop {
         let count = r.get(c, ECX);
         if count == 0 {
             return Ok(());
         }
-        if n == CHUNK {
+        if n == chunk {
             // Resume this instruction later (interrupts may be taken in between).
             let mask = if c.s.code32() { u32::MAX } else { 0xffff };
             c.s.eip = c.s.eip.wrapping_sub(d.len as u32) & mask;

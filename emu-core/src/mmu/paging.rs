@@ -72,6 +72,11 @@ impl Cpu {
             return Err(fault(false));
         }
         let large = pde & PS != 0 && self.s.cr4 & CR4_PSE != 0;
+        // A directory entry used for the walk is marked accessed even if the table entry
+        // then faults.
+        if !large && pde & A == 0 {
+            write_pte(bus, pde_addr & a20, pde | A);
+        }
         let (entry, entry_addr, rw, us, phys) = if large {
             let phys = (pde & 0xffc0_0000) as u64 | (lin & 0x003f_ffff) as u64;
             (pde, pde_addr, pde & RW != 0, pde & US != 0, phys)
@@ -94,9 +99,6 @@ impl Cpu {
         if (user && !us) || (write && !rw && (user || wp)) {
             self.s.cr2 = lin;
             return Err(fault(true));
-        }
-        if !large && pde & A == 0 {
-            write_pte(bus, pde_addr & a20, pde | A);
         }
         let want = entry | A | if write { D } else { 0 };
         if want != entry {
