@@ -139,10 +139,40 @@ fn intloop() {
     check_rom("intloop");
 }
 
+#[test]
+fn paging() {
+    check_rom("paging");
+}
+
+#[test]
+fn tasks() {
+    check_rom("tasks");
+}
+
+#[test]
+fn v86() {
+    check_rom("v86");
+}
+
+#[test]
+fn debug() {
+    check_rom("debug");
+}
+
 /// Every ROM with expected output has a test above: a new ROM must get one too.
 #[test]
 fn every_rom_is_covered() {
-    const COVERED: [&str; 5] = ["demo", "realmode", "pm_checks", "triple", "intloop"];
+    const COVERED: [&str; 9] = [
+        "demo",
+        "realmode",
+        "pm_checks",
+        "triple",
+        "intloop",
+        "paging",
+        "tasks",
+        "v86",
+        "debug",
+    ];
     let dir = roms_dir();
     let mut found = Vec::new();
     for e in std::fs::read_dir(dir.join("bin")).expect("test-roms/bin") {

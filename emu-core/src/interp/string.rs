@@ -180,7 +180,11 @@ fn string<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Res
     }
     let compares = matches!(kind, Kind::Cmps | Kind::Scas);
     // Under TF every iteration is single-stepped (the trap comes between iterations).
-    let chunk = if c.s.flags.bits & crate::cpu::flags::TF != 0 { 1 } else { CHUNK };
+    let chunk = if c.s.flags.bits & crate::cpu::flags::TF != 0 {
+        1
+    } else {
+        CHUNK
+    };
     let mut n = 0;
     loop {
         let count = r.get(c, ECX);
