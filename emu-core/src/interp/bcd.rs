@@ -3,7 +3,7 @@
 use iced_x86::Mnemonic as M;
 
 use crate::cpu::exception::{Exception, Result};
-use crate::cpu::flags::{LazyOp, AF, CF, OF};
+use crate::cpu::flags::{self, LazyOp, AF, CF, OF};
 use crate::decode::{DecodedInsn, Handler};
 use crate::{Bus, Cpu};
 
@@ -98,6 +98,11 @@ fn aaa_aas<B: Bus, const SUB: bool>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> 
 fn aam<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
     let base = d.i.immediate8() as u32;
     if base == 0 {
+        if c.is_286() {
+            // The 286 leaves SF=0 ZF=0 PF=1 behind before the #DE (every recorded case).
+            let f = c.s.flags.get() & !(flags::SF | flags::ZF);
+            c.s.flags.set(f | flags::PF);
+        }
         return Err(Exception::de());
     }
     let a = al(c);
