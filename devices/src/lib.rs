@@ -1,1 +1,6 @@
+//! ox86-devices: the PC chipset and peripherals, each a plain struct with a serializable
+//! state, driven by the board through port reads and writes.
 
+pub mod pic;
+
+pub use pic::PicPair;
