@@ -2,5 +2,7 @@
 //! state, driven by the board through port reads and writes.
 
 pub mod pic;
+pub mod pit;
 
 pub use pic::PicPair;
+pub use pit::Pit;
