@@ -3,6 +3,8 @@
 
 pub mod pic;
 pub mod pit;
+pub mod uart;
 
 pub use pic::PicPair;
 pub use pit::Pit;
+pub use uart::Uart;
