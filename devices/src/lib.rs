@@ -1,10 +1,12 @@
 //! ox86-devices: the PC chipset and peripherals, each a plain struct with a serializable
 //! state, driven by the board through port reads and writes.
 
+pub mod cmos;
 pub mod pic;
 pub mod pit;
 pub mod uart;
 
+pub use cmos::Cmos;
 pub use pic::PicPair;
 pub use pit::Pit;
 pub use uart::Uart;
