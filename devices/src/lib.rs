@@ -2,11 +2,13 @@
 //! state, driven by the board through port reads and writes.
 
 pub mod cmos;
+pub mod i8042;
 pub mod pic;
 pub mod pit;
 pub mod uart;
 
 pub use cmos::Cmos;
+pub use i8042::I8042;
 pub use pic::PicPair;
 pub use pit::Pit;
 pub use uart::Uart;
