@@ -2,6 +2,7 @@
 //! SingleStepTests conformance runner.
 
 pub mod board;
+pub mod boot;
 pub mod console;
 pub mod run;
 pub mod sst;

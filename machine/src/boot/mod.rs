@@ -1,0 +1,3 @@
+//! Boot loaders: firmware ROMs are mapped by the board; a Linux kernel is placed directly.
+
+pub mod bzimage;
