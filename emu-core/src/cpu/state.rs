@@ -138,6 +138,8 @@ pub struct CpuState {
     pub sysenter_cs: u32,
     pub sysenter_esp: u32,
     pub sysenter_eip: u32,
+    /// x87 FPU (last, so the JIT's offsets of the fields above stay put).
+    pub fpu: crate::interp::x87::FpuState,
 }
 
 impl CpuState {

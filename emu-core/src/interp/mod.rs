@@ -15,6 +15,7 @@ pub mod shift;
 pub mod stack;
 pub mod string;
 pub mod system;
+pub mod x87;
 
 use iced_x86::OpKind;
 

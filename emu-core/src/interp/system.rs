@@ -16,7 +16,8 @@ pub const CR4_TSD: u32 = 1 << 2;
 const CR4_ALLOWED: u32 = CR4_TSD | CR4_PSE | CR4_PGE;
 
 /// CPUID leaf 1 EDX: exactly what ox86 implements.
-pub const CPUID_FEATURES: u32 = (1 << 3) // PSE
+pub const CPUID_FEATURES: u32 = 1 // FPU (x87, interp/x87)
+    | (1 << 3) // PSE
     | (1 << 4) // TSC
     | (1 << 5) // MSR
     | (1 << 8) // CX8
@@ -488,11 +489,9 @@ fn invlpg<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
     Ok(())
 }
 
+/// WAIT/FWAIT: #NM for MP+TS, then #MF for a pending unmasked x87 exception.
 fn wait<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
-    if c.s.cr0 & (CR0_MP | CR0_TS) == (CR0_MP | CR0_TS) {
-        return Err(Exception::nm());
-    }
-    Ok(())
+    crate::interp::x87::control::wait_check(c)
 }
 
 /// x87 escape with no FPU: #NM when CR0.EM or CR0.TS asks for emulation; otherwise the
@@ -513,7 +512,6 @@ fn ud<B: Bus>(_: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
 }
 
 pub fn handler<B: Bus>(m: M, d: &DecodedInsn, model: CpuModel) -> Option<Handler<B>> {
-    let _ = model;
     Some(match m {
         M::Cli => cli_sti::<B, false>,
         M::Sti => cli_sti::<B, true>,
@@ -544,6 +542,10 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn, model: CpuModel) -> Option<Handler
         M::Invd | M::Wbinvd => cache_op::<B>,
         M::Invlpg => invlpg::<B>,
         M::Wait => wait::<B>,
+        // The 286 model has no coprocessor fitted (as the 286 conformance data was recorded).
+        _ if is_x87(d) && model == CpuModel::P6 => {
+            crate::interp::x87::handler::<B>(m, d).unwrap_or(fpu_absent::<B>)
+        }
         _ if is_x87(d) => fpu_absent::<B>,
         _ => ud::<B>,
     })
