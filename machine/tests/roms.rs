@@ -159,10 +159,15 @@ fn debug() {
     check_rom("debug");
 }
 
+#[test]
+fn x87() {
+    check_rom("x87");
+}
+
 /// Every ROM with expected output has a test above: a new ROM must get one too.
 #[test]
 fn every_rom_is_covered() {
-    const COVERED: [&str; 9] = [
+    const COVERED: [&str; 10] = [
         "demo",
         "realmode",
         "pm_checks",
@@ -172,6 +177,7 @@ fn every_rom_is_covered() {
         "tasks",
         "v86",
         "debug",
+        "x87",
     ];
     let dir = roms_dir();
     let mut found = Vec::new();
