@@ -87,55 +87,72 @@ fn alu<B: Bus, const OP: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Resul
 }
 
 /// Register-register forms skip the operand-kind dispatch.
-fn alu_rr<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else {
+/// Second operand of a register-destination form: an immediate (IMM) or a register.
+#[inline(always)]
+fn reg_or_imm<const IMM: bool>(c: &Cpu, o: Opd) -> u32 {
+    match o {
+        Opd::Imm(v) if IMM => v,
+        Opd::Reg(r) if !IMM => c.slot_get(r),
+        _ => 0,
+    }
+}
+
+fn alu_r_for<B: Bus, const OP: u8>(imm: bool) -> Handler<B> {
+    if imm {
+        alu_r::<B, OP, true>
+    } else {
+        alu_r::<B, OP, false>
+    }
+}
+
+fn alu_r32_for<B: Bus, const OP: u8>(imm: bool) -> Handler<B> {
+    if imm {
+        alu_r32::<B, OP, true>
+    } else {
+        alu_r32::<B, OP, false>
+    }
+}
+
+/// Register destination, register or immediate source.
+fn alu_r<B: Bus, const OP: u8, const IMM: bool>(
+    c: &mut Cpu,
+    _: &mut B,
+    d: &DecodedInsn,
+) -> Result<()> {
+    let Opd::Reg(r0) = d.ops[0] else {
         return Err(Exception::ud());
     };
-    let a = c.slot_get(r0);
-    let b = c.slot_get(r1);
-    let op = Op::of(OP);
-    let r = arith(c, op, a, b, d.osz);
-    if op != Op::Cmp {
+    let r = arith(
+        c,
+        Op::of(OP),
+        c.slot_get(r0),
+        reg_or_imm::<IMM>(c, d.ops[1]),
+        d.osz,
+    );
+    if OP != Op::Cmp as u8 {
         c.slot_set(r0, r);
     }
     Ok(())
 }
 
-/// 32-bit register forms: no partial-register views or masks.
-fn alu_rr32<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Reg(r1)) = (d.ops[0], d.ops[1]) else {
-        return Err(Exception::ud());
-    };
-    let (i, j) = ((r0 & 7) as usize, (r1 & 7) as usize);
-    let r = arith(c, Op::of(OP), c.s.regs[i], c.s.regs[j], 4);
-    if OP != Op::Cmp as u8 {
-        c.s.regs[i] = r;
-    }
-    Ok(())
-}
-
-fn alu_ri32<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Imm(b)) = (d.ops[0], d.ops[1]) else {
+/// The same at 32 bits: no partial-register views or masks.
+fn alu_r32<B: Bus, const OP: u8, const IMM: bool>(
+    c: &mut Cpu,
+    _: &mut B,
+    d: &DecodedInsn,
+) -> Result<()> {
+    let Opd::Reg(r0) = d.ops[0] else {
         return Err(Exception::ud());
     };
     let i = (r0 & 7) as usize;
+    let b = match d.ops[1] {
+        Opd::Imm(v) if IMM => v,
+        Opd::Reg(j) if !IMM => c.s.regs[(j & 7) as usize],
+        _ => 0,
+    };
     let r = arith(c, Op::of(OP), c.s.regs[i], b, 4);
     if OP != Op::Cmp as u8 {
         c.s.regs[i] = r;
-    }
-    Ok(())
-}
-
-/// Register, immediate.
-fn alu_ri<B: Bus, const OP: u8>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
-    let (Opd::Reg(r0), Opd::Imm(b)) = (d.ops[0], d.ops[1]) else {
-        return Err(Exception::ud());
-    };
-    let a = c.slot_get(r0);
-    let op = Op::of(OP);
-    let r = arith(c, op, a, b, d.osz);
-    if op != Op::Cmp {
-        c.slot_set(r0, r);
     }
     Ok(())
 }
@@ -584,38 +601,22 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
     let ri = matches!((d.ops[0], d.ops[1]), (Opd::Reg(_), Opd::Imm(_))) && d.i.op_count() == 2;
     let w32 = d.osz == 4;
     let h: Handler<B> = match m {
-        M::Add if rr && w32 => alu_rr32::<B, 0>,
-        M::Or if rr && w32 => alu_rr32::<B, 1>,
-        M::Adc if rr && w32 => alu_rr32::<B, 2>,
-        M::Sbb if rr && w32 => alu_rr32::<B, 3>,
-        M::And if rr && w32 => alu_rr32::<B, 4>,
-        M::Sub if rr && w32 => alu_rr32::<B, 5>,
-        M::Xor if rr && w32 => alu_rr32::<B, 6>,
-        M::Cmp if rr && w32 => alu_rr32::<B, 7>,
-        M::Add if ri && w32 => alu_ri32::<B, 0>,
-        M::Or if ri && w32 => alu_ri32::<B, 1>,
-        M::Adc if ri && w32 => alu_ri32::<B, 2>,
-        M::Sbb if ri && w32 => alu_ri32::<B, 3>,
-        M::And if ri && w32 => alu_ri32::<B, 4>,
-        M::Sub if ri && w32 => alu_ri32::<B, 5>,
-        M::Xor if ri && w32 => alu_ri32::<B, 6>,
-        M::Cmp if ri && w32 => alu_ri32::<B, 7>,
-        M::Add if rr => alu_rr::<B, 0>,
-        M::Or if rr => alu_rr::<B, 1>,
-        M::Adc if rr => alu_rr::<B, 2>,
-        M::Sbb if rr => alu_rr::<B, 3>,
-        M::And if rr => alu_rr::<B, 4>,
-        M::Sub if rr => alu_rr::<B, 5>,
-        M::Xor if rr => alu_rr::<B, 6>,
-        M::Cmp if rr => alu_rr::<B, 7>,
-        M::Add if ri => alu_ri::<B, 0>,
-        M::Or if ri => alu_ri::<B, 1>,
-        M::Adc if ri => alu_ri::<B, 2>,
-        M::Sbb if ri => alu_ri::<B, 3>,
-        M::And if ri => alu_ri::<B, 4>,
-        M::Sub if ri => alu_ri::<B, 5>,
-        M::Xor if ri => alu_ri::<B, 6>,
-        M::Cmp if ri => alu_ri::<B, 7>,
+        M::Add if (rr || ri) && w32 => alu_r32_for::<B, 0>(ri),
+        M::Or if (rr || ri) && w32 => alu_r32_for::<B, 1>(ri),
+        M::Adc if (rr || ri) && w32 => alu_r32_for::<B, 2>(ri),
+        M::Sbb if (rr || ri) && w32 => alu_r32_for::<B, 3>(ri),
+        M::And if (rr || ri) && w32 => alu_r32_for::<B, 4>(ri),
+        M::Sub if (rr || ri) && w32 => alu_r32_for::<B, 5>(ri),
+        M::Xor if (rr || ri) && w32 => alu_r32_for::<B, 6>(ri),
+        M::Cmp if (rr || ri) && w32 => alu_r32_for::<B, 7>(ri),
+        M::Add if rr || ri => alu_r_for::<B, 0>(ri),
+        M::Or if rr || ri => alu_r_for::<B, 1>(ri),
+        M::Adc if rr || ri => alu_r_for::<B, 2>(ri),
+        M::Sbb if rr || ri => alu_r_for::<B, 3>(ri),
+        M::And if rr || ri => alu_r_for::<B, 4>(ri),
+        M::Sub if rr || ri => alu_r_for::<B, 5>(ri),
+        M::Xor if rr || ri => alu_r_for::<B, 6>(ri),
+        M::Cmp if rr || ri => alu_r_for::<B, 7>(ri),
         M::Add => alu::<B, 0>,
         M::Or => alu::<B, 1>,
         M::Adc => alu::<B, 2>,

@@ -17,8 +17,6 @@ pub mod string;
 pub mod system;
 pub mod x87;
 
-use iced_x86::OpKind;
-
 use crate::cpu::exception::{Exception, Result};
 use crate::cpu::CpuModel;
 use crate::decode::{DecodedInsn, Handler};
@@ -89,7 +87,8 @@ pub fn sext(v: u32, size: u8) -> u32 {
     }
 }
 
-/// Does the instruction have a memory operand?
+/// Does the instruction have a (ModRM) memory operand?
+#[inline]
 pub fn has_mem(d: &DecodedInsn) -> bool {
-    d.msize != 0 || (0..d.i.op_count()).any(|n| d.i.op_kind(n) == OpKind::Memory)
+    d.ops.contains(&crate::decode::Opd::Mem)
 }

@@ -501,7 +501,7 @@ fn fpu_absent<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
         return Err(Exception::nm());
     }
     // The CPU still transfers a memory operand, so segment checks apply.
-    if d.ops.contains(&crate::decode::Opd::Mem) && d.msize > 0 {
+    if super::has_mem(d) && d.msize > 0 {
         c.seg_lin(d.seg, c.ea(d), d.msize, false)?;
     }
     Ok(())

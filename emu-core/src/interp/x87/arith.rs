@@ -35,7 +35,7 @@ fn basic<B: Bus, const OP: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Res
         M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp
     );
     // Destination ST(di); sources: destination and ST(si) or the memory operand.
-    let (di, src, de, empty) = if has_mem_op(d) {
+    let (di, src, de, empty) = if crate::interp::has_mem(d) {
         let (v, de) = load_operand(c, bus, d)?;
         (0u8, v, de, false)
     } else {
@@ -43,7 +43,7 @@ fn basic<B: Bus, const OP: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Res
         let si = st_op(d, 1).unwrap_or(0);
         (di, c.s.fpu.st(si), 0, c.s.fpu.is_empty(si))
     };
-    note_ip(c, d, has_mem_op(d));
+    note_ip(c, d, crate::interp::has_mem(d));
     let f = &mut c.s.fpu;
     let empty = empty || f.is_empty(di);
     let dst = f.st(di);

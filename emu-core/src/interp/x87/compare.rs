@@ -67,7 +67,7 @@ fn cc_of(r: Rel) -> u16 {
 fn fcom<B: Bus, const U: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     enter(c, true)?;
     let m = d.i.mnemonic();
-    let mem = has_mem_op(d);
+    let mem = crate::interp::has_mem(d);
     let (b, de, b_empty) = if mem {
         let (v, de) = load_operand(c, bus, d)?;
         (v, de, false)

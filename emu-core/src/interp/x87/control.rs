@@ -59,7 +59,7 @@ fn fnop<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
 fn fstsw<B: Bus, const W: bool>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     enter(c, W)?;
     let v = c.s.fpu.status() as u32;
-    if has_mem_op(d) {
+    if crate::interp::has_mem(d) {
         let ea = c.ea(d);
         c.write_seg(bus, d.seg, ea, 2, v)
     } else {

@@ -9,7 +9,7 @@ use super::state::*;
 use super::*;
 
 pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
-    let mem = has_mem_op(d);
+    let mem = crate::interp::has_mem(d);
     Some(match m {
         M::Fld | M::Fild if mem => fld_mem::<B>,
         M::Fld => fld_st::<B>,

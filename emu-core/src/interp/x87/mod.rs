@@ -89,10 +89,6 @@ pub fn st_op(d: &DecodedInsn, n: u32) -> Option<u8> {
     (s0..s0 + 8).contains(&r).then(|| (r - s0) as u8)
 }
 
-pub fn has_mem_op(d: &DecodedInsn) -> bool {
-    (0..d.i.op_count()).any(|n| d.i.op_kind(n) == OpKind::Memory)
-}
-
 /// Apply an operation's flags (exception bits, SF and C1); false when an unmasked
 /// invalid, denormal or zero-divide exception forbids writing the destination.
 pub fn apply(f: &mut FpuState, flags: Flags) -> bool {
