@@ -6,21 +6,15 @@
 //! `ox86 bench` (later) rather than with absolute numbers.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ox86_core::CpuModel;
-use ox86_machine::{Machine, MachineConfig};
+use ox86_machine::{Boot, Machine, MachineConfig};
 
 const INTLOOP: &[u8] = include_bytes!("../../test-roms/bin/intloop.bin");
 
 fn machine() -> Machine {
-    Machine::new(MachineConfig {
-        ram_size: 32 << 20,
-        rom: INTLOOP.to_vec(),
-        model: CpuModel::P6,
-        console: Box::new(std::io::sink()),
-        exit_port: Some(0x501),
-        post_ports: vec![0x80],
-        reboot_on_triple_fault: false,
-    })
+    Machine::new(MachineConfig::new(
+        32 << 20,
+        Boot::Firmware(INTLOOP.to_vec()),
+    ))
     .expect("intloop ROM builds a machine")
 }
 

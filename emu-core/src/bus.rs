@@ -9,6 +9,9 @@ pub trait Bus {
     /// A physical access outside RAM (MMIO, the high ROM alias, open bus).
     fn mmio_read(&mut self, pa: u64, size: u8) -> u32;
     fn mmio_write(&mut self, pa: u64, size: u8, value: u32);
+    /// The virtual clock (ns) at the instruction about to do port I/O, so device timers
+    /// read exactly what they would at that instruction.
+    fn set_clock(&mut self, _now: u64) {}
     fn io_read(&mut self, port: u16, size: u8) -> u32;
     fn io_write(&mut self, port: u16, size: u8, value: u32);
     /// Is a maskable interrupt waiting (INTR line high)?

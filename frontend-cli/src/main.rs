@@ -2,6 +2,7 @@
 
 mod run;
 mod sst;
+mod terminal;
 
 use clap::{Parser, Subcommand};
 

@@ -1,12 +1,14 @@
 //! `ox86 run`: build a machine from the command line and run a guest.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use ox86_core::cpu::state::Seg;
-use ox86_core::CpuModel;
-use ox86_machine::board::{DEFAULT_EXIT_PORT, POST_PORT};
-use ox86_machine::{Machine, MachineConfig, RunEnd, RunReport};
+use ox86_machine::board::DEFAULT_EXIT_PORT;
+use ox86_machine::{Boot, Machine, MachineConfig, RunEnd, RunReport};
+
+use crate::terminal;
 
 /// The demo guest `ox86 run` boots with no arguments (test-roms/src/demo.asm).
 const DEMO_ROM: &[u8] = include_bytes!("../../test-roms/bin/demo.bin");
@@ -20,9 +22,18 @@ pub enum Engine {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// Firmware image started at the reset vector (a multiple of 64 KiB, like QEMU's -bios).
-    /// Without it, the built-in demo guest runs.
-    #[arg(long, value_name = "FILE")]
+    /// Without it (and without --kernel), the built-in demo guest runs.
+    #[arg(long, value_name = "FILE", conflicts_with = "kernel")]
     pub bios: Option<PathBuf>,
+    /// Linux kernel (bzImage) booted directly through the 32-bit boot protocol.
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+    /// Initial ramdisk for --kernel.
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line for --kernel.
+    #[arg(long, value_name = "STR", requires = "kernel", default_value = "")]
+    pub append: String,
     /// Guest RAM: a number of MiB, or with a K/M/G suffix (QEMU's -m).
     #[arg(
         short = 'm',
@@ -34,6 +45,18 @@ pub struct RunArgs {
     /// Execution engine.
     #[arg(long, value_enum, default_value = "interp")]
     pub engine: Engine,
+    /// COM1: `stdio` (the terminal, raw; Ctrl-A x quits), `none`, or `file:PATH`.
+    #[arg(long, value_name = "DEV", default_value = "stdio", value_parser = parse_serial)]
+    pub serial: Serial,
+    /// Let an idle guest's time pass at the host clock's pace (sleep in HLT) instead of
+    /// skipping to the next timer event. On by default when the serial console is an
+    /// interactive terminal.
+    #[arg(long)]
+    pub realtime: bool,
+    /// What the RTC reads at power-on: `utc` (the host clock, the default) or a fixed
+    /// `YYYY-MM-DDTHH:MM:SS` (UTC) for reproducible runs (QEMU's -rtc base=).
+    #[arg(long, value_name = "WHEN", default_value = "utc", value_parser = parse_rtc_base)]
+    pub rtc_base: RtcBase,
     /// Stop after N guest instructions.
     #[arg(long, value_name = "N")]
     pub max_insns: Option<u64>,
@@ -50,9 +73,79 @@ pub struct RunArgs {
     /// Another port whose writes are POST codes (0x80 always is).
     #[arg(long, value_name = "PORT", value_parser = parse_port)]
     pub post_port: Vec<u16>,
-    /// Stop on a triple fault instead of resetting (QEMU's -no-reboot).
+    /// Exit instead of rebooting when the guest resets the machine or triple-faults
+    /// (QEMU's -no-reboot).
     #[arg(long)]
     pub no_reboot: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Serial {
+    Stdio,
+    None,
+    File(PathBuf),
+}
+
+fn parse_serial(s: &str) -> Result<Serial, String> {
+    match s {
+        "stdio" => Ok(Serial::Stdio),
+        "none" | "null" => Ok(Serial::None),
+        _ => match s.strip_prefix("file:") {
+            Some(p) if !p.is_empty() => Ok(Serial::File(PathBuf::from(p))),
+            _ => Err(format!(
+                "`{s}` is not a serial device (stdio, none or file:PATH)"
+            )),
+        },
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtcBase {
+    HostUtc,
+    Fixed(u64),
+}
+
+fn parse_rtc_base(s: &str) -> Result<RtcBase, String> {
+    if s == "utc" {
+        return Ok(RtcBase::HostUtc);
+    }
+    parse_datetime(s)
+        .map(RtcBase::Fixed)
+        .ok_or_else(|| format!("`{s}` is not `utc` or a date YYYY-MM-DDTHH:MM:SS"))
+}
+
+/// `YYYY-MM-DD[THH:MM:SS]` (UTC, from 1970) to Unix seconds.
+fn parse_datetime(s: &str) -> Option<u64> {
+    let (date, time) = s.split_once('T').unwrap_or((s, "00:00:00"));
+    let d: Vec<u64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<u64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let (&[y, mo, da], &[h, mi, se]) = (&d[..], &t[..]) else {
+        return None;
+    };
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+        return None;
+    }
+    if h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), March-based years.
+    let (y, m) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + da - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + se)
 }
 
 fn parse_port(s: &str) -> Result<u16, String> {
@@ -84,39 +177,84 @@ pub fn parse_size(s: &str) -> Result<u64> {
 }
 
 fn load_rom(path: &PathBuf) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("cannot read firmware image {}", path.display()))?;
-    if meta.len() > 16 << 20 {
-        bail!(
-            "firmware image {} is {} bytes: at most 16 MiB",
-            path.display(),
-            meta.len()
-        );
-    }
-    let rom = std::fs::read(path)
-        .with_context(|| format!("cannot read firmware image {}", path.display()))?;
-    ox86_machine::board::check_rom(&rom).with_context(|| path.display().to_string())?;
+    let rom = read_file(path, "firmware image", 16 << 20)?;
+    ox86_machine::machine::check_rom(&rom).with_context(|| path.display().to_string())?;
     Ok(rom)
 }
 
-pub fn build(a: &RunArgs) -> Result<Machine> {
-    let rom = match &a.bios {
+/// Read a guest file, refusing absurd sizes before reading them.
+fn read_file(path: &PathBuf, what: &str, max: u64) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if meta.len() > max {
+        bail!(
+            "{what} {} is {} bytes: at most {} MiB",
+            path.display(),
+            meta.len(),
+            max >> 20
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+fn boot(a: &RunArgs) -> Result<Boot> {
+    if let Some(k) = &a.kernel {
+        let kernel = read_file(k, "kernel", 256 << 20)?;
+        let initrd = match &a.initrd {
+            Some(p) => Some(read_file(p, "initrd", 4 << 30)?),
+            None => None,
+        };
+        return Ok(Boot::Linux {
+            kernel,
+            initrd,
+            cmdline: a.append.clone(),
+        });
+    }
+    Ok(Boot::Firmware(match &a.bios {
         Some(p) => load_rom(p)?,
         None => DEMO_ROM.to_vec(),
-    };
+    }))
+}
+
+/// The machine and, for `--serial stdio` on a terminal, the raw-mode guard to keep.
+pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
     let ram_size = parse_size(&a.memory)?;
-    let mut post_ports = vec![POST_PORT];
-    post_ports.extend(&a.post_port);
-    let cfg = MachineConfig {
-        ram_size,
-        rom,
-        model: CpuModel::P6,
-        console: Box::new(std::io::stdout()),
-        exit_port: Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT)),
-        post_ports,
-        reboot_on_triple_fault: !a.no_reboot,
+    if ram_size == 0 {
+        bail!("memory size `{}` is zero", a.memory);
+    }
+    let mut cfg = MachineConfig::new(ram_size, boot(a)?);
+    cfg.console = Box::new(std::io::stdout());
+    cfg.exit_port = Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT));
+    cfg.post_ports.extend(&a.post_port);
+    cfg.reboot = !a.no_reboot;
+    cfg.realtime = a.realtime;
+    cfg.rtc_start_secs = match a.rtc_base {
+        RtcBase::Fixed(t) => t,
+        RtcBase::HostUtc => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
     };
-    Ok(Machine::new(cfg)?)
+    let mut raw = None;
+    match &a.serial {
+        Serial::None => {}
+        Serial::File(p) => {
+            let f = std::fs::File::create(p)
+                .with_context(|| format!("cannot create serial output file {}", p.display()))?;
+            cfg.serial = Box::new(std::io::BufWriter::new(f));
+        }
+        Serial::Stdio => {
+            cfg.serial = Box::new(std::io::stdout());
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let tty = std::io::stdin().is_terminal();
+            terminal::spawn_stdin_reader(tx);
+            cfg.input = Some(rx);
+            if tty {
+                cfg.realtime = true;
+                raw = terminal::RawMode::enter();
+            }
+        }
+    }
+    Ok((Machine::new(cfg)?, raw))
 }
 
 /// The process exit status for a run.
@@ -124,17 +262,24 @@ fn status(a: &RunArgs, r: &RunReport) -> i32 {
     match r.end {
         RunEnd::ExitPort(v) if a.exit_port.is_some() => (((v << 1) | 1) & 0xff) as i32,
         RunEnd::ExitPort(v) => (v & 0xff) as i32,
-        RunEnd::InstructionLimit | RunEnd::Halted { .. } | RunEnd::TripleFault => 0,
+        RunEnd::InstructionLimit
+        | RunEnd::Halted { .. }
+        | RunEnd::TripleFault
+        | RunEnd::PowerOff
+        | RunEnd::Reset
+        | RunEnd::Quit => 0,
     }
 }
 
 pub fn run(a: RunArgs) -> Result<i32> {
-    let mut m = build(&a)?;
+    let (mut m, raw) = build(&a)?;
     let report = m.run(a.max_insns);
+    // Leave raw mode before printing anything of our own.
+    drop(raw);
     let s = &m.cpu.s;
     let at = format!("{:04x}:{:08x}", s.segs[Seg::Cs as usize].selector, s.eip);
     match report.end {
-        RunEnd::ExitPort(_) => {}
+        RunEnd::ExitPort(_) | RunEnd::PowerOff | RunEnd::Quit => {}
         RunEnd::InstructionLimit => eprintln!("ox86: instruction limit reached at {at}"),
         RunEnd::Halted {
             interrupts_enabled: false,
@@ -145,6 +290,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
             eprintln!("ox86: guest halted at {at}; no device can raise an interrupt to wake it")
         }
         RunEnd::TripleFault => eprintln!("ox86: triple fault at {at}; stopped (--no-reboot)"),
+        RunEnd::Reset => eprintln!("ox86: guest reset the machine; stopped (--no-reboot)"),
     }
     if let Some(p) = m.board.post {
         eprintln!("post: {p:#04x}");

@@ -1,12 +1,14 @@
-//! ox86-machine: the PC board (memory map, firmware, small ports, run loop) and the
+//! ox86-machine: the PC (CPU, board, devices, boot loaders, run loop) and the
 //! SingleStepTests conformance runner.
 
 pub mod board;
 pub mod boot;
 pub mod console;
+pub mod machine;
 pub mod run;
 pub mod sst;
 
-pub use board::{Board, Machine, MachineConfig, MachineError};
+pub use board::Board;
 pub use console::SharedBuf;
+pub use machine::{Boot, HostInput, Machine, MachineConfig, MachineError};
 pub use run::{RunEnd, RunReport};

@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ox86_core::CpuModel;
-use ox86_machine::{Machine, MachineConfig, RunEnd, SharedBuf};
+use ox86_machine::{Boot, Machine, MachineConfig, RunEnd, SharedBuf};
 
 /// Far more than any ROM needs (intloop, the longest, retires about 300 million).
 const MAX_INSNS: u64 = 2_000_000_000;
@@ -78,15 +77,9 @@ fn check_rom(name: &str) {
     let want_end = expected_end(&exit);
 
     let console = SharedBuf::new();
-    let cfg = MachineConfig {
-        ram_size: 128 << 20,
-        rom,
-        model: CpuModel::P6,
-        console: Box::new(console.clone()),
-        exit_port: Some(0x501),
-        post_ports: vec![0x80],
-        reboot_on_triple_fault: false,
-    };
+    let mut cfg = MachineConfig::new(128 << 20, Boot::Firmware(rom));
+    cfg.console = Box::new(console.clone());
+    cfg.reboot = false;
     let mut m =
         Machine::new(cfg).unwrap_or_else(|e| panic!("{name}: cannot build the machine: {e}"));
     let report = m.run(Some(MAX_INSNS));

@@ -47,6 +47,8 @@ pub struct RunStats {
     pub blocks_invalidated: u64,
     pub exceptions: u64,
     pub interrupts: u64,
+    /// Virtual nanoseconds skipped while halted (HLT waiting for a timer).
+    pub idle: u64,
 }
 
 pub struct Cpu {
@@ -110,9 +112,22 @@ impl Cpu {
         self.tlb.flush_all();
     }
 
-    /// Time-stamp counter derived from retired instructions (deterministic).
-    pub fn tsc(&self) -> u64 {
-        self.stats.instructions.wrapping_add(self.s.tsc_offset)
+    /// The virtual clock in nanoseconds: one per retired instruction plus the time spent
+    /// halted. It depends on nothing but the guest's execution, so runs are deterministic.
+    pub fn clock(&self) -> u64 {
+        self.stats.instructions + self.stats.idle
+    }
+
+    /// The clock as seen by instruction `d` of the running block (the retired count is
+    /// only brought up to date at block ends).
+    #[inline]
+    pub fn clock_at(&self, d: &crate::decode::DecodedInsn) -> u64 {
+        self.clock() + d.pos as u64
+    }
+
+    /// Time-stamp counter at instruction `d`: the virtual clock plus the guest's offset.
+    pub fn tsc_at(&self, d: &crate::decode::DecodedInsn) -> u64 {
+        self.clock_at(d).wrapping_add(self.s.tsc_offset)
     }
 
     /// Raise an exception from outside an instruction (the board, tests).

@@ -84,6 +84,9 @@ pub struct DecodedInsn {
     pub index: u8,
     pub shift: u8,
     pub disp: u32,
+    /// Position in its block: blocks always run from their first instruction, so the
+    /// retired-instruction count at this one is the count at block entry plus `pos`.
+    pub pos: u8,
 }
 
 pub struct Block<B> {
@@ -174,6 +177,20 @@ fn on_p6(i: &Instruction) -> bool {
                 | F::FPU387
         )
     })
+}
+
+/// F3 0F BC/BD are TZCNT/LZCNT only on CPUs with BMI1/ABM; before those, the REP prefix
+/// is ignored and they are BSF/BSR (Linux relies on this: it writes `rep; bsf`).
+fn without_bmi(i: &mut Instruction) {
+    use iced_x86::Code as C;
+    let code = match i.code() {
+        C::Tzcnt_r16_rm16 => C::Bsf_r16_rm16,
+        C::Tzcnt_r32_rm32 => C::Bsf_r32_rm32,
+        C::Lzcnt_r16_rm16 => C::Bsr_r16_rm16,
+        C::Lzcnt_r32_rm32 => C::Bsr_r32_rm32,
+        _ => return,
+    };
+    i.set_code(code);
 }
 
 /// Instructions after which the block must end although they do not branch: they change
@@ -284,6 +301,7 @@ impl DecodedInsn {
             index,
             shift,
             disp,
+            pos: 0,
             i,
         }
     }
@@ -351,6 +369,9 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
     while insns.len() < MAX_BLOCK_INSNS {
         let mut i = Instruction::default();
         dec.decode_out(&mut i);
+        if model == CpuModel::P6 {
+            without_bmi(&mut i);
+        }
         let len = i.len();
         let bad = dec.last_error() != DecoderError::None;
         // Ran out of bytes: the instruction continues on a page we could not fetch.
@@ -379,6 +400,7 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
         }
         let bytes = &buf[start..start + len.max(1)];
         let mut d = DecodedInsn::new(i, bytes, code32);
+        d.pos = insns.len() as u8;
         // The 286 refuses instructions over 10 bytes (repeated prefixes) with #GP(0).
         let too_long = model == CpuModel::I286 && len > 10;
         let supported = match model {

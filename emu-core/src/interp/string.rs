@@ -144,6 +144,7 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
             c.check_io(bus, port, size)?;
             c.probe_write(bus, Seg::Es, di, size)
                 .map_err(|e| quirk_286(c, r, EDI, delta, e))?;
+            bus.set_clock(c.clock_at(d));
             let v = bus.io_read(port, size);
             c.write_seg(bus, Seg::Es, di, size, v)?;
             r.set(c, EDI, di.wrapping_add(delta));
@@ -154,6 +155,7 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
             let v = c
                 .read_seg(bus, d.seg, si, size)
                 .map_err(|e| quirk_286(c, r, ESI, delta, e))?;
+            bus.set_clock(c.clock_at(d));
             bus.io_write(port, size, v);
             r.set(c, ESI, si.wrapping_add(delta));
         }

@@ -23,9 +23,13 @@ pub const CPUID_FEATURES: u32 = 1 // FPU (x87, interp/x87)
     | (1 << 8) // CX8
     | (1 << 13) // PGE
     | (1 << 15); // CMOV
-pub const CPUID_SIGNATURE: u32 = 0x0611;
+/// Family 6 model 1 (Pentium Pro), stepping 9: from stepping 8 on the Pentium Pro has no
+/// erratum 50, so guests need no work-arounds for it.
+pub const CPUID_SIGNATURE: u32 = 0x0619;
 
 pub const MSR_TSC: u32 = 0x10;
+/// IA32_BIOS_SIGN_ID: the loaded microcode revision (none: reads 0, writes ignored).
+pub const MSR_BIOS_SIGN_ID: u32 = 0x8b;
 pub const MSR_SYSENTER_CS: u32 = 0x174;
 pub const MSR_SYSENTER_ESP: u32 = 0x175;
 pub const MSR_SYSENTER_EIP: u32 = 0x176;
@@ -122,6 +126,7 @@ fn in_<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let size = r.size() as u8;
     let port = port_of(c, d, 1);
     c.check_io(bus, port, size)?;
+    bus.set_clock(c.clock_at(d));
     let v = bus.io_read(port, size);
     c.reg_set(r, v);
     Ok(())
@@ -133,6 +138,7 @@ fn out<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let port = port_of(c, d, 0);
     c.check_io(bus, port, size)?;
     let v = c.reg_get(r);
+    bus.set_clock(c.clock_at(d));
     bus.io_write(port, size, v);
     c.end_block = true;
     Ok(())
@@ -441,20 +447,21 @@ fn cpuid<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
     Ok(())
 }
 
-fn rdtsc<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
+fn rdtsc<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
     if c.s.cr4 & CR4_TSD != 0 && c.s.protected_mode() && c.s.cpl != 0 {
         return Err(Exception::gp0());
     }
-    let t = c.tsc();
+    let t = c.tsc_at(d);
     c.s.regs[0] = t as u32;
     c.s.regs[2] = (t >> 32) as u32;
     Ok(())
 }
 
-fn rdmsr<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
+fn rdmsr<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
     c.require_cpl0()?;
     let v: u64 = match c.s.regs[1] {
-        MSR_TSC => c.tsc(),
+        MSR_TSC => c.tsc_at(d),
+        MSR_BIOS_SIGN_ID => 0,
         MSR_SYSENTER_CS => c.s.sysenter_cs as u64,
         MSR_SYSENTER_ESP => c.s.sysenter_esp as u64,
         MSR_SYSENTER_EIP => c.s.sysenter_eip as u64,
@@ -465,11 +472,12 @@ fn rdmsr<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
     Ok(())
 }
 
-fn wrmsr<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
+fn wrmsr<B: Bus>(c: &mut Cpu, _: &mut B, d: &DecodedInsn) -> Result<()> {
     c.require_cpl0()?;
     let v = (c.s.regs[2] as u64) << 32 | c.s.regs[0] as u64;
     match c.s.regs[1] {
-        MSR_TSC => c.s.tsc_offset = v.wrapping_sub(c.stats.instructions),
+        MSR_TSC => c.s.tsc_offset = v.wrapping_sub(c.clock_at(d)),
+        MSR_BIOS_SIGN_ID => {}
         MSR_SYSENTER_CS => c.s.sysenter_cs = v as u32,
         MSR_SYSENTER_ESP => c.s.sysenter_esp = v as u32,
         MSR_SYSENTER_EIP => c.s.sysenter_eip = v as u32,

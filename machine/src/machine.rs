@@ -1,0 +1,207 @@
+//! The PC: CPU, board and the engine that runs guest code, built from a `MachineConfig`.
+
+use std::io::Write;
+
+use ox86_core::cpu::state::{attr, DescTable, Seg, Segment, CR0_ET, CR0_PE};
+use ox86_core::{Cpu, CpuModel, PhysMemory};
+
+use crate::board::{Board, Devices};
+use crate::boot::bzimage::{self, BootError, BootImage};
+
+/// What the machine starts.
+pub enum Boot {
+    /// A firmware image started at the reset vector (`--bios`).
+    Firmware(Vec<u8>),
+    /// A Linux bzImage entered through the 32-bit boot protocol (`--kernel`).
+    Linux {
+        kernel: Vec<u8>,
+        initrd: Option<Vec<u8>>,
+        cmdline: String,
+    },
+}
+
+/// Input from the host, sent by the front end's threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostInput {
+    /// Bytes typed at the serial console (COM1).
+    Serial(Vec<u8>),
+    /// The user asked to quit (Ctrl-A x).
+    Quit,
+}
+
+/// What to build.
+pub struct MachineConfig {
+    /// Guest RAM in bytes.
+    pub ram_size: u64,
+    pub boot: Boot,
+    pub model: CpuModel,
+    /// Where 0xE9 debug-console output goes.
+    pub console: Box<dyn Write + Send>,
+    /// Where COM1 output goes.
+    pub serial: Box<dyn Write + Send>,
+    /// Host input (serial bytes, quit), if anyone sends any.
+    pub input: Option<crossbeam_channel::Receiver<HostInput>>,
+    pub exit_port: Option<u16>,
+    pub post_ports: Vec<u16>,
+    /// On a guest reset or triple fault: reset the machine (true) or stop (QEMU's
+    /// -no-reboot).
+    pub reboot: bool,
+    /// Unix time the RTC reads at power-on.
+    pub rtc_start_secs: u64,
+    /// Pace virtual time by the host clock while the guest idles (sleep in HLT) instead of
+    /// skipping ahead to the next timer event.
+    pub realtime: bool,
+}
+
+impl MachineConfig {
+    /// A machine with `ram_size` bytes booting `boot`, output discarded, the RTC at the
+    /// Unix epoch, deterministic time.
+    pub fn new(ram_size: u64, boot: Boot) -> Self {
+        MachineConfig {
+            ram_size,
+            boot,
+            model: CpuModel::P6,
+            console: Box::new(std::io::sink()),
+            serial: Box::new(std::io::sink()),
+            input: None,
+            exit_port: Some(crate::board::DEFAULT_EXIT_PORT),
+            post_ports: vec![crate::board::POST_PORT],
+            reboot: true,
+            rtc_start_secs: 0,
+            realtime: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error("firmware image is empty")]
+    EmptyRom,
+    #[error("firmware image is {0} bytes: it must be a multiple of 64 KiB, at most 16 MiB")]
+    BadRomSize(usize),
+    #[error("firmware image of {rom} bytes does not fit below 1 MiB with {ram} bytes of RAM")]
+    RomTooBig { rom: usize, ram: u64 },
+    #[error("{0} bytes of RAM is too little to boot Linux (at least 8 MiB)")]
+    TooLittleRam(u64),
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    #[error(transparent)]
+    Mem(#[from] ox86_core::MemError),
+}
+
+/// Check a firmware image the way QEMU's -bios does.
+pub fn check_rom(rom: &[u8]) -> Result<(), MachineError> {
+    if rom.is_empty() {
+        return Err(MachineError::EmptyRom);
+    }
+    if !rom.len().is_multiple_of(64 << 10) || rom.len() > 16 << 20 {
+        return Err(MachineError::BadRomSize(rom.len()));
+    }
+    Ok(())
+}
+
+pub struct Machine {
+    pub cpu: Cpu,
+    pub board: Board,
+    pub interp: ox86_core::interp::Interpreter<Board>,
+    pub(crate) reboot: bool,
+    pub(crate) realtime: bool,
+    pub(crate) input: Option<crossbeam_channel::Receiver<HostInput>>,
+    /// Serial input the guest's FIFO had no room for yet.
+    pub(crate) pending_input: std::collections::VecDeque<u8>,
+    /// A kernel to load again after each reset (there is no firmware to do it).
+    linux: Option<BootImage>,
+}
+
+/// Linux wants a few MiB for itself beyond its image and initrd.
+const MIN_LINUX_RAM: u64 = 8 << 20;
+
+impl Machine {
+    pub fn new(cfg: MachineConfig) -> Result<Self, MachineError> {
+        let (rom, linux) = match cfg.boot {
+            Boot::Firmware(rom) => {
+                check_rom(&rom)?;
+                (rom, None)
+            }
+            Boot::Linux {
+                kernel,
+                initrd,
+                cmdline,
+            } => {
+                if cfg.ram_size < MIN_LINUX_RAM {
+                    return Err(MachineError::TooLittleRam(cfg.ram_size));
+                }
+                let img = bzimage::prepare(&kernel, initrd.as_deref(), &cmdline, cfg.ram_size)?;
+                (Vec::new(), Some(img))
+            }
+        };
+        let mem = PhysMemory::new(cfg.ram_size)?;
+        let dev = Devices::new(cfg.ram_size, cfg.rtc_start_secs);
+        let board = Board::new(
+            mem,
+            rom,
+            dev,
+            cfg.console,
+            cfg.serial,
+            cfg.exit_port,
+            cfg.post_ports,
+        );
+        let mut m = Machine {
+            cpu: Cpu::new(cfg.model),
+            board,
+            interp: ox86_core::interp::Interpreter::new(),
+            reboot: cfg.reboot,
+            realtime: cfg.realtime,
+            input: cfg.input,
+            pending_input: Default::default(),
+            linux,
+        };
+        m.enter_linux();
+        Ok(m)
+    }
+
+    /// RESET: CPU and devices to their power-on state; a directly booted kernel is loaded
+    /// afresh (as QEMU's -kernel does on reboot).
+    pub fn reset(&mut self) {
+        self.cpu.reset();
+        let ram = self.board.mem.size();
+        self.board.reset_devices(ram);
+        self.interp.flush(&mut self.board);
+        self.enter_linux();
+    }
+
+    /// Copy the kernel into RAM and put the CPU in the 32-bit boot protocol's entry state:
+    /// flat 4 GiB __BOOT_CS/__BOOT_DS, protected mode without paging, interrupts off,
+    /// ESI at boot_params.
+    fn enter_linux(&mut self) {
+        let Some(img) = &self.linux else {
+            return;
+        };
+        for (at, bytes) in &img.writes {
+            self.board.mem.write_bytes(*at, bytes);
+        }
+        let s = &mut self.cpu.s;
+        s.cr0 = CR0_ET | CR0_PE;
+        s.gdtr = DescTable {
+            base: img.gdt_base,
+            limit: img.gdt_limit,
+        };
+        let flat = |selector, kind| Segment {
+            selector,
+            base: 0,
+            limit: u32::MAX,
+            attr: attr::PRESENT | attr::S | attr::ACCESSED | attr::RW | attr::DB | attr::G | kind,
+        };
+        for seg in Seg::ALL {
+            s.segs[seg as usize] = flat(bzimage::BOOT_DS, 0);
+        }
+        s.segs[Seg::Cs as usize] = flat(bzimage::BOOT_CS, attr::CODE);
+        s.cpl = 0;
+        s.regs = [0; 8];
+        s.regs[6] = img.esi;
+        s.eip = img.entry;
+        s.flags = ox86_core::cpu::flags::Flags::new(0);
+        self.cpu.flush_tlb();
+        self.interp.flush(&mut self.board);
+    }
+}
