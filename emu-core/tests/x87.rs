@@ -886,127 +886,242 @@ mod differential {
         }
     }
 
-    /// Transcendentals: not bit-exact by design (see x87/trans.rs); finite results must
-    /// lie within 1 ulp of the host's, everything else (specials, flags other than PE,
-    /// UE and C1) must match exactly.
+    /// The host's CPUID vendor is AMD's: the out-of-domain responses of F2XM1 and FYL2XP1
+    /// that ox86 models were recorded on an AMD Zen 3 (Intel documents them as undefined).
+    fn host_is_amd() -> bool {
+        let r = core::arch::x86_64::__cpuid(0);
+        (r.ebx, r.edx, r.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
+    }
+
+    /// Transcendentals against the host. ox86 returns the correctly rounded value of the
+    /// function the hardware approximates (trig arguments reduced by the 66-bit pi); the
+    /// hardware's microcode keeps about 68 bits, so where the precise value lies within
+    /// `NEAR` ulp of a rounding boundary its result, or its C1, may be the other
+    /// neighbour. Those cases, and only those, may differ, by one ulp in the value
+    /// and/or in C1; everything else (specials, out-of-range arguments, every other
+    /// status bit including PE and UE) must be identical.
     #[test]
-    fn transcendentals_within_one_ulp() {
+    fn transcendentals_match_host() {
+        use iced_x86::Mnemonic as M;
+        use ox86_core::interp::x87::{trans, F80};
         struct T {
             name: &'static str,
+            m: M,
             guest: &'static [u8],
             host: fn(&mut [u8; 128]),
-            /// Operand domain: 0 any, 1 |x| <= 1, 2 small |x|, 3 positive, 4 moderate.
+            /// Operand domain: 0 any, 1 |x| <= 1, 2 small |x|, 3 positive, 4 moderate,
+            /// 5 x > -1 (FYL2XP1).
             dom: u8,
+            /// Writes two registers (FSINCOS, FPTAN): C1 reports ST(1).
+            two: bool,
+            /// How near (in ulps) to a rounding boundary the hardware may round the
+            /// other way: about twice the largest error seen on AMD Zen 3.
+            near: f64,
         }
+        let t = |name, m, guest, host, dom, two, near| T {
+            name,
+            m,
+            guest,
+            host,
+            dom,
+            two,
+            near,
+        };
         let cases = [
-            T {
-                name: "f2xm1",
-                guest: &[0xd9, 0xf0],
-                host: host!("f2xm1"),
-                dom: 1,
-            },
-            T {
-                name: "fyl2x",
-                guest: &[0xd9, 0xf1],
-                host: host!("fyl2x"),
-                dom: 3,
-            },
-            T {
-                name: "fyl2xp1",
-                guest: &[0xd9, 0xf9],
-                host: host!("fyl2xp1"),
-                dom: 2,
-            },
-            T {
-                name: "fpatan",
-                guest: &[0xd9, 0xf3],
-                host: host!("fpatan"),
-                dom: 0,
-            },
-            T {
-                name: "fsin",
-                guest: &[0xd9, 0xfe],
-                host: host!("fsin"),
-                dom: 4,
-            },
-            T {
-                name: "fcos",
-                guest: &[0xd9, 0xff],
-                host: host!("fcos"),
-                dom: 4,
-            },
-            T {
-                name: "fsincos",
-                guest: &[0xd9, 0xfb],
-                host: host!("fsincos"),
-                dom: 4,
-            },
-            T {
-                name: "fptan",
-                guest: &[0xd9, 0xf2],
-                host: host!("fptan"),
-                dom: 4,
-            },
+            t(
+                "f2xm1",
+                M::F2xm1,
+                &[0xd9, 0xf0],
+                host!("f2xm1"),
+                1,
+                false,
+                0.3,
+            ),
+            t(
+                "fyl2x",
+                M::Fyl2x,
+                &[0xd9, 0xf1],
+                host!("fyl2x"),
+                3,
+                false,
+                0.2,
+            ),
+            t(
+                "fyl2xp1",
+                M::Fyl2xp1,
+                &[0xd9, 0xf9],
+                host!("fyl2xp1"),
+                2,
+                false,
+                0.25,
+            ),
+            t(
+                "fyl2xp1 wide",
+                M::Fyl2xp1,
+                &[0xd9, 0xf9],
+                host!("fyl2xp1"),
+                5,
+                false,
+                0.25,
+            ),
+            t(
+                "fpatan",
+                M::Fpatan,
+                &[0xd9, 0xf3],
+                host!("fpatan"),
+                0,
+                false,
+                0.2,
+            ),
+            t("fsin", M::Fsin, &[0xd9, 0xfe], host!("fsin"), 4, false, 0.1),
+            t("fcos", M::Fcos, &[0xd9, 0xff], host!("fcos"), 4, false, 0.1),
+            t(
+                "fsincos",
+                M::Fsincos,
+                &[0xd9, 0xfb],
+                host!("fsincos"),
+                4,
+                true,
+                0.1,
+            ),
+            t(
+                "fptan",
+                M::Fptan,
+                &[0xd9, 0xf2],
+                host!("fptan"),
+                4,
+                true,
+                0.25,
+            ),
         ];
-        let mut r = Rng(0x2545_f491_4f6c_dd1d);
-        let (mut total, mut exact) = (0, 0);
+        let amd = host_is_amd();
+        if !amd {
+            eprintln!("transcendentals: host is not AMD; undefined-domain operands skipped");
+        }
+        // OX86_X87_SEED=<hex> explores other operands.
+        let seed = std::env::var("OX86_X87_SEED")
+            .ok()
+            .and_then(|v| u64::from_str_radix(&v, 16).ok())
+            .unwrap_or(0x2545_f491_4f6c_dd1d);
+        let mut r = Rng(seed | 1);
+        let (mut total, mut exact, mut near_cases) = (0, 0, 0);
+        let mut worst = [0f64; 9];
         let mut fails = Vec::new();
-        for t in &cases {
+        for (k, t) in cases.iter().enumerate() {
             let mut g = Guest::new(&harness(t.guest));
-            for n in 0..3000 {
+            let mut n = 0;
+            while n < 6000 {
                 let rc = (n % 4) as u16;
-                let cw = 0x40 | 0x3f | 3 << 8 | rc << 10;
+                let cw = 0x40 | 0x3f | [0u16, 2, 3][(n / 4 % 3) as usize] << 8 | rc << 10;
                 let mut b = gen80(&mut r, None);
                 let a = gen80(&mut r, Some(b));
                 let s = (r.below(2) as u128) << 79;
                 let sig = (r.next() | 1 << 63) as u128;
-                // FYL2XP1 is undefined outside |x| < 1 - sqrt(2)/2: stay inside.
-                if r.below(4) != 0 || (t.dom == 2 && (b >> 64) & 0x7fff >= 0x3ffd) {
+                if r.below(4) != 0 {
                     b = match t.dom {
                         1 => s | (0x3fff - r.below(20) as u128) << 64 | sig,
                         2 => s | (0x3ffd - r.below(30) as u128) << 64 | sig,
                         3 => (0x3fff - 200 + r.below(400) as u128) << 64 | sig,
                         4 => s | (0x3fff - 10 + r.below(30) as u128) << 64 | sig,
+                        5 if s != 0 => s | (0x3ffe - r.below(3) as u128) << 64 | sig,
+                        5 => (0x3fff - 3 + r.below(60) as u128) << 64 | sig,
                         _ => b,
                     };
                 }
+                // Outside the documented domains the response is the vendor's own.
+                let (bx, bs) = ((b >> 64) & 0x7fff, b >> 79 != 0);
+                let finite = bx != 0x7fff;
+                let undefined = match t.m {
+                    M::F2xm1 => finite && bx >= 0x3fff,
+                    // |x| < 1 - sqrt(2)/2 is documented; AMD is exact up to x > -1.
+                    M::Fyl2xp1 if t.dom == 5 => finite && (bx >= 0x3fff && bs),
+                    M::Fyl2xp1 => finite && bx >= 0x3ffd,
+                    _ => false,
+                };
+                if undefined && !amd {
+                    continue;
+                }
+                n += 1;
                 let d = data(cw, a, b, 0);
                 let mut host = d;
                 (t.host)(&mut host);
                 let (exit, ours) = g.run(&d);
                 total += 1;
-                let mask = !(0x4000 | 0x0400 | 0x0200 | 0x0100 | 0x0030) | 0x0400;
-                let mut ok = exit == Exit::Halted && sw(&ours) & mask == sw(&host) & mask;
-                let mut same = ok;
-                for off in [0x30, 0x50] {
+                let (hsw, osw) = (sw(&host), sw(&ours));
+                let pos = trans::rounding_positions(t.m, F80::from_bits(b), F80::from_bits(a), cw);
+                // The result may be the other neighbour only where the precise value is
+                // near a rounding boundary; C1 may also flip where it is near a
+                // representable value (the hardware's internal value on its other side).
+                let dist = |p: f64, c1: bool| {
+                    let edge = p.min(1.0 - p);
+                    match (rc, c1) {
+                        (0, false) => (p - 0.5).abs(),
+                        (0, true) => edge.min((p - 0.5).abs()),
+                        _ => edge,
+                    }
+                };
+                let near = |p: Option<f64>, c1: bool| p.is_some_and(|p| dist(p, c1) < t.near);
+                let mut ok = exit == Exit::Halted && hsw & !0x0200 == osw & !0x0200;
+                let mut same = ok && hsw == osw;
+                // Registers whose value or C1 report differs.
+                let mut differ = [false; 2];
+                let c1_reg = t.two as usize;
+                if hsw & 0x0200 != osw & 0x0200 {
+                    differ[c1_reg] = true;
+                    if !near(pos[c1_reg], true) {
+                        ok = false;
+                    }
+                }
+                for (i, off) in [0x30, 0x50].into_iter().enumerate() {
                     let (h, o) = (f80(&host[off..]), f80(&ours[off..]));
-                    let finite = |v: u128| {
-                        let e = (v >> 64) & 0x7fff;
-                        e != 0x7fff && (e == 0 || v as u64 >> 63 == 1)
-                    };
                     if h != o {
                         same = false;
-                        if !(finite(h) && finite(o) && (ordinal(h) - ordinal(o)).abs() <= 1) {
+                        differ[i] = true;
+                        let finite = |v: u128| (v >> 64) & 0x7fff != 0x7fff;
+                        if !(finite(h)
+                            && finite(o)
+                            && (ordinal(h) - ordinal(o)).abs() == 1
+                            && near(pos[i], false))
+                        {
                             ok = false;
+                        }
+                    }
+                }
+                if ok && !same {
+                    near_cases += 1;
+                    for (i, p) in pos.iter().enumerate() {
+                        if differ[i] {
+                            let d = dist(p.unwrap_or(0.0), i == c1_reg);
+                            worst[k] = worst[k].max(d);
                         }
                     }
                 }
                 exact += same as u32;
                 if !ok {
                     fails.push(format!(
-                        "{}: cw={cw:04x} a={a:020x} b={b:020x}\n  host {:020x} {:020x} sw={:04x}\n  ours {:020x} {:020x} sw={:04x}",
+                        "{}: cw={cw:04x} st1={a:020x} st0={b:020x} positions={pos:?}\n  host {:020x} {:020x} sw={:04x}\n  ours {:020x} {:020x} sw={:04x}",
                         t.name,
                         f80(&host[0x30..]),
                         f80(&host[0x50..]),
-                        sw(&host),
+                        hsw,
                         f80(&ours[0x30..]),
                         f80(&ours[0x50..]),
-                        sw(&ours),
+                        osw,
                     ));
                 }
             }
         }
-        eprintln!("transcendentals: {exact} of {total} bit-exact");
+        eprintln!(
+            "transcendentals: {total} runs, {exact} bit-identical, {near_cases} differ near a \
+             rounding boundary, {} other differences",
+            fails.len()
+        );
+        for (t, w) in cases.iter().zip(worst) {
+            eprintln!(
+                "  {}: boundary differences up to {w:.3} ulp (allowed {})",
+                t.name, t.near
+            );
+        }
         let mut shown: Vec<String> = Vec::new();
         for f in &fails {
             let name = f.split(':').next().unwrap_or("");
@@ -1016,9 +1131,14 @@ mod differential {
         }
         assert!(
             fails.is_empty(),
-            "{} of {total} off by more than 1 ulp:\n{}",
+            "{} of {total} differ beyond rounding-boundary cases:\n{}",
             fails.len(),
             shown.join("\n")
+        );
+        // The boundary cases stay a small minority (about 2 % on AMD Zen 3).
+        assert!(
+            near_cases * 20 < total,
+            "{near_cases} of {total} near a boundary"
         );
     }
 }
