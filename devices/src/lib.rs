@@ -1,8 +1,10 @@
 //! ox86-devices: the PC chipset and peripherals, each a plain struct with a serializable
 //! state, driven by the board through port reads and writes.
 
+pub mod acpi_pm;
 pub mod cmos;
 pub mod i8042;
+pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod uart;
