@@ -4,7 +4,8 @@
 # thing installed, and a machine that already has everything is left untouched.
 #
 #   apt:    nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu
-#           libc6-dev-arm64-cross gdb
+#           libc6-dev-arm64-cross gdb acpica-tools (iasl/acpiexec check ox86's
+#           ACPI tables)
 #   rustup: target aarch64-unknown-linux-gnu, components clippy and rustfmt
 #
 # Run as root, or as a user who may use sudo. Exits non-zero with a message
@@ -15,7 +16,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."   # so rustup sees the project's toolchain, if it names one
 
-APT_PACKAGES=(nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gdb)
+APT_PACKAGES=(nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gdb acpica-tools)
 RUST_TARGET=aarch64-unknown-linux-gnu
 RUST_COMPONENTS=(clippy rustfmt)
 
@@ -85,7 +86,7 @@ done
 
 # --- the commands the tests run must now exist -----------------------------------
 
-for cmd in nasm qemu-system-i386 qemu-aarch64 aarch64-linux-gnu-gcc gdb cargo; do
+for cmd in nasm qemu-system-i386 qemu-aarch64 aarch64-linux-gnu-gcc gdb iasl acpiexec cargo; do
     command -v "$cmd" >/dev/null || die "'$cmd' is not on PATH although its package is installed"
 done
 cargo clippy --version >/dev/null 2>&1 || die "'cargo clippy' does not run"

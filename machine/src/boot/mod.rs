@@ -1,3 +1,4 @@
 //! Boot loaders: firmware ROMs are mapped by the board; a Linux kernel is placed directly.
 
+pub mod acpi;
 pub mod bzimage;
