@@ -16,7 +16,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."   # so rustup sees the project's toolchain, if it names one
 
-APT_PACKAGES=(nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gdb acpica-tools)
+APT_PACKAGES=(nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gdb acpica-tools cpio)
 RUST_TARGET=aarch64-unknown-linux-gnu
 RUST_COMPONENTS=(clippy rustfmt)
 
