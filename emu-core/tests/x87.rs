@@ -2,7 +2,7 @@
 //! hosts) a differential test against the host FPU over random and edge-case operands,
 //! every rounding mode and precision control.
 
-use ox86_core::cpu::state::{attr, Seg, Segment, CR0_NE};
+use ox86_core::cpu::state::{attr, Seg, Segment, CR0_NE, CR0_PE};
 use ox86_core::interp::Interpreter;
 use ox86_core::{Cpu, CpuModel, Exit, RamBus};
 
@@ -1140,5 +1140,271 @@ mod differential {
             near_cases * 20 < total,
             "{near_cases} of {total} near a boundary"
         );
+    }
+
+    /// Environment images in protected mode against the host. The host runs in 64-bit
+    /// mode, whose FNSTENV/FNSAVE (without REX.W) write the protected-mode 32-bit image and,
+    /// with a 0x66 prefix, the 16-bit one; ox86 runs the same bytes in 32-bit and 16-bit
+    /// protected mode (flat segments, ESI -> data). Compared: CW, SW, TW, FOP and the
+    /// registers exactly, the reserved fields, and FIP/FCS/FDP/FDS by what they point at
+    /// (the host's are its own RIP, CS=0x33, its buffer and DS=0; ours the guest's).
+    /// Not comparable: the real-mode images (the host cannot leave long mode) and the
+    /// upper 32 bits of the host's 64-bit pointers, which no legacy image holds.
+    mod env {
+        use super::super::*;
+
+        macro_rules! envhost {
+            ($($op:literal),*) => {{
+                fn run(buf: &mut [u8; 1024]) -> u64 {
+                    let ip: u64;
+                    // SAFETY: the asm writes only the 1024-byte buffer RSI points to (all
+                    // offsets below 0x400) and the x87 state, which it leaves in the
+                    // FNINIT state; all x87 registers are declared clobbered.
+                    unsafe {
+                        core::arch::asm!(
+                            "lea {ip}, [rip + 2f]",
+                            "fninit",
+                            "fld1",
+                            "fldpi",
+                            "2:",
+                            $($op,)*
+                            "fnstenv [rsi+0x100]",
+                            "fldenv [rsi+0x100]",
+                            ".byte 0x66",
+                            "fnstenv [rsi+0x140]",
+                            "fnsave [rsi+0x200]",
+                            "frstor [rsi+0x200]",
+                            ".byte 0x66",
+                            "fnsave [rsi+0x300]",
+                            "fninit",
+                            ip = out(reg) ip,
+                            in("rsi") buf.as_mut_ptr(),
+                            out("st(0)") _, out("st(1)") _, out("st(2)") _, out("st(3)") _,
+                            out("st(4)") _, out("st(5)") _, out("st(6)") _, out("st(7)") _,
+                            options(nostack),
+                        );
+                    }
+                    ip
+                }
+                run as fn(&mut [u8; 1024]) -> u64
+            }};
+        }
+
+        /// The guest program around `op` for a 32-bit (or 16-bit) code segment: the host's
+        /// sequence, with prefixes adjusted so operand sizes and [esi+disp] addressing match.
+        fn program(op: &[u8], code32: bool) -> (Vec<u8>, u32) {
+            let mut v = Vec::new();
+            // Emit `b` with 32-bit (else 16-bit) operand size, [esi+disp] addressing.
+            let emit = |v: &mut Vec<u8>, o32: bool, mem: bool, b: &[u8]| {
+                if o32 != code32 {
+                    v.push(0x66);
+                }
+                if mem && !code32 {
+                    v.push(0x67);
+                }
+                v.extend_from_slice(b);
+            };
+            emit(&mut v, code32, false, &[0xdb, 0xe3, 0xd9, 0xe8, 0xd9, 0xeb]);
+            let mem = op.len() > 2 && op[1] & 0xc0 != 0xc0;
+            // FIP points at the instruction's first (prefix) byte.
+            let at = v.len() as u32;
+            emit(&mut v, code32, mem, op);
+            let tail: [(bool, [u8; 6]); 6] = [
+                (true, [0xd9, 0xb6, 0x00, 0x01, 0, 0]),  // fnstenv [esi+0x100]
+                (true, [0xd9, 0xa6, 0x00, 0x01, 0, 0]),  // fldenv [esi+0x100]
+                (false, [0xd9, 0xb6, 0x40, 0x01, 0, 0]), // o16 fnstenv [esi+0x140]
+                (true, [0xdd, 0xb6, 0x00, 0x02, 0, 0]),  // fnsave [esi+0x200]
+                (true, [0xdd, 0xa6, 0x00, 0x02, 0, 0]),  // frstor [esi+0x200]
+                (false, [0xdd, 0xb6, 0x00, 0x03, 0, 0]), // o16 fnsave [esi+0x300]
+            ];
+            for (o32, b) in tail {
+                emit(&mut v, o32, true, &b);
+            }
+            v.push(0xf4);
+            (v, at)
+        }
+
+        const GUEST_CODE: u32 = 0x1_0000;
+        const GUEST_DATA: u32 = 0x2_0000;
+        const CS_SEL: u16 = 0x08;
+        const DS_SEL: u16 = 0x10;
+
+        fn run_guest(op: &[u8], code32: bool, init: &[u8; 1024]) -> ([u8; 1024], u32) {
+            let (code, at) = program(op, code32);
+            let mut cpu = Cpu::new(CpuModel::P6);
+            cpu.s.cr0 |= CR0_PE;
+            let flat = |selector, a| Segment {
+                selector,
+                base: 0,
+                limit: 0xffff_ffff,
+                attr: attr::PRESENT | attr::S | attr::RW | attr::ACCESSED | attr::G | a,
+            };
+            let db = if code32 { attr::DB } else { 0 };
+            // Code at offset 0 of a segment based at GUEST_CODE (16-bit code needs EIP
+            // below 64 KiB).
+            cpu.s.segs[Seg::Cs as usize] = Segment {
+                base: GUEST_CODE,
+                ..flat(CS_SEL, attr::CODE | db)
+            };
+            for s in [Seg::Ds, Seg::Es, Seg::Ss] {
+                cpu.s.segs[s as usize] = flat(DS_SEL, attr::DB);
+            }
+            cpu.s.regs[6] = GUEST_DATA;
+            cpu.s.eip = 0;
+            let mut bus = RamBus::new(1 << 20).expect("RAM");
+            bus.mem.write_bytes(GUEST_CODE as u64, &code);
+            bus.mem.write_bytes(GUEST_DATA as u64, init);
+            let mut interp = Interpreter::new();
+            let exit = interp.run(&mut cpu, &mut bus, 1000);
+            assert_eq!(exit, Exit::Halted, "{op:02x?}");
+            let mut out = [0u8; 1024];
+            bus.mem.read_bytes(GUEST_DATA as u64, &mut out);
+            (out, at)
+        }
+
+        fn dw(b: &[u8], o: usize) -> u32 {
+            u32::from_le_bytes(b[o..o + 4].try_into().unwrap())
+        }
+        fn w(b: &[u8], o: usize) -> u32 {
+            u16::from_le_bytes([b[o], b[o + 1]]) as u32
+        }
+
+        /// An image with its pointers made position independent: FIP relative to the
+        /// instruction, FDP relative to the data buffer (0 stays 0), FCS/FDS as "the
+        /// code/data selector" (1) or 0.
+        fn normalize(img: &mut [u32; 7], ip: u32, data: u32, cs: u32, ds: u32, mask: u32) {
+            img[3] = img[3].wrapping_sub(ip) & mask;
+            let sel = |v: u32, s: u32| (v & !0xffff) | ((v & 0xffff == s) as u32);
+            img[4] = sel(img[4], cs);
+            // FDP/FDS are left at 0 by FNINIT until an instruction with a memory operand.
+            if img[5] != 0 {
+                img[5] = img[5].wrapping_sub(data) & mask;
+                img[6] = sel(img[6], ds);
+            }
+        }
+
+        fn image32(b: &[u8], o: usize) -> [u32; 7] {
+            core::array::from_fn(|i| dw(b, o + 4 * i))
+        }
+        fn image16(b: &[u8], o: usize) -> [u32; 7] {
+            core::array::from_fn(|i| w(b, o + 2 * i))
+        }
+
+        #[test]
+        fn protected_mode_images_match_host() {
+            type HostRun = fn(&mut [u8; 1024]) -> u64;
+            let cases: Vec<(&str, &[u8], HostRun)> = vec![
+                (
+                    "fadd m32",
+                    &[0xd8, 0x46, 0x60],
+                    envhost!(".byte 0xd8, 0x46, 0x60"),
+                ),
+                (
+                    "fld m64",
+                    &[0xdd, 0x46, 0x60],
+                    envhost!(".byte 0xdd, 0x46, 0x60"),
+                ),
+                (
+                    "fild m16",
+                    &[0xdf, 0x46, 0x60],
+                    envhost!(".byte 0xdf, 0x46, 0x60"),
+                ),
+                (
+                    "fist m32",
+                    &[0xdb, 0x56, 0x68],
+                    envhost!(".byte 0xdb, 0x56, 0x68"),
+                ),
+                (
+                    "fcomp m32",
+                    &[0xd8, 0x5e, 0x60],
+                    envhost!(".byte 0xd8, 0x5e, 0x60"),
+                ),
+                (
+                    "fstp m80",
+                    &[0xdb, 0x7e, 0x70],
+                    envhost!(".byte 0xdb, 0x7e, 0x70"),
+                ),
+                (
+                    "fidivr m32",
+                    &[0xda, 0x7e, 0x60],
+                    envhost!(".byte 0xda, 0x7e, 0x60"),
+                ),
+                ("fld1", &[0xd9, 0xe8], envhost!(".byte 0xd9, 0xe8")),
+                ("fadd st0,st1", &[0xd8, 0xc1], envhost!(".byte 0xd8, 0xc1")),
+                ("fmulp", &[0xde, 0xc9], envhost!(".byte 0xde, 0xc9")),
+                ("fxch", &[0xd9, 0xc9], envhost!(".byte 0xd9, 0xc9")),
+                ("fsin", &[0xd9, 0xfe], envhost!(".byte 0xd9, 0xfe")),
+                ("fabs", &[0xd9, 0xe1], envhost!(".byte 0xd9, 0xe1")),
+                ("fstp st1", &[0xdd, 0xd9], envhost!(".byte 0xdd, 0xd9")),
+                ("ffree st2", &[0xdd, 0xc2], envhost!(".byte 0xdd, 0xc2")),
+                ("fnop", &[0xd9, 0xd0], envhost!(".byte 0xd9, 0xd0")),
+                ("fincstp", &[0xd9, 0xf7], envhost!(".byte 0xd9, 0xf7")),
+                ("fucompp", &[0xda, 0xe9], envhost!(".byte 0xda, 0xe9")),
+                ("fcomi", &[0xdb, 0xf1], envhost!(".byte 0xdb, 0xf1")),
+                (
+                    "fnstcw m16",
+                    &[0xd9, 0x7e, 0x68],
+                    envhost!(".byte 0xd9, 0x7e, 0x68"),
+                ),
+                (
+                    "fnstsw m16",
+                    &[0xdd, 0x7e, 0x68],
+                    envhost!(".byte 0xdd, 0x7e, 0x68"),
+                ),
+                ("fnclex", &[0xdb, 0xe2], envhost!(".byte 0xdb, 0xe2")),
+                (
+                    "fldcw m16",
+                    &[0xd9, 0x6e, 0x78],
+                    envhost!(".byte 0xd9, 0x6e, 0x78"),
+                ),
+            ];
+            let mut init = [0u8; 1024];
+            init[0x60..0x68].copy_from_slice(&1.5f64.to_bits().to_le_bytes());
+            init[0x78..0x7a].copy_from_slice(&0x0b7fu16.to_le_bytes());
+            let mut fails = Vec::new();
+            for (name, op, host) in cases {
+                let mut h = init;
+                let hip = host(&mut h) as u32;
+                let hdata = h.as_ptr() as u64 as u32;
+                for code32 in [true, false] {
+                    let (g, gip) = run_guest(op, code32, &init);
+                    // FNSTENV, both sizes, and the FNSAVE headers and registers.
+                    for (off, is32, len) in [
+                        (0x100, true, 28),
+                        (0x140, false, 14),
+                        (0x200, true, 108),
+                        (0x300, false, 94),
+                    ] {
+                        let (mut hi, mut gi) = if is32 {
+                            (image32(&h, off), image32(&g, off))
+                        } else {
+                            (image16(&h, off), image16(&g, off))
+                        };
+                        let mask = if is32 { !0 } else { 0xffff };
+                        normalize(&mut hi, hip, hdata, 0x33, 0, mask);
+                        normalize(&mut gi, gip, GUEST_DATA, CS_SEL as u32, DS_SEL as u32, mask);
+                        let hdr = if is32 { 28 } else { 14 };
+                        // FNSAVE's registers, ST(0) first; empty ones hold whatever the
+                        // physical register last held (on the host, other code's values).
+                        let (top, tw) = ((hi[1] >> 11) & 7, hi[2]);
+                        let regs_differ = (hdr..len).step_by(10).enumerate().any(|(i, o)| {
+                            let phys = (top + i as u32) & 7;
+                            (tw >> (2 * phys)) & 3 != 3
+                                && h[off + o..off + o + 10] != g[off + o..off + o + 10]
+                        });
+                        if hi != gi || regs_differ {
+                            fails.push(format!(
+                                "{name} ({}-bit code, {}-bit image at {off:#x}):\n  host {hi:08x?} {:02x?}\n  ours {gi:08x?} {:02x?}",
+                                if code32 { 32 } else { 16 },
+                                if is32 { 32 } else { 16 },
+                                &h[off + hdr..off + len],
+                                &g[off + hdr..off + len],
+                            ));
+                        }
+                    }
+                }
+            }
+            assert!(fails.is_empty(), "{}", fails.join("\n"));
+        }
     }
 }

@@ -87,6 +87,9 @@ pub struct DecodedInsn {
     /// Position in its block: blocks always run from their first instruction, so the
     /// retired-instruction count at this one is the count at block entry plus `pos`.
     pub pos: u8,
+    /// x87 last-opcode value (FOP) of an escape instruction: the low 3 bits of its
+    /// opcode byte and its ModRM byte (11 bits); 0 for other instructions.
+    pub fop: u16,
 }
 
 pub struct Block<B> {
@@ -128,6 +131,21 @@ fn prefixes(bytes: &[u8]) -> (bool, bool) {
         }
     }
     (o, a)
+}
+
+/// FOP of an x87 escape (D8-DF, after any prefixes): the opcode's low 3 bits and the
+/// ModRM byte.
+fn x87_fop(bytes: &[u8]) -> u16 {
+    let mut it = bytes.iter().skip_while(|&&b| {
+        matches!(
+            b,
+            0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3
+        )
+    });
+    match (it.next(), it.next()) {
+        (Some(&op), Some(&modrm)) if op & 0xf8 == 0xd8 => ((op as u16 & 7) << 8) | modrm as u16,
+        _ => 0,
+    }
 }
 
 /// Does the 286 have this instruction? (No FS/GS either.)
@@ -287,6 +305,7 @@ impl DecodedInsn {
         let index = reg_slot(i.memory_index()).unwrap_or(NO_REG);
         let shift = i.memory_index_scale().trailing_zeros() as u8;
         let disp = i.memory_displacement32();
+        let fop = x87_fop(bytes);
         DecodedInsn {
             len: i.len() as u8,
             o32,
@@ -302,6 +321,7 @@ impl DecodedInsn {
             shift,
             disp,
             pos: 0,
+            fop,
             i,
         }
     }

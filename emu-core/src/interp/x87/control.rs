@@ -86,10 +86,12 @@ fn fldcw<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
 
 /// Environment image: 14 bytes (16-bit operand size) or 28 bytes (32-bit), with the
 /// real-mode layout (linear 20/32-bit pointers split around the opcode) outside
-/// protected mode.
+/// protected mode. The 16-bit protected-mode image has no FOP. Reserved upper halves of
+/// the 32-bit images read as ones (CW, SW, TW, and FDS or the low pointer halves), as
+/// on the hardware.
 fn env_image(c: &Cpu, o32: bool) -> Vec<u32> {
     let f = &c.s.fpu;
-    let (cw, sw, tw) = (f.cw as u32, f.status() as u32, f.full_tags() as u32);
+    let [cw, sw, tw] = [f.cw, f.status(), f.full_tags()].map(|v| v as u32 | 0xffff_0000);
     let fop = f.fop as u32 & 0x7ff;
     if c.s.protected_mode() && !c.s.v86() {
         vec![
@@ -99,7 +101,7 @@ fn env_image(c: &Cpu, o32: bool) -> Vec<u32> {
             f.fip,
             f.fcs as u32 | fop << 16,
             f.fdp,
-            f.fds as u32,
+            f.fds as u32 | 0xffff_0000,
         ]
     } else {
         let fip = f.fip.wrapping_add((f.fcs as u32) << 4);
@@ -109,9 +111,9 @@ fn env_image(c: &Cpu, o32: bool) -> Vec<u32> {
             cw,
             sw,
             tw,
-            fip & 0xffff,
+            fip & 0xffff | 0xffff_0000,
             ((fip >> 16) & hi) << 12 | fop,
-            fdp & 0xffff,
+            fdp & 0xffff | 0xffff_0000,
             ((fdp >> 16) & hi) << 12,
         ]
     }
@@ -129,7 +131,6 @@ fn store_env<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let words = env_image(c, d.o32);
     let (w, sz) = if d.o32 { (4, 4u8) } else { (2, 2u8) };
     for (n, v) in words.into_iter().enumerate() {
-        let v = if d.o32 && n < 3 { v | 0xffff_0000 } else { v };
         c.mem_write_at(bus, d, n as u32 * w, sz, v)?;
     }
     Ok(())

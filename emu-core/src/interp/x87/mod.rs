@@ -62,9 +62,8 @@ pub fn pending_mf(c: &Cpu) -> Result<()> {
     Ok(())
 }
 
-/// Record the instruction (and data) pointers, as non-control instructions do. The
-/// 11-bit last opcode (FOP) is stored as 0: the decoded form does not keep the raw
-/// ModRM byte (no known guest depends on FOP).
+/// Record the instruction (and data) pointers and the 11-bit last opcode (FOP), as
+/// non-control instructions do (on the P6 always, not only on unmasked exceptions).
 pub fn note_ip(c: &mut Cpu, d: &DecodedInsn, mem: bool) {
     let ea = c.ea(d);
     let fcs = c.s.segs[crate::cpu::state::Seg::Cs as usize].selector;
@@ -72,7 +71,7 @@ pub fn note_ip(c: &mut Cpu, d: &DecodedInsn, mem: bool) {
     let f = &mut c.s.fpu;
     f.fip = c.s.eip.wrapping_sub(d.len as u32);
     f.fcs = fcs;
-    f.fop = 0;
+    f.fop = d.fop;
     if mem {
         f.fdp = ea;
         f.fds = fds;
