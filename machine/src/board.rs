@@ -5,6 +5,8 @@
 use std::io::Write;
 
 use ox86_core::{Bus, PhysMemory};
+use ox86_devices::acpi_pm::{self, AcpiPm, PmEvent};
+use ox86_devices::pci::{self, Pci, PciEvent};
 use ox86_devices::pit::{ns_at, ticks_at};
 use ox86_devices::uart::COM_PORTS;
 use ox86_devices::{Cmos, PicPair, Pit, Uart, I8042};
@@ -34,6 +36,8 @@ pub struct Devices {
     pub cmos: Cmos,
     pub kbc: I8042,
     pub uarts: [Uart; 4],
+    pub pci: Pci,
+    pub pm: AcpiPm,
 }
 
 impl Devices {
@@ -44,6 +48,8 @@ impl Devices {
             cmos: Cmos::new(rtc_start_secs, ram_size),
             kbc: I8042::new(),
             uarts: Default::default(),
+            pci: Pci::new(),
+            pm: AcpiPm::new(),
         }
     }
 }
@@ -141,12 +147,14 @@ impl Board {
 
     /// The next virtual time at which a device raises an interrupt by itself.
     pub fn next_event(&self) -> Option<u64> {
-        let pit = self.pit_rise;
-        let rtc = self.dev.cmos.next_event(self.now);
-        match (pit, rtc) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.pit_rise,
+            self.dev.cmos.next_event(self.now),
+            self.dev.pm.next_sci_ns(self.now),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Host input for COM1; false when the guest's receive FIFO is full (try again later).
@@ -176,6 +184,15 @@ impl Board {
         d.pic.set_irq(3, irq3);
         let rtc = d.cmos.irq(self.now);
         d.pic.set_irq(8, rtc);
+        let sci = d.pm.sci(self.now);
+        d.pic.set_irq(acpi_pm::SCI_IRQ, sci);
+    }
+
+    /// The ACPI PM register block's offset for `port`, where the PM function maps it.
+    fn pm_offset(&self, port: u16) -> Option<u16> {
+        let base = self.dev.pci.pm_io_base()?;
+        let off = port.wrapping_sub(base);
+        (off < acpi_pm::PM_LEN).then_some(off)
     }
 
     fn uart_at(port: u16) -> Option<(usize, u16)> {
@@ -192,7 +209,14 @@ impl Board {
             0x20 | 0x21 | 0xa0 | 0xa1 | 0x4d0 | 0x4d1 => d.pic.read(port),
             0x40..=0x42 => d.pit.read_counter((port - 0x40) as usize, ticks_at(now)),
             0x61 => d.pit.read_port61(ticks_at(now)),
-            0x60 | 0x64 | 0x92 => d.kbc.read(port),
+            0x60 => {
+                // The controller drops its IRQ when the byte is read and raises it again
+                // for the next one: a fresh edge for the PIC per byte.
+                d.pic.set_irq(1, false);
+                d.pic.set_irq(12, false);
+                d.kbc.read(port)
+            }
+            0x64 | 0x92 => d.kbc.read(port),
             0x70 | 0x71 => d.cmos.read(port, now),
             DEBUG_CONSOLE_PORT => DEBUG_CONSOLE_PORT as u8,
             _ => match Self::uart_at(port) {
@@ -295,6 +319,13 @@ impl Bus for Board {
     }
 
     fn io_read(&mut self, port: u16, size: u8) -> u32 {
+        // PCI configuration and the PM block see whole accesses; ISA devices bytes.
+        if pci::PORTS.contains(&port) {
+            return self.dev.pci.read(port, size);
+        }
+        if let Some(off) = self.pm_offset(port) {
+            return self.dev.pm.read(off, size, self.now);
+        }
         let mut v = 0;
         for k in 0..size as u16 {
             v |= (self.read8(port.wrapping_add(k)) as u32) << (8 * k);
@@ -311,8 +342,20 @@ impl Bus for Board {
         if self.post_ports.contains(&port) {
             self.post = Some(value as u8);
         }
-        for k in 0..size as u16 {
-            self.write8(port.wrapping_add(k), (value >> (8 * k)) as u8);
+        if pci::PORTS.contains(&port) {
+            if self.dev.pci.write(port, size, value) == PciEvent::Reset {
+                self.request(Request::Reset);
+            }
+        } else if let Some(off) = self.pm_offset(port) {
+            match self.dev.pm.write(off, size, value, self.now) {
+                PmEvent::PowerOff => self.request(Request::PowerOff),
+                PmEvent::Sleep(_) | PmEvent::None => {}
+            }
+            self.attention = true; // the SCI timer may have been enabled
+        } else {
+            for k in 0..size as u16 {
+                self.write8(port.wrapping_add(k), (value >> (8 * k)) as u8);
+            }
         }
         self.update_irqs();
     }

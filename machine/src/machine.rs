@@ -6,7 +6,9 @@ use ox86_core::cpu::state::{attr, DescTable, Seg, Segment, CR0_ET, CR0_PE};
 use ox86_core::{Cpu, CpuModel, PhysMemory};
 
 use crate::board::{Board, Devices};
+use crate::boot::acpi;
 use crate::boot::bzimage::{self, BootError, BootImage};
+use ox86_devices::acpi_pm;
 
 /// What the machine starts.
 pub enum Boot {
@@ -131,7 +133,11 @@ impl Machine {
                 if cfg.ram_size < MIN_LINUX_RAM {
                     return Err(MachineError::TooLittleRam(cfg.ram_size));
                 }
-                let img = bzimage::prepare(&kernel, initrd.as_deref(), &cmdline, cfg.ram_size)?;
+                let mut img = bzimage::prepare(&kernel, initrd.as_deref(), &cmdline, cfg.ram_size)?;
+                // No firmware: ox86 provides the ACPI tables (power-off, PCI root).
+                let acpi = acpi::build(acpi::ACPI_BASE, acpi_pm::PM_BASE, cfg.ram_size);
+                img.set_rsdp(acpi.rsdp_addr);
+                img.writes.push((acpi::ACPI_BASE, acpi.bytes));
                 (Vec::new(), Some(img))
             }
         };

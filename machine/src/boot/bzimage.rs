@@ -116,9 +116,10 @@ pub fn e820_map(ram: u64) -> Vec<E820> {
             size: 0x400,
             kind: 2,
         },
+        // The BIOS area: ACPI tables at 0xE0000, firmware above.
         E820 {
-            addr: 0xf_0000,
-            size: 0x1_0000,
+            addr: 0xe_0000,
+            size: 0x2_0000,
             kind: 2,
         },
         E820 {
@@ -139,6 +140,16 @@ pub struct BootImage {
     pub esi: u32,
     pub gdt_base: u32,
     pub gdt_limit: u16,
+}
+
+impl BootImage {
+    /// Tell the kernel where the ACPI RSDP is (boot_params.acpi_rsdp_addr, protocol 2.14;
+    /// older kernels find it by scanning 0xE0000-0xFFFFF).
+    pub fn set_rsdp(&mut self, addr: u64) {
+        if let Some((_, bp)) = self.writes.iter_mut().find(|(a, _)| *a == BOOT_PARAMS) {
+            bp[0x070..0x078].copy_from_slice(&addr.to_le_bytes());
+        }
+    }
 }
 
 /// Lay out a kernel (and initrd, command line) for a machine with `ram` bytes.
