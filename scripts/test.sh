@@ -6,11 +6,14 @@
 #                             qemu-aarch64), for local iteration
 #
 # Steps, each with a header line; a failing step does not stop the later ones:
-#   1. scripts/deps.sh (apt packages, rustup target and components)
+#   1. scripts/deps.sh (apt packages, rustup target and components), then
+#      scripts/fetch-linux.sh (the Debian i386 kernel + busybox initramfs the
+#      Linux boot tests run; cached outside the tree)
 #   2. cargo fmt --all -- --check
 #   3. cargo clippy --workspace --all-targets --release -- -D warnings
-#   4. cargo test --workspace --release (unit tests, test ROMs, and the 286
-#      SingleStepTests when the conformance data is there)
+#   4. cargo test --workspace --release (unit tests, test ROMs, the Linux boot
+#      and serial-shell tests, and the 286 SingleStepTests when the conformance
+#      data is there)
 #   5. test-roms/build.sh --check (committed images match their sources)
 #   6. aarch64: cargo test --release -p ox86-core -p ox86-machine, cross-built
 #      with aarch64-linux-gnu-gcc and run under qemu-aarch64
@@ -137,6 +140,7 @@ run_sst() {
 
 step_deps() {
     scripts/deps.sh
+    scripts/fetch-linux.sh
 }
 
 step_fmt() {
@@ -180,7 +184,7 @@ step_cross_sst() {
     echo "the two hosts agree"
 }
 
-step "deps (scripts/deps.sh)" step_deps
+step "deps (scripts/deps.sh, scripts/fetch-linux.sh)" step_deps
 step "cargo fmt --check" step_fmt
 step "cargo clippy (release, -D warnings)" step_clippy
 step "cargo test --workspace --release" step_test

@@ -200,3 +200,63 @@ fn sst_on_an_empty_directory() {
         "the message should say what is missing: {line}"
     );
 }
+
+/// A file with a Linux setup header (protocol 2.15, one setup sector) whose
+/// protected-mode part is `payload` bytes, while the header claims `claimed` bytes.
+fn fake_bzimage(t: &TempDir, name: &str, payload: usize, claimed: usize) -> String {
+    let mut img = vec![0u8; 1024 + payload];
+    img[0x1f1] = 1;
+    img[0x1f4..0x1f8].copy_from_slice(&(claimed as u32 / 16).to_le_bytes());
+    img[0x1fe..0x200].copy_from_slice(&0xaa55u16.to_le_bytes());
+    img[0x202..0x206].copy_from_slice(b"HdrS");
+    img[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+    img[0x211] = 1; // LOADED_HIGH
+    img[0x22c..0x230].copy_from_slice(&0x37ff_ffffu32.to_le_bytes());
+    img[0x238..0x23c].copy_from_slice(&255u32.to_le_bytes());
+    let p = t.0.join(name);
+    std::fs::write(&p, img).expect("write kernel");
+    p.display().to_string()
+}
+
+#[test]
+fn kernel_truncated() {
+    let t = TempDir::new("ktrunc");
+    let k = fake_bzimage(&t, "bzImage", 4096, 1 << 20);
+    let line = assert_clean_error(&["run", "--kernel", &k]);
+    assert!(line.contains("truncated"), "{line}");
+    let short = t.file("short", 300);
+    assert_clean_error(&["run", "--kernel", &short]);
+}
+
+#[test]
+fn kernel_not_a_kernel() {
+    let t = TempDir::new("knot");
+    let f = t.file("notakernel", 64 << 10);
+    let line = assert_clean_error(&["run", "--kernel", &f]);
+    assert!(line.contains("not a Linux"), "{line}");
+}
+
+#[test]
+fn initrd_larger_than_ram() {
+    let t = TempDir::new("initrd");
+    let k = fake_bzimage(&t, "bzImage", 4096, 4096);
+    let rd = t.file("initrd", 40 << 20);
+    let line = assert_clean_error(&["run", "--kernel", &k, "--initrd", &rd, "-m", "32M"]);
+    assert!(line.contains("initrd"), "{line}");
+}
+
+#[test]
+fn kernel_command_line_too_long() {
+    let t = TempDir::new("cmdline");
+    let k = fake_bzimage(&t, "bzImage", 4096, 4096);
+    let long = "x".repeat(300);
+    let line = assert_clean_error(&["run", "--kernel", &k, "--append", &long]);
+    assert!(line.contains("command line"), "{line}");
+}
+
+#[test]
+fn kernel_with_zero_memory() {
+    let t = TempDir::new("kzero");
+    let k = fake_bzimage(&t, "bzImage", 4096, 4096);
+    assert_clean_error(&["run", "--kernel", &k, "-m", "0"]);
+}

@@ -74,6 +74,9 @@ pub struct Board {
     pub request: Option<Request>,
     /// When OUT0 of the PIT next rises (the IRQ0 edge), in virtual ns.
     pit_rise: Option<u64>,
+    /// The PIC's INTR output, recomputed whenever a line or the PIC changes (the CPU asks
+    /// after every block).
+    intr: bool,
     /// The CPU should come back to the run loop: a timer was reprogrammed, or a request
     /// or exit is waiting.
     attention: bool,
@@ -95,6 +98,7 @@ impl Board {
             dev,
             now: 0,
             pit_rise: None,
+            intr: false,
             console,
             serial,
             exit_port,
@@ -186,6 +190,7 @@ impl Board {
         d.pic.set_irq(8, rtc);
         let sci = d.pm.sci(self.now);
         d.pic.set_irq(acpi_pm::SCI_IRQ, sci);
+        self.intr = d.pic.interrupt_pending();
     }
 
     /// The ACPI PM register block's offset for `port`, where the PM function maps it.
@@ -289,6 +294,7 @@ impl Board {
         self.request = None;
         self.attention = false;
         self.pit_rise = None;
+        self.intr = false;
     }
 }
 
@@ -361,7 +367,7 @@ impl Bus for Board {
     }
 
     fn interrupt_pending(&mut self) -> bool {
-        self.dev.pic.interrupt_pending()
+        self.intr
     }
 
     fn acknowledge_interrupt(&mut self) -> Option<u8> {

@@ -17,6 +17,8 @@ pub const BOOT_DS: u16 = 0x18;
 pub enum BootError {
     #[error("kernel image is {0} bytes: too short to hold a Linux setup header")]
     Truncated(usize),
+    #[error("kernel image is truncated: {len} bytes, its header says {want}")]
+    TruncatedKernel { len: usize, want: usize },
     #[error("not a Linux bzImage (no boot signature / HdrS header)")]
     NotLinux,
     #[error("boot protocol {0:#06x} is too old (2.02 or later is needed)")]
@@ -70,6 +72,15 @@ pub fn parse_header(img: &[u8]) -> Result<SetupHeader, BootError> {
         return Err(BootError::BadSetup {
             setup: setup_sects,
             len: img.len(),
+        });
+    }
+    // syssize (protocol 2.04+): the protected-mode part in 16-byte paragraphs.
+    let kernel_len = (img.len() - (setup_sects + 1) * 512) as u64;
+    let syssize = u32_at(img, 0x1f4) as u64 * 16;
+    if version >= 0x0204 && syssize > kernel_len {
+        return Err(BootError::TruncatedKernel {
+            len: img.len(),
+            want: (setup_sects + 1) * 512 + syssize as usize,
         });
     }
     let loadflags = img[0x211];
