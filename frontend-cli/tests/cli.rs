@@ -260,3 +260,72 @@ fn kernel_with_zero_memory() {
     let k = fake_bzimage(&t, "bzImage", 4096, 4096);
     assert_clean_error(&["run", "--kernel", &k, "-m", "0"]);
 }
+
+/// A 64 KiB ROM whose reset vector runs `code`.
+fn rom_with_reset_code(t: &TempDir, name: &str, code: &[u8]) -> String {
+    let mut rom = vec![0xf4u8; 64 << 10];
+    let at = 0xfff0;
+    rom[at..at + code.len()].copy_from_slice(code);
+    let p = t.0.join(name);
+    std::fs::write(&p, rom).expect("write rom");
+    p.display().to_string()
+}
+
+/// `mov al, 0xfe; out 0x64, al; hlt`: a reset through the keyboard controller.
+const KBC_RESET: &[u8] = &[0xb0, 0xfe, 0xe6, 0x64, 0xf4];
+
+#[test]
+fn guest_reset_reboots_or_stops_with_no_reboot() {
+    let t = TempDir::new("reset");
+    let rom = rom_with_reset_code(&t, "reset.bin", KBC_RESET);
+    let args = ["run", "--bios", &rom, "--max-insns", "100", "--stats"];
+    let o = ox86(&args);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&args, &o));
+    assert!(
+        err.contains("resets: 50"),
+        "each reset (after 2 instructions) restarts the ROM: {err}"
+    );
+
+    let args = ["run", "--bios", &rom, "--no-reboot"];
+    let o = ox86(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&args, &o));
+    assert!(
+        text(&o.stderr).contains("guest reset the machine"),
+        "{}",
+        describe(&args, &o)
+    );
+}
+
+#[test]
+fn ctrl_a_x_quits() {
+    use std::io::Write;
+    let args = ["run", "--bios", "test-roms/bin/intloop.bin", "--stats"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ox86"))
+        .args(args)
+        .current_dir(workspace())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ox86");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"\x01x")
+        .expect("write Ctrl-A x");
+    let o = child.wait_with_output().expect("wait for ox86");
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&args, &o));
+    let retired: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("instructions retired: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no instruction count: {err}"));
+    // The ROM runs 300,003,720 instructions to its end; Ctrl-A x stops it long before.
+    assert!(
+        retired < 300_003_720,
+        "Ctrl-A x did not stop the run: {err}"
+    );
+}
