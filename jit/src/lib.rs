@@ -1,1 +1,137 @@
+//! ox86-jit: blocks the interpreter has run often are translated to host code.
+//!
+//! The translator walks a cached `Block` and emits, per instruction, either inline host
+//! code (simple register forms) or a call to the interpreter's own handler through
+//! `helpers::run_handler`, so every instruction keeps one meaning. Generated code sees
+//! only the CPU state and the bus pointer it is given; all `unsafe` lives in
+//! `backend/` and `code_cache.rs`.
 
+mod code_cache;
+
+#[cfg(target_arch = "x86_64")]
+mod backend;
+#[cfg(target_arch = "x86_64")]
+mod helpers;
+
+use std::num::NonZeroU32;
+
+use ox86_core::decode::Block;
+use ox86_core::interp::exec::{Accelerator, Translation};
+use ox86_core::{Bus, Cpu, Exception};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    #[error("the JIT has no backend for this host architecture ({0}) yet")]
+    UnsupportedHost(&'static str),
+    #[error("cannot map memory for the JIT code cache: {0}")]
+    Map(#[from] std::io::Error),
+}
+
+/// Counters for `--stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JitStats {
+    pub blocks_translated: u64,
+    /// Guest instructions in translated blocks, and how many were inlined.
+    pub insns_translated: u64,
+    pub insns_inlined: u64,
+    pub host_bytes: u64,
+    pub translate_ns: u64,
+    pub flushes: u64,
+}
+
+/// The JIT for buses of type `B`.
+pub struct Jit<B> {
+    cache: code_cache::CodeCache,
+    /// Handle - 1 -> offset of the block's entry in the code cache.
+    entries: Vec<usize>,
+    pub stats: JitStats,
+    _bus: std::marker::PhantomData<fn(&mut B)>,
+}
+
+/// Default code cache size.
+pub const CODE_CACHE_BYTES: usize = 64 << 20;
+
+impl<B: Bus> Jit<B> {
+    pub fn new(cache_bytes: usize) -> Result<Self, JitError> {
+        if !cfg!(target_arch = "x86_64") {
+            return Err(JitError::UnsupportedHost(std::env::consts::ARCH));
+        }
+        Ok(Jit {
+            cache: code_cache::CodeCache::new(cache_bytes)?,
+            entries: Vec::new(),
+            stats: JitStats::default(),
+            _bus: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<B: Bus> Accelerator<B> for Jit<B> {
+    fn translate(&mut self, block: &Block<B>) -> Translation {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let t0 = std::time::Instant::now();
+            let out = backend::x64::translate(block, self.cache.next_addr());
+            let Some((code, inlined)) = out else {
+                return Translation::Unsupported;
+            };
+            let Some(offset) = self.cache.push(&code) else {
+                return Translation::Full;
+            };
+            self.entries.push(offset);
+            let s = &mut self.stats;
+            s.blocks_translated += 1;
+            s.insns_translated += block.insns.len() as u64;
+            s.insns_inlined += inlined as u64;
+            s.host_bytes += code.len() as u64;
+            s.translate_ns += t0.elapsed().as_nanos() as u64;
+            match NonZeroU32::new(self.entries.len() as u32) {
+                Some(h) => Translation::Code(h),
+                None => Translation::Unsupported,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = block;
+            Translation::Unsupported
+        }
+    }
+
+    fn execute(
+        &mut self,
+        code: NonZeroU32,
+        cpu: &mut Cpu,
+        bus: &mut B,
+        block: &Block<B>,
+    ) -> (u32, Option<Exception>) {
+        let offset = self.entries[code.get() as usize - 1];
+        #[cfg(target_arch = "x86_64")]
+        {
+            let _ = block; // the code holds its instructions' addresses
+            let r = backend::x64::call(&self.cache, offset, cpu, bus);
+            (r as u32, Exception::from_bits((r >> 32) as u32))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (offset, cpu, bus, block);
+            (0, None)
+        }
+    }
+
+    fn reset(&mut self) {
+        self.cache.clear();
+        self.entries.clear();
+        self.stats.flushes += 1;
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let s = &self.stats;
+        vec![
+            ("blocks translated", s.blocks_translated),
+            ("instructions translated", s.insns_translated),
+            ("instructions inlined", s.insns_inlined),
+            ("host code bytes", s.host_bytes),
+            ("translation ns", s.translate_ns),
+            ("code cache flushes", s.flushes),
+        ]
+    }
+}

@@ -55,6 +55,17 @@ impl Exception {
     pub const fn new(v: Vector) -> Self {
         Self::pack(v as u8, None)
     }
+    /// The packed form, for code that passes exceptions through a register (the JIT).
+    pub const fn bits(self) -> u32 {
+        self.0.get()
+    }
+    /// Back from `bits`; None for a value that is not a packed exception.
+    pub const fn from_bits(bits: u32) -> Option<Self> {
+        match std::num::NonZeroU32::new(bits) {
+            Some(v) if bits & MARK != 0 => Some(Exception(v)),
+            _ => None,
+        }
+    }
     pub const fn with_error(v: Vector, error: u32) -> Self {
         Self::pack(v as u8, Some(error))
     }

@@ -135,6 +135,12 @@ impl Cpu {
         self.deliver_exception(bus, e);
     }
 
+    /// The instruction just run asked to end its block (mode change, I/O, store into
+    /// code, HLT...): translated code must return to the run loop too.
+    pub fn block_ending(&self) -> bool {
+        self.end_block
+    }
+
     pub fn is_shutdown(&self) -> bool {
         self.shutdown
     }

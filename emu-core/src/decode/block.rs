@@ -103,6 +103,10 @@ pub struct Block<B> {
     /// May be kept in the cache (false for blocks fetched outside RAM or across a page
     /// whose mapping may change).
     pub cacheable: bool,
+    /// Times run by the interpreter (counts up to the translation threshold).
+    pub runs: std::cell::Cell<u32>,
+    /// The accelerator's handle for this block's host code, once translated.
+    pub code: std::cell::Cell<Option<std::num::NonZeroU32>>,
 }
 
 pub const MAX_BLOCK_INSNS: usize = 64;
@@ -455,5 +459,7 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
         key,
         size,
         cacheable: is_ram && !(crosses && paged),
+        runs: Default::default(),
+        code: Default::default(),
     })
 }

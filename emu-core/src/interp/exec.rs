@@ -10,9 +10,46 @@ use crate::decode::block::decode_block;
 use crate::decode::cache::block_key;
 use crate::decode::{Block, BlockCache};
 use crate::Bus;
+use std::num::NonZeroU32;
+
+/// What an accelerator made of a block.
+pub enum Translation {
+    /// Host code, run through `execute` with this handle.
+    Code(NonZeroU32),
+    /// This block stays interpreted.
+    Unsupported,
+    /// The code cache is full: flush everything and translate again later.
+    Full,
+}
+
+/// A translator that runs hot blocks as host code (the JIT). The interpreter stays in
+/// charge of everything else: lookups, interrupts, single-stepping, invalidation.
+pub trait Accelerator<B> {
+    fn translate(&mut self, block: &Block<B>) -> Translation;
+    /// Run translated `block`: all its instructions, or up to one that faults or ends
+    /// the block. Returns the instructions completed and the fault, if any (EIP then at
+    /// the faulting instruction, state as before it).
+    fn execute(
+        &mut self,
+        code: NonZeroU32,
+        cpu: &mut Cpu,
+        bus: &mut B,
+        block: &Block<B>,
+    ) -> (u32, Option<Exception>);
+    /// Drop all host code (the block cache is being flushed).
+    fn reset(&mut self);
+    /// Named counters for `--stats`.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+}
 
 pub struct Interpreter<B> {
     pub cache: BlockCache<B>,
+    /// The JIT, when one is in use.
+    pub accel: Option<Box<dyn Accelerator<B> + Send>>,
+    /// Interpreted runs of a block before it is translated.
+    pub threshold: u32,
 }
 
 impl<B: Bus> Default for Interpreter<B> {
@@ -25,6 +62,8 @@ impl<B: Bus> Interpreter<B> {
     pub fn new() -> Self {
         Interpreter {
             cache: BlockCache::new(),
+            accel: None,
+            threshold: 50,
         }
     }
 
@@ -32,6 +71,9 @@ impl<B: Bus> Interpreter<B> {
     pub fn flush(&mut self, bus: &mut B) {
         self.cache.clear();
         bus.mem().reset_code_tracking();
+        if let Some(a) = &mut self.accel {
+            a.reset();
+        }
     }
 
     /// Run at most `budget` instructions.
@@ -122,7 +164,7 @@ impl<B: Bus> Interpreter<B> {
                 let b = decode_block(cpu, bus)?;
                 cpu.stats.blocks_decoded += 1;
                 if !(b.cacheable && b.phys == phys) {
-                    Self::run_block(cpu, bus, &b, max, step);
+                    Self::run_block(cpu, bus, &b, max, step, None, 0);
                     return Ok(());
                 }
                 bus.mem().mark_code(b.phys, b.size as u64);
@@ -130,17 +172,69 @@ impl<B: Bus> Interpreter<B> {
                 self.cache.insert(key, b)
             }
         };
-        Self::run_block(cpu, bus, self.cache.block(index), max, step);
+        let accel = self.accel.as_mut();
+        let full = Self::run_block(
+            cpu,
+            bus,
+            self.cache.block(index),
+            max,
+            step,
+            accel,
+            self.threshold,
+        );
+        if full {
+            self.flush(bus);
+        }
         Ok(())
     }
 
+    /// Run a block: single-stepped, as host code once hot, or interpreted. True when the
+    /// accelerator's code cache is full.
     #[inline]
-    fn run_block(cpu: &mut Cpu, bus: &mut B, block: &Block<B>, max: u64, step: bool) {
+    fn run_block(
+        cpu: &mut Cpu,
+        bus: &mut B,
+        block: &Block<B>,
+        max: u64,
+        step: bool,
+        accel: Option<&mut Box<dyn Accelerator<B> + Send>>,
+        threshold: u32,
+    ) -> bool {
         if step {
             Self::single_step(cpu, bus, block);
-        } else {
-            Self::exec_block(cpu, bus, block, max);
+            return false;
         }
+        if let Some(acc) = accel.filter(|_| block.insns.len() as u64 <= max) {
+            let code = match block.code.get() {
+                Some(c) => Some(c),
+                None => {
+                    let runs = block.runs.get() + 1;
+                    block.runs.set(runs);
+                    if runs != threshold {
+                        None
+                    } else {
+                        match acc.translate(block) {
+                            Translation::Code(c) => {
+                                block.code.set(Some(c));
+                                Some(c)
+                            }
+                            Translation::Unsupported => None,
+                            Translation::Full => return true,
+                        }
+                    }
+                }
+            };
+            if let Some(c) = code {
+                let (done, fault) = acc.execute(c, cpu, bus, block);
+                cpu.stats.instructions += done as u64;
+                if let Some(e) = fault {
+                    cpu.deliver_exception(bus, e);
+                }
+                return false;
+            }
+        }
+        Self::exec_block(cpu, bus, block, max);
+        false
     }
 
     /// Run the block's instructions (at most `max`); a fault is delivered and ends it.

@@ -1,0 +1,31 @@
+//! Rust functions generated code calls. They never unwind into it: handlers return
+//! `Result`, and nothing here panics on guest behaviour.
+
+use ox86_core::decode::{DecodedInsn, Handler};
+use ox86_core::{Bus, Cpu};
+
+/// What `run_handler` returns besides an exception's packed bits.
+pub const CONTINUE: u32 = 0;
+/// The instruction completed and asked to end the block (`Cpu::end_block`).
+pub const END_BLOCK: u32 = 1;
+
+/// Run one instruction through its interpreter handler, exactly as the interpreter does:
+/// EIP advanced past it first, put back if it faults.
+pub extern "sysv64" fn run_handler<B: Bus>(
+    cpu: &mut Cpu,
+    bus: &mut B,
+    insn: &(Handler<B>, DecodedInsn),
+) -> u32 {
+    let (h, d) = insn;
+    let start = cpu.s.eip;
+    let mask = if cpu.s.code32() { u32::MAX } else { 0xffff };
+    cpu.s.eip = start.wrapping_add(d.len as u32) & mask;
+    match h(cpu, bus, d) {
+        Ok(()) if cpu.block_ending() => END_BLOCK,
+        Ok(()) => CONTINUE,
+        Err(e) => {
+            cpu.s.eip = start;
+            e.bits()
+        }
+    }
+}
