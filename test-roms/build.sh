@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the ox86 test ROMs: every src/<name>.asm becomes bin/<name>.bin, a
 # flat 64 KiB image.  The build stops on the first assembler error, warning
-# or image that is not exactly 65536 bytes.
+# or image that is not exactly 65536 bytes.  Every kernels/<name>.asm (a
+# Multiboot test kernel, booted with -kernel) becomes bin/<name>.kernel, a
+# file of any size laid out by its source (NASM's flat output, so an ELF
+# image is built by hand, without a linker).
 #
 #   ./build.sh           build into bin/
 #   ./build.sh --check   build into a temporary directory and compare with
@@ -23,7 +26,7 @@ mode=build
 case "${1:-}" in
     "") ;;
     --check) mode=check ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 esac
 
@@ -40,6 +43,7 @@ fi
 shopt -s nullglob
 srcs=("$here"/src/*.asm)
 [ ${#srcs[@]} -gt 0 ] || { echo "build.sh: no sources in $here/src" >&2; exit 1; }
+kernels=("$here"/kernels/*.asm)
 
 for src in "${srcs[@]}"; do
     name=$(basename "$src" .asm)
@@ -55,6 +59,15 @@ for src in "${srcs[@]}"; do
         exit 1
     fi
     [ "$mode" = build ] && echo "built bin/$name.bin"
+done
+
+for src in "${kernels[@]}"; do
+    name=$(basename "$src" .asm)
+    if ! "$NASM" -f bin -Werror -I "$here/src/" -I "$here/kernels/" -o "$out/$name.kernel" "$src"; then
+        echo "build.sh: FAILED to assemble $src" >&2
+        exit 1
+    fi
+    [ "$mode" = build ] && echo "built bin/$name.kernel"
 done
 
 if [ "$mode" = check ]; then
@@ -76,8 +89,25 @@ if [ "$mode" = check ]; then
             bad=1
         fi
     done
+    for src in "${kernels[@]}"; do
+        name=$(basename "$src" .asm)
+        if [ ! -f "$here/bin/$name.kernel" ]; then
+            echo "build.sh --check: MISSING bin/$name.kernel (run ./build.sh)" >&2
+            bad=1
+        elif ! cmp -s "$out/$name.kernel" "$here/bin/$name.kernel"; then
+            echo "build.sh --check: MISMATCH bin/$name.kernel differs from a fresh build of kernels/$name.asm" >&2
+            bad=1
+        fi
+    done
+    for bin in "$here"/bin/*.kernel; do
+        name=$(basename "$bin" .kernel)
+        if [ ! -f "$here/kernels/$name.asm" ]; then
+            echo "build.sh --check: STALE bin/$name.kernel has no kernels/$name.asm" >&2
+            bad=1
+        fi
+    done
     if [ "$bad" -ne 0 ]; then
         exit 1
     fi
-    echo "build.sh --check: all ${#srcs[@]} images match"
+    echo "build.sh --check: all $(( ${#srcs[@]} + ${#kernels[@]} )) images match"
 fi

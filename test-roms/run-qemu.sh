@@ -8,7 +8,11 @@
 #                                 (each ROM is run twice; differing output
 #                                 is an error, the ROMs must be deterministic)
 #   ./run-qemu.sh --verify NAME.. compare QEMU against expected/ files
-#   NAME may be --all (every bin/*.bin).
+#   NAME may be --all (every bin/*.bin and bin/*.kernel).
+#
+# A bin/NAME.kernel (a Multiboot test kernel) is booted with -kernel from
+# this directory, with -m 128M, the command line $KERNEL_APPEND and the
+# modules $KERNEL_MODULES (machine/tests/multiboot.rs passes ox86 the same).
 #
 # QEMU's isa-debug-exit makes QEMU exit with (value << 1) | 1; this script
 # undoes that.  Other outcomes map to these exit statuses (and this word in
@@ -24,18 +28,25 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 QEMU=${QEMU:-qemu-system-i386}
 TIMEOUT=${TIMEOUT:-20}
+KERNEL_APPEND="answer=42 text=hello"
+KERNEL_MODULES="kernels/module0.txt first module,kernels/module1.txt"
 
 # run_rom NAME OUTFILE -> sets $outcome (number or word) and $status
 run_rom() {
-    local bin="$here/bin/$1.bin" out=$2 st
-    if [ ! -f "$bin" ]; then
-        echo "run-qemu.sh: no such image $bin (run ./build.sh)" >&2
+    local out=$2 st boot
+    if [ -f "$here/bin/$1.bin" ]; then
+        boot=(-bios "$here/bin/$1.bin")
+    elif [ -f "$here/bin/$1.kernel" ]; then
+        # Relative names: the kernel sees them in its command lines.
+        boot=(-m 128M -kernel "bin/$1.kernel" -append "$KERNEL_APPEND" -initrd "$KERNEL_MODULES")
+    else
+        echo "run-qemu.sh: no such image bin/$1.bin or bin/$1.kernel (run ./build.sh)" >&2
         exit 2
     fi
     : >"$out"
-    timeout "$TIMEOUT" "$QEMU" -display none -no-reboot -serial none -monitor none \
-        -bios "$bin" -debugcon "file:$out" \
-        -device isa-debug-exit,iobase=0x501,iosize=2
+    (cd "$here" && timeout "$TIMEOUT" "$QEMU" -display none -no-reboot -serial none -monitor none \
+        "${boot[@]}" -debugcon "file:$out" \
+        -device isa-debug-exit,iobase=0x501,iosize=2)
     st=$?
     if [ "$st" -eq 124 ]; then
         outcome=timeout; status=124
@@ -52,7 +63,7 @@ names() {
     local n
     for n in "$@"; do
         if [ "$n" = --all ]; then
-            for b in "$here"/bin/*.bin; do basename "$b" .bin; done
+            for b in "$here"/bin/*.bin "$here"/bin/*.kernel; do basename "${b%.*}"; done
         else
             echo "$n"
         fi
@@ -64,7 +75,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 case "${1:-}" in
     ""|-h|--help)
-        sed -n '2,22p' "$0"; exit 0 ;;
+        sed -n '2,27p' "$0"; exit 0 ;;
     --update)
         shift
         rc=0

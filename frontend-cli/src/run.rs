@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use ox86_core::cpu::state::Seg;
 use ox86_machine::board::DEFAULT_EXIT_PORT;
+use ox86_machine::boot::multiboot;
 use ox86_machine::{Boot, Machine, MachineConfig, RunEnd, RunReport};
 
 use crate::terminal;
@@ -25,10 +26,12 @@ pub struct RunArgs {
     /// Without it (and without --kernel), the built-in demo guest runs.
     #[arg(long, value_name = "FILE", conflicts_with = "kernel")]
     pub bios: Option<PathBuf>,
-    /// Linux kernel (bzImage) booted directly through the 32-bit boot protocol.
+    /// Linux kernel (bzImage) booted directly through the 32-bit boot protocol, or a
+    /// Multiboot v1 kernel (ELF32 or a.out kludge).
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
-    /// Initial ramdisk for --kernel.
+    /// Initial ramdisk for --kernel; for a Multiboot kernel, its modules, as QEMU takes
+    /// them: `FILE ARGS,FILE2 ARGS,...`.
     #[arg(long, value_name = "FILE", requires = "kernel")]
     pub initrd: Option<PathBuf>,
     /// Kernel command line for --kernel.
@@ -200,6 +203,32 @@ fn read_file(path: &PathBuf, what: &str, max: u64) -> Result<Vec<u8>> {
 fn boot(a: &RunArgs) -> Result<Boot> {
     if let Some(k) = &a.kernel {
         let kernel = read_file(k, "kernel", 256 << 20)?;
+        if multiboot::is_multiboot(&kernel) {
+            // As QEMU's -kernel (and GRUB) do: the command line starts with the kernel's
+            // file name, and --initrd lists the modules, "FILE ARGS,FILE2 ARGS,...", each
+            // module's string being its whole entry.
+            let mut modules = Vec::new();
+            if let Some(list) = &a.initrd {
+                for entry in list.to_string_lossy().split(',') {
+                    let file = PathBuf::from(entry.split(' ').next().unwrap_or_default());
+                    if file.as_os_str().is_empty() {
+                        bail!(
+                            "--initrd `{}` has a module entry without a file name",
+                            list.display()
+                        );
+                    }
+                    modules.push(multiboot::Module {
+                        data: read_file(&file, "module", 4 << 30)?,
+                        cmdline: entry.to_string(),
+                    });
+                }
+            }
+            return Ok(Boot::Multiboot {
+                kernel,
+                modules,
+                cmdline: format!("{} {}", k.display(), a.append),
+            });
+        }
         let initrd = match &a.initrd {
             Some(p) => Some(read_file(p, "initrd", 4 << 30)?),
             None => None,

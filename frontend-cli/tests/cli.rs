@@ -329,3 +329,89 @@ fn ctrl_a_x_quits() {
         "Ctrl-A x did not stop the run: {err}"
     );
 }
+
+/// `ox86 run` in test-roms/, as run-qemu.sh runs QEMU for the Multiboot kernels.
+fn ox86_in_test_roms(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ox86"))
+        .args(args)
+        .current_dir(workspace().join("test-roms"))
+        .output()
+        .expect("could not start the ox86 binary")
+}
+
+#[test]
+fn multiboot_kernel_prints_what_qemu_printed() {
+    for name in ["multiboot_elf", "multiboot_aout"] {
+        let kernel = format!("bin/{name}.kernel");
+        let args = [
+            "run",
+            "--kernel",
+            &kernel,
+            "--append",
+            "answer=42 text=hello",
+            "--initrd",
+            "kernels/module0.txt first module,kernels/module1.txt",
+            "-m",
+            "128M",
+            "--serial",
+            "none",
+        ];
+        let o = ox86_in_test_roms(&args);
+        let d = describe(&args, &o);
+        let want =
+            std::fs::read_to_string(workspace().join(format!("test-roms/expected/{name}.txt")))
+                .expect("expected output");
+        assert_eq!(o.status.code(), Some(0), "{d}");
+        assert_eq!(text(&o.stdout), want, "{d}");
+    }
+}
+
+/// An ELF32 Multiboot kernel: one PT_LOAD segment of the whole 128-byte file at `paddr`,
+/// `bss` more bytes in memory, header flags `flags`.
+fn fake_multiboot(t: &TempDir, name: &str, paddr: u32, flags: u32, bss: u32) -> String {
+    let mut f = vec![0u8; 128];
+    f[..7].copy_from_slice(b"\x7fELF\x01\x01\x01");
+    f[16..18].copy_from_slice(&2u16.to_le_bytes());
+    f[18..20].copy_from_slice(&3u16.to_le_bytes());
+    f[24..28].copy_from_slice(&(paddr + 96).to_le_bytes());
+    f[28..32].copy_from_slice(&52u32.to_le_bytes());
+    f[42..44].copy_from_slice(&32u16.to_le_bytes());
+    f[44..46].copy_from_slice(&1u16.to_le_bytes());
+    let magic = 0x1bad_b002u32;
+    let words = [1, 0, paddr, paddr, 128, 128 + bss, 7, 4096, magic, flags];
+    for (i, v) in words.iter().enumerate() {
+        f[52 + 4 * i..56 + 4 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    let sum = 0u32.wrapping_sub(magic.wrapping_add(flags));
+    f[92..96].copy_from_slice(&sum.to_le_bytes());
+    let p = t.0.join(name);
+    std::fs::write(&p, f).expect("write kernel");
+    p.display().to_string()
+}
+
+#[test]
+fn multiboot_bad_kernels() {
+    let t = TempDir::new("multiboot");
+    let video = fake_multiboot(&t, "video", 0x10_0000, 1 << 2, 0);
+    let line = assert_clean_error(&["run", "--kernel", &video]);
+    assert!(line.contains("graphics mode"), "{line}");
+    let low = fake_multiboot(&t, "low", 0x8000, 0, 0);
+    let line = assert_clean_error(&["run", "--kernel", &low]);
+    assert!(line.contains("below 1 MiB"), "{line}");
+    let outside = fake_multiboot(&t, "outside", 0x1000_0000, 0, 0);
+    let line = assert_clean_error(&["run", "--kernel", &outside, "-m", "16M"]);
+    assert!(line.contains("outside"), "{line}");
+    let big = fake_multiboot(&t, "big", 0x10_0000, 0, 32 << 20);
+    let line = assert_clean_error(&["run", "--kernel", &big, "-m", "16M"]);
+    assert!(line.contains("does not fit"), "{line}");
+    // The real test kernel, cut short inside its loadable segment.
+    let elf = std::fs::read(workspace().join("test-roms/bin/multiboot_elf.kernel")).unwrap();
+    let cut = t.0.join("cut");
+    std::fs::write(&cut, &elf[..1024]).unwrap();
+    let line = assert_clean_error(&["run", "--kernel", &cut.display().to_string()]);
+    assert!(line.contains("truncated"), "{line}");
+    let good = fake_multiboot(&t, "good", 0x10_0000, 0, 0);
+    let missing = format!("{}/no-such-module extra", t.path());
+    let line = assert_clean_error(&["run", "--kernel", &good, "--initrd", &missing]);
+    assert!(line.contains("no-such-module"), "{line}");
+}

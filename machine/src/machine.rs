@@ -8,6 +8,7 @@ use ox86_core::{Cpu, CpuModel, PhysMemory};
 use crate::board::{Board, Devices};
 use crate::boot::acpi;
 use crate::boot::bzimage::{self, BootError, BootImage};
+use crate::boot::multiboot::{self, MultibootError, MultibootImage};
 use ox86_devices::acpi_pm;
 
 /// What the machine starts.
@@ -18,6 +19,12 @@ pub enum Boot {
     Linux {
         kernel: Vec<u8>,
         initrd: Option<Vec<u8>>,
+        cmdline: String,
+    },
+    /// A Multiboot v1 kernel (ELF32 or a.out kludge), with its modules (`--kernel`).
+    Multiboot {
+        kernel: Vec<u8>,
+        modules: Vec<multiboot::Module>,
         cmdline: String,
     },
 }
@@ -88,6 +95,8 @@ pub enum MachineError {
     #[error(transparent)]
     Boot(#[from] BootError),
     #[error(transparent)]
+    Multiboot(#[from] MultibootError),
+    #[error(transparent)]
     Mem(#[from] ox86_core::MemError),
 }
 
@@ -113,6 +122,8 @@ pub struct Machine {
     pub(crate) pending_input: std::collections::VecDeque<u8>,
     /// A kernel to load again after each reset (there is no firmware to do it).
     linux: Option<BootImage>,
+    /// The same for a Multiboot kernel.
+    multiboot: Option<MultibootImage>,
 }
 
 /// Linux wants a few MiB for itself beyond its image and initrd.
@@ -120,10 +131,22 @@ const MIN_LINUX_RAM: u64 = 8 << 20;
 
 impl Machine {
     pub fn new(cfg: MachineConfig) -> Result<Self, MachineError> {
+        let mut multiboot = None;
         let (rom, linux) = match cfg.boot {
             Boot::Firmware(rom) => {
                 check_rom(&rom)?;
                 (rom, None)
+            }
+            Boot::Multiboot {
+                kernel,
+                modules,
+                cmdline,
+            } => {
+                let mut img = multiboot::prepare(&kernel, &modules, &cmdline, cfg.ram_size)?;
+                let acpi = acpi::build(acpi::ACPI_BASE, acpi_pm::PM_BASE, cfg.ram_size);
+                img.writes.push((acpi::ACPI_BASE, acpi.bytes));
+                multiboot = Some(img);
+                (Vec::new(), None)
             }
             Boot::Linux {
                 kernel,
@@ -161,8 +184,10 @@ impl Machine {
             input: cfg.input,
             pending_input: Default::default(),
             linux,
+            multiboot,
         };
         m.enter_linux();
+        m.enter_multiboot();
         Ok(m)
     }
 
@@ -174,23 +199,50 @@ impl Machine {
         self.board.reset_devices(ram);
         self.interp.flush(&mut self.board);
         self.enter_linux();
+        self.enter_multiboot();
     }
 
     /// Copy the kernel into RAM and put the CPU in the 32-bit boot protocol's entry state:
     /// flat 4 GiB __BOOT_CS/__BOOT_DS, protected mode without paging, interrupts off,
     /// ESI at boot_params.
     fn enter_linux(&mut self) {
-        let Some(img) = &self.linux else {
+        let Some(img) = self.linux.take() else {
             return;
         };
-        for (at, bytes) in &img.writes {
+        self.enter_flat32(&img.writes, img.gdt_base, img.gdt_limit, img.entry);
+        self.cpu.s.regs[6] = img.esi;
+        self.linux = Some(img);
+    }
+
+    /// The Multiboot entry state: the same flat protected mode (A20 on, interrupts off),
+    /// EAX = 0x2BADB002, EBX at the information structure.
+    fn enter_multiboot(&mut self) {
+        let Some(img) = self.multiboot.take() else {
+            return;
+        };
+        self.enter_flat32(&img.writes, img.gdt_base, img.gdt_limit, img.entry);
+        self.cpu.s.regs[0] = multiboot::LOADER_MAGIC;
+        self.cpu.s.regs[3] = img.info;
+        self.multiboot = Some(img);
+    }
+
+    /// Copy a directly booted kernel into RAM and enter it in 32-bit protected mode
+    /// without paging: flat __BOOT_CS/__BOOT_DS, interrupts off, general registers zero.
+    fn enter_flat32(
+        &mut self,
+        writes: &[(u64, Vec<u8>)],
+        gdt_base: u32,
+        gdt_limit: u16,
+        entry: u32,
+    ) {
+        for (at, bytes) in writes {
             self.board.mem.write_bytes(*at, bytes);
         }
         let s = &mut self.cpu.s;
         s.cr0 = CR0_ET | CR0_PE;
         s.gdtr = DescTable {
-            base: img.gdt_base,
-            limit: img.gdt_limit,
+            base: gdt_base,
+            limit: gdt_limit,
         };
         let flat = |selector, kind| Segment {
             selector,
@@ -204,8 +256,7 @@ impl Machine {
         s.segs[Seg::Cs as usize] = flat(bzimage::BOOT_CS, attr::CODE);
         s.cpl = 0;
         s.regs = [0; 8];
-        s.regs[6] = img.esi;
-        s.eip = img.entry;
+        s.eip = entry;
         s.flags = ox86_core::cpu::flags::Flags::new(0);
         self.cpu.flush_tlb();
         self.interp.flush(&mut self.board);
