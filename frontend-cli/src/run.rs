@@ -18,6 +18,8 @@ const DEMO_ROM: &[u8] = include_bytes!("../../test-roms/bin/demo.bin");
 pub enum Engine {
     /// The interpreter.
     Interp,
+    /// The JIT: blocks run often are translated to host code (x86-64 hosts).
+    Jit,
 }
 
 #[derive(clap::Args, Debug)]
@@ -48,6 +50,9 @@ pub struct RunArgs {
     /// Execution engine.
     #[arg(long, value_enum, default_value = "interp")]
     pub engine: Engine,
+    /// Interpreted runs of a block before the JIT translates it.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub jit_threshold: u32,
     /// COM1: `stdio` (the terminal, raw; Ctrl-A x quits), `none`, or `file:PATH`.
     #[arg(long, value_name = "DEV", default_value = "stdio", value_parser = parse_serial)]
     pub serial: Serial,
@@ -257,6 +262,11 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
     cfg.post_ports.extend(&a.post_port);
     cfg.reboot = !a.no_reboot;
     cfg.realtime = a.realtime;
+    cfg.engine = match a.engine {
+        Engine::Interp => ox86_machine::Engine::Interp,
+        Engine::Jit => ox86_machine::Engine::Jit,
+    };
+    cfg.jit_threshold = a.jit_threshold;
     cfg.rtc_start_secs = match a.rtc_base {
         RtcBase::Fixed(t) => t,
         RtcBase::HostUtc => std::time::SystemTime::now()
@@ -326,6 +336,11 @@ pub fn run(a: RunArgs) -> Result<i32> {
     }
     if a.stats {
         print_stats(&report);
+        if let Some(acc) = &m.interp.accel {
+            for (name, v) in acc.counters() {
+                eprintln!("jit {name}: {v}");
+            }
+        }
     }
     if a.dump_state {
         eprint!("{}", dump_state(&m));

@@ -47,6 +47,10 @@ struct Guest {
 
 impl Guest {
     fn boot(initrd: &str) -> Guest {
+        Self::boot_with(initrd, "interp")
+    }
+
+    fn boot_with(initrd: &str, engine: &str) -> Guest {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ox86"))
             .arg("run")
             .arg("--kernel")
@@ -55,6 +59,7 @@ impl Guest {
             .arg(guest_file(initrd))
             .args(["--append", CMDLINE, "-m", "256M", "--serial", "stdio"])
             .args(["--no-reboot", "--rtc-base", "2026-01-01T00:00:00"])
+            .args(["--engine", engine])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -169,7 +174,18 @@ const DEVICE_ERRORS: &[&str] = &[
 
 #[test]
 fn linux_boots_runs_init_and_powers_off() {
-    let mut g = Guest::boot("initramfs-test.cpio.gz");
+    boot_test_image("interp");
+}
+
+/// The same guest with the JIT translating hot blocks.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn linux_boots_under_the_jit() {
+    boot_test_image("jit");
+}
+
+fn boot_test_image(engine: &str) {
+    let mut g = Guest::boot_with("initramfs-test.cpio.gz", engine);
     g.expect("OX86-MARKER: init started");
     let uname = g.expect("Linux ");
     assert!(

@@ -1,45 +1,76 @@
-//! The code cache: one anonymous mapping, executable and never writable at the same time
-//! (W^X): each translation flips it writable, copies the code in, and flips it back.
+//! The code cache: one anonymous mapping, never writable and executable at the same time
+//! (W^X). A translation makes just the pages it writes writable, copies the code in, and
+//! makes them executable again.
 
 // The AArch64 backend (next) is its other user; until then only x86-64 hosts use it.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
-use memmap2::{Mmap, MmapMut};
+use memmap2::MmapMut;
+
+const PAGE: usize = 4096;
 
 pub struct CodeCache {
-    /// The mapping, read+execute. None only if flipping its protection ever failed,
-    /// which leaves the JIT without a cache (it then translates nothing).
-    map: Option<Mmap>,
+    /// Owns the mapping; its pages are read+execute except while being written.
+    map: MmapMut,
     used: usize,
+    /// A protection change failed: translate nothing more.
+    broken: bool,
+}
+
+/// Change the protection of `len` bytes of `map` from `offset` (page-rounded).
+fn protect(map: &MmapMut, offset: usize, len: usize, writable: bool) -> bool {
+    let start = offset / PAGE * PAGE;
+    let end = (offset + len).next_multiple_of(PAGE).min(map.len());
+    let prot = if writable {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else {
+        libc::PROT_READ | libc::PROT_EXEC
+    };
+    // SAFETY: the range lies inside `map`, a live anonymous mapping this cache owns; only
+    // its protection changes, and nothing holds references into it while it is not
+    // writable except generated code, which only executes it.
+    unsafe {
+        libc::mprotect(
+            map.as_ptr().add(start) as *mut libc::c_void,
+            end - start,
+            prot,
+        ) == 0
+    }
 }
 
 impl CodeCache {
     pub fn new(bytes: usize) -> std::io::Result<Self> {
-        let map = MmapMut::map_anon(bytes.max(4096))?.make_exec()?;
+        let map = MmapMut::map_anon(bytes.next_multiple_of(PAGE).max(PAGE))?;
+        if !protect(&map, 0, map.len(), false) {
+            return Err(std::io::Error::last_os_error());
+        }
         Ok(CodeCache {
-            map: Some(map),
+            map,
             used: 0,
+            broken: false,
         })
     }
 
     /// The address the next code will be copied to.
     pub fn next_addr(&self) -> usize {
-        self.map
-            .as_ref()
-            .map_or(0, |m| m.as_ptr() as usize + self.used)
+        self.map.as_ptr() as usize + self.used
     }
 
-    /// Copy `code` in; its offset, or None when it does not fit (or the cache is gone).
+    /// Copy `code` in; its offset, or None when it does not fit (or the cache broke).
     pub fn push(&mut self, code: &[u8]) -> Option<usize> {
-        let map = self.map.take()?;
-        if self.used + code.len() > map.len() {
-            self.map = Some(map);
+        let at = self.used;
+        if self.broken || at + code.len() > self.map.len() {
             return None;
         }
-        let mut w = map.make_mut().ok()?;
-        let at = self.used;
-        w[at..at + code.len()].copy_from_slice(code);
-        self.map = Some(w.make_exec().ok()?);
+        if !protect(&self.map, at, code.len(), true) {
+            self.broken = true;
+            return None;
+        }
+        self.map[at..at + code.len()].copy_from_slice(code);
+        if !protect(&self.map, at, code.len(), false) {
+            self.broken = true;
+            return None;
+        }
         // Entries start 16-byte aligned.
         self.used = (at + code.len()).next_multiple_of(16);
         Some(at)
@@ -47,9 +78,7 @@ impl CodeCache {
 
     /// Address of the code at `offset`.
     pub fn addr(&self, offset: usize) -> usize {
-        self.map
-            .as_ref()
-            .map_or(0, |m| m.as_ptr() as usize + offset)
+        self.map.as_ptr() as usize + offset
     }
 
     pub fn clear(&mut self) {

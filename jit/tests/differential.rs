@@ -41,7 +41,7 @@ impl Rng {
 /// Instructions the JIT inlines, in 32-bit register forms (ModRM mod=11).
 fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
     let modrm = 0xc0 | r.below(64) as u8;
-    match r.below(6) {
+    match r.below(8) {
         // ADD/OR/ADC/SBB/AND/SUB/XOR/CMP r/m32, r32 and r32, r/m32
         0 => out.extend([
             (r.below(8) as u8) << 3 | if r.below(2) == 0 { 1 } else { 3 },
@@ -61,10 +61,20 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
             out.extend((r.next() as u32).to_le_bytes());
         }
         // LEA r32, [base + index*s + disp32] (SIB)
-        _ => {
+        5 => {
             let reg = r.below(8) as u8;
             out.extend([0x8d, 0x84 | reg << 3, r.next() as u8]);
             out.extend((r.next() as u32).to_le_bytes());
+        }
+        // MOV r32, [reg + disp8] / MOV [reg + disp8], r32 (no SIB)
+        _ => {
+            let rm = [0, 1, 2, 3, 5, 6, 7][r.below(7) as usize];
+            let load = r.below(2) == 0;
+            out.extend([
+                if load { 0x8b } else { 0x89 },
+                0x40 | (r.below(8) as u8) << 3 | rm,
+            ]);
+            out.push(r.next() as u8);
         }
     }
 }
@@ -144,8 +154,13 @@ fn machine(r: &mut Rng, code: &[u8]) -> (Cpu, RamBus) {
     }
     s.segs[Seg::Cs as usize] = flat(0x08, attr::CODE);
     s.cpl = 0;
+    // Half the registers point into the data area, so memory operands hit RAM.
     for reg in s.regs.iter_mut() {
-        *reg = r.next() as u32;
+        *reg = if r.below(2) == 0 {
+            DATA + r.below(0x1000)
+        } else {
+            r.next() as u32
+        };
     }
     s.regs[4] = 0x8_0000; // ESP
     s.eip = CODE;

@@ -10,5 +10,5 @@ pub mod sst;
 
 pub use board::Board;
 pub use console::SharedBuf;
-pub use machine::{Boot, HostInput, Machine, MachineConfig, MachineError};
+pub use machine::{Boot, Engine, HostInput, Machine, MachineConfig, MachineError};
 pub use run::{RunEnd, RunReport};

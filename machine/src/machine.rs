@@ -60,6 +60,19 @@ pub struct MachineConfig {
     /// Pace virtual time by the host clock while the guest idles (sleep in HLT) instead of
     /// skipping ahead to the next timer event.
     pub realtime: bool,
+    pub engine: Engine,
+    /// Interpreted runs of a block before the JIT translates it.
+    pub jit_threshold: u32,
+}
+
+/// How guest code runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The interpreter only.
+    #[default]
+    Interp,
+    /// Hot blocks translated to host code.
+    Jit,
 }
 
 impl MachineConfig {
@@ -78,6 +91,8 @@ impl MachineConfig {
             reboot: true,
             rtc_start_secs: 0,
             realtime: false,
+            engine: Engine::Interp,
+            jit_threshold: 50,
         }
     }
 }
@@ -98,6 +113,8 @@ pub enum MachineError {
     Multiboot(#[from] MultibootError),
     #[error(transparent)]
     Mem(#[from] ox86_core::MemError),
+    #[error(transparent)]
+    Jit(#[from] ox86_jit::JitError),
 }
 
 /// Check a firmware image the way QEMU's -bios does.
@@ -175,10 +192,17 @@ impl Machine {
             cfg.exit_port,
             cfg.post_ports,
         );
+        let mut interp = ox86_core::interp::Interpreter::new();
+        interp.threshold = cfg.jit_threshold.max(1);
+        if cfg.engine == Engine::Jit {
+            interp.accel = Some(Box::new(ox86_jit::Jit::<Board>::new(
+                ox86_jit::CODE_CACHE_BYTES,
+            )?));
+        }
         let mut m = Machine {
             cpu: Cpu::new(cfg.model),
             board,
-            interp: ox86_core::interp::Interpreter::new(),
+            interp,
             reboot: cfg.reboot,
             realtime: cfg.realtime,
             input: cfg.input,

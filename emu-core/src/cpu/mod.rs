@@ -51,6 +51,10 @@ pub struct RunStats {
     pub idle: u64,
 }
 
+/// Offset in `Cpu` of the pointer to the soft TLB's two sets (supervisor, user) of
+/// `mmu::tlb::ENTRIES` `TlbEntry`s each: where generated code looks pages up.
+pub const TLB_SETS_OFFSET: usize = std::mem::offset_of!(Cpu, tlb) + std::mem::offset_of!(Tlb, sets);
+
 pub struct Cpu {
     pub s: CpuState,
     pub model: CpuModel,

@@ -1,11 +1,13 @@
 //! Soft TLB: a direct-mapped cache from linear page to physical RAM page, split by
 //! privilege (supervisor/user) and by access (read/write), as QEMU's softmmu does.
 
-const ENTRIES: usize = 256;
+pub const ENTRIES: usize = 256;
 /// Never equal to a page-aligned tag.
 pub const INVALID: u32 = 1;
 
+/// Laid out in C order: the JIT reads the tags and `phys` from generated code.
 #[derive(Clone, Copy)]
+#[repr(C)]
 pub struct TlbEntry {
     /// Linear page (address & !0xfff) when reads may use `phys`.
     pub read_tag: u32,
