@@ -41,7 +41,7 @@ impl Rng {
 /// Instructions the JIT inlines, in 32-bit register forms (ModRM mod=11).
 fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
     let modrm = 0xc0 | r.below(64) as u8;
-    match r.below(8) {
+    match r.below(9) {
         // ADD/OR/ADC/SBB/AND/SUB/XOR/CMP r/m32, r32 and r32, r/m32
         0 => out.extend([
             (r.below(8) as u8) << 3 | if r.below(2) == 0 { 1 } else { 3 },
@@ -67,23 +67,46 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
             out.extend((r.next() as u32).to_le_bytes());
         }
         // MOV r32, [reg + disp8] / MOV [reg + disp8], r32 (no SIB)
-        _ => {
-            let rm = [0, 1, 2, 3, 5, 6, 7][r.below(7) as usize];
+        6 => {
             let load = r.below(2) == 0;
-            out.extend([
-                if load { 0x8b } else { 0x89 },
-                0x40 | (r.below(8) as u8) << 3 | rm,
-            ]);
+            out.extend([if load { 0x8b } else { 0x89 }, mem_modrm(r)]);
             out.push(r.next() as u8);
         }
+        // ALU with a memory operand: r/m32, r32 / r32, r/m32 / r/m32, imm8
+        _ => {
+            let imm = match r.below(3) {
+                0 => {
+                    out.extend([(r.below(8) as u8) << 3 | 1, mem_modrm(r)]);
+                    false
+                }
+                1 => {
+                    out.extend([(r.below(8) as u8) << 3 | 3, mem_modrm(r)]);
+                    false
+                }
+                _ => {
+                    out.extend([0x83, mem_modrm(r)]);
+                    true
+                }
+            };
+            out.push(r.next() as u8); // disp8
+            if imm {
+                out.push(r.next() as u8);
+            }
+        }
     }
+}
+
+/// ModRM for [reg + disp8] (mod=01, no SIB) with a random reg field.
+fn mem_modrm(r: &mut Rng) -> u8 {
+    let rm = [0, 1, 2, 3, 5, 6, 7][r.below(7) as usize];
+    0x40 | (r.below(8) as u8) << 3 | rm
 }
 
 /// Instructions that go through the handlers: flag readers, memory, stack, branches.
 fn helper_insn(r: &mut Rng, out: &mut Vec<u8>) {
     let modrm = 0xc0 | r.below(64) as u8;
     match r.below(8) {
-        0 => out.push(0x50 | r.below(8) as u8),  // PUSH r32
+        0 => out.push(0x50 | r.below(16) as u8), // PUSH/POP r32
         1 => out.push(0x40 | r.below(16) as u8), // INC/DEC r32
         2 => out.extend([0x0f, 0x40 | r.below(16) as u8, modrm]), // CMOVcc
         3 => out.extend([0x0f, 0x90 | r.below(16) as u8, 0xc0 | r.below(8) as u8]), // SETcc

@@ -45,6 +45,12 @@ fn reg32(slot: u8) -> Option<i32> {
     (slot >> 3 == 3).then_some(REGS + 4 * (slot & 7) as i32)
 }
 
+/// An ALU operand: a 32-bit register or immediate, or memory.
+enum Operand {
+    Src(Src),
+    Mem(MemRef),
+}
+
 /// A 32-bit register or immediate source.
 enum Src {
     Reg(i32),
@@ -98,14 +104,22 @@ enum Inline {
         dst: i32,
         m: MemRef,
     },
+    /// PUSH/POP r32 on a 32-bit stack.
+    Push {
+        src: i32,
+    },
+    Pop {
+        dst: i32,
+    },
     Store {
         src: i32,
         m: MemRef,
     },
+    /// At most one of `dst` and `src` is memory.
     Alu {
         op: Alu,
-        dst: i32,
-        src: Src,
+        dst: Operand,
+        src: Operand,
     },
     Lea {
         dst: i32,
@@ -163,6 +177,15 @@ fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                 disp: d.disp,
             });
         }
+        Mnemonic::Push | Mnemonic::Pop => {
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            let r = reg32(r)?;
+            return Some(if d.i.mnemonic() == Mnemonic::Push {
+                Inline::Push { src: r }
+            } else {
+                Inline::Pop { dst: r }
+            });
+        }
         Mnemonic::Add => Alu::Add,
         Mnemonic::Sub => Alu::Sub,
         Mnemonic::And => Alu::And,
@@ -172,12 +195,30 @@ fn inline_form(d: &DecodedInsn) -> Option<Inline> {
         Mnemonic::Test => Alu::Test,
         _ => return None,
     };
-    let Opd::Reg(r) = d.ops[0] else { return None };
-    Some(Inline::Alu {
-        op,
-        dst: reg32(r)?,
-        src: src32(d.ops[1])?,
-    })
+    let operand = |o: Opd| match o {
+        Opd::Mem => mem_ref(d).map(Operand::Mem),
+        o => src32(o).map(Operand::Src),
+    };
+    let (dst, src) = (operand(d.ops[0])?, operand(d.ops[1])?);
+    match (&dst, &src) {
+        (Operand::Src(Src::Reg(_)), _) | (Operand::Mem(_), Operand::Src(_)) => {
+            Some(Inline::Alu { op, dst, src })
+        }
+        _ => None,
+    }
+}
+
+impl Inline {
+    fn touches_memory(&self) -> bool {
+        match self {
+            Inline::Load { .. } | Inline::Store { .. } => true,
+            Inline::Push { .. } | Inline::Pop { .. } => true,
+            Inline::Alu { dst, src, .. } => {
+                matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Emit `f`; memory forms jump to `slow` when the fast path does not apply.
@@ -186,6 +227,28 @@ fn emit_inline(a: &mut Asm, f: &Inline, slow: dynasmrt::DynamicLabel) {
         Inline::Load { dst, ref m } => {
             emit_tlb_lookup(a, m, false, slow);
             dynasm!(a ; .arch x64 ; mov eax, [rbx + rcx] ; mov [r12 + dst], eax);
+        }
+        Inline::Push { src } => {
+            emit_stack_check(a, slow);
+            let m = stack_ref(-4);
+            emit_tlb_lookup(a, &m, true, slow);
+            dynasm!(a
+                ; .arch x64
+                ; mov eax, [r12 + src]
+                ; mov [rbx + rcx], eax
+                ; sub DWORD [r12 + ESP], 4
+            );
+        }
+        Inline::Pop { dst } => {
+            emit_stack_check(a, slow);
+            let m = stack_ref(0);
+            emit_tlb_lookup(a, &m, false, slow);
+            dynasm!(a
+                ; .arch x64
+                ; mov eax, [rbx + rcx]
+                ; add DWORD [r12 + ESP], 4
+                ; mov [r12 + dst], eax
+            );
         }
         Inline::Store { src, ref m } => {
             emit_tlb_lookup(a, m, true, slow);
@@ -210,9 +273,30 @@ fn emit_inline(a: &mut Asm, f: &Inline, slow: dynasmrt::DynamicLabel) {
             }
             dynasm!(a ; .arch x64 ; mov [r12 + dst], eax);
         }
-        Inline::Alu { op, dst, ref src } => {
-            load_src(a, src);
-            dynasm!(a ; .arch x64 ; mov eax, [r12 + dst] ; mov edx, eax);
+        Inline::Alu {
+            op,
+            ref dst,
+            ref src,
+        } => {
+            let writes = !matches!(op, Alu::Cmp | Alu::Test);
+            // A in EAX, B in ECX; a memory destination's RAM offset in RSI.
+            match (dst, src) {
+                (Operand::Mem(m), Operand::Src(b)) => {
+                    emit_tlb_lookup(a, m, writes, slow);
+                    dynasm!(a ; .arch x64 ; mov rsi, rcx ; mov eax, [rbx + rsi]);
+                    load_src(a, b);
+                }
+                (Operand::Src(Src::Reg(d)), Operand::Mem(m)) => {
+                    emit_tlb_lookup(a, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx] ; mov eax, [r12 + *d]);
+                }
+                (Operand::Src(Src::Reg(d)), Operand::Src(b)) => {
+                    load_src(a, b);
+                    dynasm!(a ; .arch x64 ; mov eax, [r12 + *d]);
+                }
+                _ => unreachable!("inline_form only builds the forms above"),
+            }
+            dynasm!(a ; .arch x64 ; mov edx, eax);
             match op {
                 Alu::Add => dynasm!(a ; .arch x64 ; add edx, ecx),
                 Alu::Sub | Alu::Cmp => dynasm!(a ; .arch x64 ; sub edx, ecx),
@@ -234,11 +318,33 @@ fn emit_inline(a: &mut Asm, f: &Inline, slow: dynasmrt::DynamicLabel) {
                 ; mov [r12 + F_B], ecx
                 ; mov [r12 + F_R], edx
             );
-            if !matches!(op, Alu::Cmp | Alu::Test) {
-                dynasm!(a ; .arch x64 ; mov [r12 + dst], edx);
+            if writes {
+                match dst {
+                    Operand::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rsi], edx),
+                    Operand::Src(Src::Reg(d)) => dynasm!(a ; .arch x64 ; mov [r12 + *d], edx),
+                    Operand::Src(Src::Imm(_)) => {}
+                }
             }
         }
     }
+}
+
+const ESP: i32 = REGS + 4 * 4;
+
+/// SS:[ESP + disp].
+fn stack_ref(disp: i32) -> MemRef {
+    MemRef {
+        seg: Seg::Ss,
+        base: Some(ESP),
+        index: None,
+        disp: disp as u32,
+    }
+}
+
+/// The inline stack forms handle a 32-bit stack (SS.B set) only.
+fn emit_stack_check(a: &mut Asm, slow: dynasmrt::DynamicLabel) {
+    let ss_attr = SEGS + SEG_SIZE * Seg::Ss as i32 + SEG_ATTR;
+    dynasm!(a ; .arch x64 ; test WORD [r12 + ss_attr], attr::DB as i16 ; jz =>slow);
 }
 
 /// The interpreter's fast path for a 4-byte access, leaving the RAM offset in RCX: a
@@ -438,7 +544,7 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<(Vec<u8>, usiz
         if let Some(f) = inline_form(d).filter(|_| code32) {
             let slow = a.new_dynamic_label();
             emit_inline(&mut a, &f, slow);
-            if matches!(f, Inline::Load { .. } | Inline::Store { .. }) {
+            if f.touches_memory() {
                 let back = a.new_dynamic_label();
                 dynasm!(a ; .arch x64 ; =>back);
                 let exit = a.new_dynamic_label();
