@@ -9,7 +9,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use ox86_core::cpu::flags::Flags;
-use ox86_core::cpu::state::{attr, DescTable, Seg, Segment, CR0_ET, CR0_PE};
+use ox86_core::cpu::state::DescTable;
 use ox86_core::interp::Interpreter;
 use ox86_core::{Cpu, CpuModel, RamBus};
 use ox86_jit::Jit;
@@ -156,27 +156,16 @@ fn machine(r: &mut Rng, code: &[u8]) -> (Cpu, RamBus) {
     m.write_bytes(DATA as u64, &data);
 
     let mut cpu = Cpu::new(CpuModel::P6);
-    let s = &mut cpu.s;
-    s.cr0 = CR0_ET | CR0_PE;
-    s.gdtr = DescTable {
+    let gdt = DescTable {
         base: GDT,
         limit: 23,
     };
+    cpu.enter_flat32(gdt, 0x08, 0x10, CODE);
+    let s = &mut cpu.s;
     s.idtr = DescTable {
         base: IDT,
         limit: 32 * 8 - 1,
     };
-    let flat = |selector, kind| Segment {
-        selector,
-        base: 0,
-        limit: u32::MAX,
-        attr: attr::PRESENT | attr::S | attr::ACCESSED | attr::RW | attr::DB | attr::G | kind,
-    };
-    for seg in Seg::ALL {
-        s.segs[seg as usize] = flat(0x10, 0);
-    }
-    s.segs[Seg::Cs as usize] = flat(0x08, attr::CODE);
-    s.cpl = 0;
     // Half the registers point into the data area, so memory operands hit RAM.
     for reg in s.regs.iter_mut() {
         *reg = if r.below(2) == 0 {
@@ -186,9 +175,7 @@ fn machine(r: &mut Rng, code: &[u8]) -> (Cpu, RamBus) {
         };
     }
     s.regs[4] = 0x8_0000; // ESP
-    s.eip = CODE;
     s.flags = Flags::new(r.next() as u32 & 0x8d5);
-    cpu.flush_tlb();
     (cpu, bus)
 }
 

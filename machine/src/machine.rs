@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use ox86_core::cpu::state::{attr, DescTable, Seg, Segment, CR0_ET, CR0_PE};
+use ox86_core::cpu::state::DescTable;
 use ox86_core::{Cpu, CpuModel, PhysMemory};
 
 use crate::board::{Board, Devices};
@@ -262,27 +262,13 @@ impl Machine {
         for (at, bytes) in writes {
             self.board.mem.write_bytes(*at, bytes);
         }
-        let s = &mut self.cpu.s;
-        s.cr0 = CR0_ET | CR0_PE;
-        s.gdtr = DescTable {
+        let gdt = DescTable {
             base: gdt_base,
             limit: gdt_limit,
         };
-        let flat = |selector, kind| Segment {
-            selector,
-            base: 0,
-            limit: u32::MAX,
-            attr: attr::PRESENT | attr::S | attr::ACCESSED | attr::RW | attr::DB | attr::G | kind,
-        };
-        for seg in Seg::ALL {
-            s.segs[seg as usize] = flat(bzimage::BOOT_DS, 0);
-        }
-        s.segs[Seg::Cs as usize] = flat(bzimage::BOOT_CS, attr::CODE);
-        s.cpl = 0;
-        s.regs = [0; 8];
-        s.eip = entry;
-        s.flags = ox86_core::cpu::flags::Flags::new(0);
-        self.cpu.flush_tlb();
+        self.cpu.s.regs = [0; 8];
+        self.cpu
+            .enter_flat32(gdt, bzimage::BOOT_CS, bzimage::BOOT_DS, entry);
         self.interp.flush(&mut self.board);
     }
 }

@@ -139,6 +139,31 @@ impl Cpu {
         self.deliver_exception(bus, e);
     }
 
+    /// Flat 32-bit protected mode without paging, as boot loaders hand over to kernels:
+    /// CS = `code` and every data segment = `data`, each base 0 and limit 4 GiB, CPL 0,
+    /// the GDT at `gdt` (the caller writes the matching descriptors), interrupts off,
+    /// EIP = `entry`. General registers are left to the caller.
+    pub fn enter_flat32(&mut self, gdt: state::DescTable, code: u16, data: u16, entry: u32) {
+        use state::{attr, Seg, Segment};
+        let s = &mut self.s;
+        s.cr0 = state::CR0_ET | state::CR0_PE;
+        s.gdtr = gdt;
+        let flat = |selector, kind| Segment {
+            selector,
+            base: 0,
+            limit: u32::MAX,
+            attr: attr::PRESENT | attr::S | attr::ACCESSED | attr::RW | attr::DB | attr::G | kind,
+        };
+        for seg in Seg::ALL {
+            s.segs[seg as usize] = flat(data, 0);
+        }
+        s.segs[Seg::Cs as usize] = flat(code, attr::CODE);
+        s.cpl = 0;
+        s.eip = entry;
+        s.flags = flags::Flags::new(0);
+        self.flush_tlb();
+    }
+
     /// The instruction just run asked to end its block (mode change, I/O, store into
     /// code, HLT...): translated code must return to the run loop too.
     pub fn block_ending(&self) -> bool {
