@@ -1,5 +1,6 @@
 //! ox86: a pure-software x86 PC emulator.
 
+mod bench;
 mod run;
 mod sst;
 mod terminal;
@@ -17,6 +18,8 @@ struct Cli {
 enum Cmd {
     /// Run a guest (the built-in demo guest when none is given)
     Run(run::RunArgs),
+    /// Benchmark a guest under the interpreter and the JIT (and `--vs qemu`)
+    Bench(bench::BenchArgs),
     /// Run SingleStepTests MOO files and report failures
     Sst(sst::SstArgs),
 }
@@ -26,6 +29,7 @@ fn main() {
     let code = match cli.cmd {
         Cmd::Run(a) => run::run(a),
         Cmd::Sst(a) => sst::run(a),
+        Cmd::Bench(a) => bench::run(a),
     };
     match code {
         Ok(c) => std::process::exit(c),

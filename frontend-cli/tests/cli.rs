@@ -415,3 +415,27 @@ fn multiboot_bad_kernels() {
     let line = assert_clean_error(&["run", "--kernel", &good, "--initrd", &missing]);
     assert!(line.contains("no-such-module"), "{line}");
 }
+
+#[test]
+fn bench_compares_the_engines() {
+    let o = ox86(&["bench"]);
+    let d = describe(&["bench"], &o);
+    assert_eq!(o.status.code(), Some(0), "{d}");
+    let out = text(&o.stdout);
+    // Both engines retire the ROM's exact instruction count.
+    for engine in ["interp", "jit"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(engine) && l.contains(" 300003720 ")),
+            "no {engine} row with the ROM's instruction count: {d}"
+        );
+    }
+    assert!(out.contains("jit / interp speed"), "{d}");
+}
+
+#[test]
+fn bench_rejects_a_bad_rom() {
+    let t = TempDir::new("benchrom");
+    let f = t.file("odd.bin", 1000);
+    assert_clean_error(&["bench", &f]);
+}
