@@ -105,8 +105,11 @@ fn mem_modrm(r: &mut Rng) -> u8 {
 /// Instructions that go through the handlers: flag readers, memory, stack, branches.
 fn helper_insn(r: &mut Rng, out: &mut Vec<u8>) {
     let modrm = 0xc0 | r.below(64) as u8;
-    match r.below(8) {
+    match r.below(10) {
         0 => out.push(0x50 | r.below(16) as u8), // PUSH/POP r32
+        // CALL to the next instruction; RET (to wherever the stack says)
+        8 => out.extend([0xe8, 0, 0, 0, 0]),
+        9 => out.push(0xc3),
         1 => out.push(0x40 | r.below(16) as u8), // INC/DEC r32
         2 => out.extend([0x0f, 0x40 | r.below(16) as u8, modrm]), // CMOVcc
         3 => out.extend([0x0f, 0x90 | r.below(16) as u8, 0xc0 | r.below(8) as u8]), // SETcc

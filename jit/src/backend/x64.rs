@@ -497,6 +497,82 @@ fn emit_jcc<B: Bus>(
     dynasm!(a ; .arch x64 ; mov eax, done ; jmp ->ret);
 }
 
+/// Unconditional near branches that end a block.
+#[derive(Clone, Copy)]
+enum Branch {
+    Jmp,
+    Call,
+    Ret,
+}
+
+fn branch_form(d: &DecodedInsn) -> Option<Branch> {
+    use iced_x86::OpKind;
+    let rel = d.i.op_count() == 1 && d.i.op0_kind() == OpKind::NearBranch32;
+    match d.i.mnemonic() {
+        Mnemonic::Jmp if rel => Some(Branch::Jmp),
+        Mnemonic::Call if rel => Some(Branch::Call),
+        Mnemonic::Ret if d.i.op_count() == 0 => Some(Branch::Ret),
+        _ => None,
+    }
+}
+
+/// JMP rel32, CALL rel32 (on a 32-bit stack) and RET: the target checked against CS's
+/// limit, the stack through the soft TLB; anything else takes the handler. EIP is exact
+/// on entry.
+fn emit_branch<B: Bus>(
+    a: &mut Asm,
+    insn: &(ox86_core::decode::Handler<B>, DecodedInsn),
+    b: Branch,
+    exit: dynasmrt::DynamicLabel,
+    done: i32,
+) {
+    let d = &insn.1;
+    let next = d.len as i32;
+    let target = (d.len as u32).wrapping_add(d.rel) as i32;
+    let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
+    let slow = a.new_dynamic_label();
+    match b {
+        Branch::Jmp => dynasm!(a
+            ; .arch x64
+            ; mov eax, [r12 + EIP]
+            ; add eax, target
+            ; cmp eax, [r12 + cs_limit]
+            ; ja =>slow
+            ; mov [r12 + EIP], eax
+        ),
+        Branch::Call => {
+            emit_stack_check(a, slow);
+            emit_tlb_lookup(a, &stack_ref(-4), true, slow);
+            dynasm!(a
+                ; .arch x64
+                ; mov eax, [r12 + EIP]
+                ; lea edx, [rax + target]
+                ; add eax, next
+                ; cmp edx, [r12 + cs_limit]
+                ; ja =>slow
+                ; mov [rbx + rcx], eax
+                ; sub DWORD [r12 + ESP], 4
+                ; mov [r12 + EIP], edx
+            );
+        }
+        Branch::Ret => {
+            emit_stack_check(a, slow);
+            emit_tlb_lookup(a, &stack_ref(0), false, slow);
+            dynasm!(a
+                ; .arch x64
+                ; mov eax, [rbx + rcx]
+                ; cmp eax, [r12 + cs_limit]
+                ; ja =>slow
+                ; add DWORD [r12 + ESP], 4
+                ; mov [r12 + EIP], eax
+            );
+        }
+    }
+    dynasm!(a ; .arch x64 ; mov eax, done ; jmp ->ret ; =>slow);
+    emit_helper_call::<B>(a, insn, exit);
+    dynasm!(a ; .arch x64 ; mov eax, done ; jmp ->ret);
+}
+
 /// `jcc target` on x86 condition code `cc`.
 fn emit_host_jcc(a: &mut Asm, cc: u8, t: dynasmrt::DynamicLabel) {
     match cc & 15 {
@@ -559,9 +635,17 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<(Vec<u8>, usiz
         let exit = a.new_dynamic_label();
         exits.push((exit, k as i32));
         let last = k + 1 == block.insns.len();
-        if last && code32 && d.o32 && d.i.flow_control() == FlowControl::ConditionalBranch {
-            if let Some(cc) = host_cc(d) {
-                emit_jcc::<B>(&mut a, insn, cc, exit, block.insns.len() as i32);
+        if last && code32 && d.o32 {
+            let done = block.insns.len() as i32;
+            if d.i.flow_control() == FlowControl::ConditionalBranch {
+                if let Some(cc) = host_cc(d) {
+                    emit_jcc::<B>(&mut a, insn, cc, exit, done);
+                    inlined += 1;
+                    continue;
+                }
+            }
+            if let Some(b) = branch_form(d) {
+                emit_branch::<B>(&mut a, insn, b, exit, done);
                 inlined += 1;
                 continue;
             }
