@@ -106,7 +106,10 @@ pub fn run(a: BenchArgs) -> Result<i32> {
     let jit = match run_ox86(&rom, Engine::Jit, a.jit_threshold) {
         Ok(r) => r,
         Err(e) if e.to_string().contains("no backend for this host") => {
-            println!("interp: {} instructions, {:.3} s; jit: {e}", interp.insns, interp.secs);
+            println!(
+                "interp: {} instructions, {:.3} s; jit: {e}",
+                interp.insns, interp.secs
+            );
             return Ok(0);
         }
         Err(e) => return Err(e),
