@@ -1,6 +1,7 @@
 //! ox86: a pure-software x86 PC emulator.
 
 mod bench;
+mod gdb;
 mod run;
 mod sst;
 mod terminal;

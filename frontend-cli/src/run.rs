@@ -9,7 +9,7 @@ use ox86_machine::board::DEFAULT_EXIT_PORT;
 use ox86_machine::boot::multiboot;
 use ox86_machine::{Boot, Machine, MachineConfig, RunEnd, RunReport};
 
-use crate::terminal;
+use crate::{gdb, terminal};
 
 /// The demo guest `ox86 run` boots with no arguments (test-roms/src/demo.asm).
 const DEMO_ROM: &[u8] = include_bytes!("../../test-roms/bin/demo.bin");
@@ -85,6 +85,12 @@ pub struct RunArgs {
     /// (QEMU's -no-reboot).
     #[arg(long)]
     pub no_reboot: bool,
+    /// Listen for gdb on tcp:HOST:PORT (QEMU's -gdb; an empty HOST is 127.0.0.1).
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    pub gdb: Option<String>,
+    /// With --gdb: do not start the guest until gdb connects and continues (QEMU's -S).
+    #[arg(long, requires = "gdb")]
+    pub wait_gdb: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,6 +263,18 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
         bail!("memory size `{}` is zero", a.memory);
     }
     let mut cfg = MachineConfig::new(ram_size, boot(a)?);
+    let gdb = match &a.gdb {
+        Some(spec) => {
+            let (listener, addr) = gdb::listen(spec)?;
+            if a.wait_gdb {
+                eprintln!("ox86: waiting for gdb on tcp:{addr}");
+            }
+            Some(listener)
+        }
+        None => None,
+    };
+    // The gdb stub wakes the run loop through the input channel.
+    let mut wake = None;
     cfg.console = Box::new(std::io::stdout());
     cfg.exit_port = Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT));
     cfg.post_ports.extend(&a.post_port);
@@ -285,6 +303,7 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
             cfg.serial = Box::new(std::io::stdout());
             let (tx, rx) = crossbeam_channel::unbounded();
             let tty = std::io::stdin().is_terminal();
+            wake = Some(tx.clone());
             terminal::spawn_stdin_reader(tx);
             cfg.input = Some(rx);
             if tty {
@@ -293,13 +312,37 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
             }
         }
     }
-    Ok((Machine::new(cfg)?, raw))
+    let Some(listener) = gdb else {
+        return Ok((Machine::new(cfg)?, raw));
+    };
+    let wake = match wake {
+        Some(tx) => tx,
+        None => {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            cfg.input = Some(rx);
+            tx
+        }
+    };
+    let mut m = Machine::new(cfg)?;
+    m.debug = Some(gdb::start(
+        listener,
+        a.wait_gdb,
+        wake,
+        a.exit_port.is_some(),
+    )?);
+    Ok((m, raw))
 }
 
 /// The process exit status for a run.
 fn status(a: &RunArgs, r: &RunReport) -> i32 {
-    match r.end {
-        RunEnd::ExitPort(v) if a.exit_port.is_some() => (((v << 1) | 1) & 0xff) as i32,
+    end_status(a.exit_port.is_some(), r.end)
+}
+
+/// The exit status for a run that ended with `end` (`explicit_exit_port`: --exit-port was
+/// given, so the exit device has QEMU's isa-debug-exit semantics).
+pub fn end_status(explicit_exit_port: bool, end: RunEnd) -> i32 {
+    match end {
+        RunEnd::ExitPort(v) if explicit_exit_port => (((v << 1) | 1) & 0xff) as i32,
         RunEnd::ExitPort(v) => (v & 0xff) as i32,
         RunEnd::InstructionLimit
         | RunEnd::Halted { .. }

@@ -80,6 +80,9 @@ pub struct Board {
     /// The CPU should come back to the run loop: a timer was reprogrammed, or a request
     /// or exit is waiting.
     attention: bool,
+    /// Return to the run loop right after an interrupt is acknowledged (a debugger must
+    /// see the handler's first instruction).
+    pub(crate) stop_after_interrupt: bool,
 }
 
 impl Board {
@@ -107,6 +110,7 @@ impl Board {
             post: None,
             request: None,
             attention: false,
+            stop_after_interrupt: false,
         };
         b.shadow_rom();
         b
@@ -374,6 +378,7 @@ impl Bus for Board {
         let v = self.dev.pic.acknowledge();
         // A level-triggered source still asserting re-requests at once.
         self.update_irqs();
+        self.attention |= self.stop_after_interrupt;
         Some(v)
     }
 

@@ -36,6 +36,8 @@ pub enum HostInput {
     Serial(Vec<u8>),
     /// The user asked to quit (Ctrl-A x).
     Quit,
+    /// Nothing to deliver: wake the run loop (a debugger command is waiting).
+    Wake,
 }
 
 /// What to build.
@@ -141,6 +143,8 @@ pub struct Machine {
     linux: Option<BootImage>,
     /// The same for a Multiboot kernel.
     multiboot: Option<MultibootImage>,
+    /// A debugger (the gdb stub), when one is configured.
+    pub debug: Option<crate::debug::Debugger>,
 }
 
 /// Linux wants a few MiB for itself beyond its image and initrd.
@@ -209,6 +213,7 @@ impl Machine {
             pending_input: Default::default(),
             linux,
             multiboot,
+            debug: None,
         };
         m.enter_linux();
         m.enter_multiboot();

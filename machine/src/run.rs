@@ -27,7 +27,7 @@ pub enum RunEnd {
     PowerOff,
     /// The guest reset the machine and rebooting is disabled.
     Reset,
-    /// The user quit (Ctrl-A x).
+    /// The user quit (Ctrl-A x), or a debugger killed the guest.
     Quit,
 }
 
@@ -61,6 +61,9 @@ impl Machine {
         let first = self.cpu.stats.instructions;
         let mut resets = 0;
         let end = loop {
+            if let Some(end) = self.debug_poll() {
+                break end;
+            }
             if let Some(end) = self.poll_input(None) {
                 break end;
             }
@@ -75,8 +78,10 @@ impl Machine {
             if let Some(t) = self.board.next_event() {
                 budget = budget.min(t.saturating_sub(now).max(1));
             }
+            let budget = self.debug_budget(budget);
             let exit = self.interp.run(&mut self.cpu, &mut self.board, budget);
             self.board.flush_output();
+            self.debug_check();
             match exit {
                 Exit::InstructionLimit => {}
                 Exit::Stopped => {
@@ -95,8 +100,13 @@ impl Machine {
                     }
                 }
                 Exit::Halted => {
+                    if self.debug_stopped() {
+                        continue;
+                    }
                     if let Some(end) = self.idle() {
-                        break end;
+                        if !self.debug_hold_halt() {
+                            break end;
+                        }
                     }
                 }
                 Exit::TripleFault => {
@@ -109,6 +119,7 @@ impl Machine {
             }
         };
         self.board.flush_output();
+        self.debug_finish(end);
         RunReport {
             end,
             stats: self.cpu.stats,
@@ -152,7 +163,7 @@ impl Machine {
 
     /// Move host input to the guest. With `wait`, block for input first (`Some(None)`:
     /// until some arrives). Returns the end of the run if the user quit.
-    fn poll_input(&mut self, wait: Option<Option<Duration>>) -> Option<RunEnd> {
+    pub(crate) fn poll_input(&mut self, wait: Option<Option<Duration>>) -> Option<RunEnd> {
         if let Some(rx) = &self.input {
             // Err(true): the sending side is gone (end of input).
             let mut msg = match wait {
@@ -166,6 +177,7 @@ impl Machine {
                 match msg {
                     Ok(HostInput::Quit) => return Some(RunEnd::Quit),
                     Ok(HostInput::Serial(bytes)) => self.pending_input.extend(bytes),
+                    Ok(HostInput::Wake) => {}
                     Err(gone) => {
                         if gone {
                             self.input = None;
