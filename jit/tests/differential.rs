@@ -41,7 +41,7 @@ impl Rng {
 /// Instructions the JIT inlines, in 32-bit register forms (ModRM mod=11).
 fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
     let modrm = 0xc0 | r.below(64) as u8;
-    match r.below(9) {
+    match r.below(10) {
         // ADD/OR/ADC/SBB/AND/SUB/XOR/CMP r/m32, r32 and r32, r/m32
         0 => out.extend([
             (r.below(8) as u8) << 3 | if r.below(2) == 0 { 1 } else { 3 },
@@ -65,6 +65,15 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
             let reg = r.below(8) as u8;
             out.extend([0x8d, 0x84 | reg << 3, r.next() as u8]);
             out.extend((r.next() as u32).to_le_bytes());
+        }
+        // MOVZX/MOVSX r32, byte/word [reg + disp8]
+        9 => {
+            out.extend([
+                0x0f,
+                [0xb6, 0xb7, 0xbe, 0xbf][r.below(4) as usize],
+                mem_modrm(r),
+            ]);
+            out.push(r.next() as u8);
         }
         // MOV r32, [reg + disp8] / MOV [reg + disp8], r32 (no SIB)
         6 => {

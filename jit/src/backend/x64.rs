@@ -67,6 +67,8 @@ fn src32(o: Opd) -> Option<Src> {
 
 /// A 32-bit memory operand: segment and address parts (32-bit addressing).
 struct MemRef {
+    /// Access width in bytes: 1, 2 or 4.
+    size: u8,
     seg: Seg,
     base: Option<i32>,
     index: Option<(i32, u8)>,
@@ -79,10 +81,11 @@ fn addr_reg(s: u8) -> Option<Option<i32>> {
 }
 
 fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
-    if !d.a32 || d.msize != 4 {
+    if !d.a32 || !matches!(d.msize, 1 | 2 | 4) {
         return None;
     }
     Some(MemRef {
+        size: d.msize,
         seg: d.seg,
         base: addr_reg(d.base).map_or(Some(None), |b| b.map(Some))?,
         index: match addr_reg(d.index) {
@@ -103,6 +106,12 @@ enum Inline {
     Load {
         dst: i32,
         m: MemRef,
+    },
+    /// MOVZX/MOVSX r32, m8/m16.
+    LoadExt {
+        dst: i32,
+        m: MemRef,
+        signed: bool,
     },
     /// PUSH/POP r32 on a 32-bit stack.
     Push {
@@ -177,6 +186,17 @@ fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                 disp: d.disp,
             });
         }
+        Mnemonic::Movzx | Mnemonic::Movsx => {
+            let (Opd::Reg(r), Opd::Mem) = (d.ops[0], d.ops[1]) else {
+                return None;
+            };
+            let m = mem_ref(d).filter(|m| m.size < 4)?;
+            return Some(Inline::LoadExt {
+                dst: reg32(r)?,
+                m,
+                signed: d.i.mnemonic() == Mnemonic::Movsx,
+            });
+        }
         Mnemonic::Push | Mnemonic::Pop => {
             let Opd::Reg(r) = d.ops[0] else { return None };
             let r = reg32(r)?;
@@ -211,7 +231,7 @@ fn inline_form(d: &DecodedInsn) -> Option<Inline> {
 impl Inline {
     fn touches_memory(&self) -> bool {
         match self {
-            Inline::Load { .. } | Inline::Store { .. } => true,
+            Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. } => true,
             Inline::Push { .. } | Inline::Pop { .. } => true,
             Inline::Alu { dst, src, .. } => {
                 matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
@@ -224,6 +244,16 @@ impl Inline {
 /// Emit `f`; memory forms jump to `slow` when the fast path does not apply.
 fn emit_inline(a: &mut Asm, f: &Inline, slow: dynasmrt::DynamicLabel) {
     match *f {
+        Inline::LoadExt { dst, ref m, signed } => {
+            emit_tlb_lookup(a, m, false, slow);
+            match (m.size, signed) {
+                (1, false) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + rcx]),
+                (1, true) => dynasm!(a ; .arch x64 ; movsx eax, BYTE [rbx + rcx]),
+                (_, false) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + rcx]),
+                (_, true) => dynasm!(a ; .arch x64 ; movsx eax, WORD [rbx + rcx]),
+            }
+            dynasm!(a ; .arch x64 ; mov [r12 + dst], eax);
+        }
         Inline::Load { dst, ref m } => {
             emit_tlb_lookup(a, m, false, slow);
             dynasm!(a ; .arch x64 ; mov eax, [rbx + rcx] ; mov [r12 + dst], eax);
@@ -334,6 +364,7 @@ const ESP: i32 = REGS + 4 * 4;
 /// SS:[ESP + disp].
 fn stack_ref(disp: i32) -> MemRef {
     MemRef {
+        size: 4,
         seg: Seg::Ss,
         base: Some(ESP),
         index: None,
@@ -347,7 +378,7 @@ fn emit_stack_check(a: &mut Asm, slow: dynasmrt::DynamicLabel) {
     dynasm!(a ; .arch x64 ; test WORD [r12 + ss_attr], attr::DB as i16 ; jz =>slow);
 }
 
-/// The interpreter's fast path for a 4-byte access, leaving the RAM offset in RCX: a
+/// The interpreter's fast path for an access of `m.size` bytes, leaving the RAM offset in RCX: a
 /// present, writable, expand-up data segment with the access inside its limit, no page
 /// crossing, and a soft-TLB hit (read or write tag) for the current privilege.
 fn emit_tlb_lookup(a: &mut Asm, m: &MemRef, write: bool, slow: dynasmrt::DynamicLabel) {
@@ -355,6 +386,7 @@ fn emit_tlb_lookup(a: &mut Asm, m: &MemRef, write: bool, slow: dynasmrt::Dynamic
     let plain_mask = (attr::PRESENT | attr::CODE | attr::DC | attr::RW) as i32;
     let plain = (attr::PRESENT | attr::RW) as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
+    let last = m.size as i32 - 1;
     dynasm!(a ; .arch x64 ; mov eax, m.disp as i32);
     if let Some(b) = m.base {
         dynasm!(a ; .arch x64 ; add eax, [r12 + b]);
@@ -369,13 +401,13 @@ fn emit_tlb_lookup(a: &mut Asm, m: &MemRef, write: bool, slow: dynasmrt::Dynamic
         ; cmp ecx, plain
         ; jne =>slow
         ; mov ecx, [r12 + seg + SEG_LIMIT]
-        ; lea rdx, [rax + 3]
+        ; lea rdx, [rax + last]
         ; cmp rdx, rcx
         ; ja =>slow
         ; add eax, [r12 + seg + SEG_BASE]
         ; mov ecx, eax
         ; and ecx, 0xfff
-        ; cmp ecx, 0xffc
+        ; cmp ecx, 0x1000 - m.size as i32
         ; ja =>slow
         ; mov ecx, eax
         ; shr ecx, 12
