@@ -65,14 +65,19 @@ fn src32(o: Opd) -> Option<Src> {
     }
 }
 
-/// A 32-bit memory operand: segment and address parts (32-bit addressing).
-struct MemRef {
-    /// Access width in bytes: 1, 2 or 4.
-    size: u8,
-    seg: Seg,
+/// A 32-bit effective address: base and index register offsets in the CPU, index shift,
+/// displacement.
+struct Ea {
     base: Option<i32>,
     index: Option<(i32, u8)>,
     disp: u32,
+}
+
+/// A memory operand: width (1, 2 or 4 bytes), segment and address.
+struct MemRef {
+    size: u8,
+    seg: Seg,
+    ea: Ea,
 }
 
 /// The register slot's offset, None for no register, Some(None) for one not inlinable.
@@ -80,13 +85,12 @@ fn addr_reg(s: u8) -> Option<Option<i32>> {
     (s != ox86_core::decode::NO_REG).then(|| reg32(s))
 }
 
-fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
-    if !d.a32 || !matches!(d.msize, 1 | 2 | 4) {
+/// The instruction's address, if it uses 32-bit addressing with 32-bit registers.
+fn ea(d: &DecodedInsn) -> Option<Ea> {
+    if !d.a32 {
         return None;
     }
-    Some(MemRef {
-        size: d.msize,
-        seg: d.seg,
+    Some(Ea {
         base: addr_reg(d.base).map_or(Some(None), |b| b.map(Some))?,
         index: match addr_reg(d.index) {
             None => None,
@@ -94,6 +98,28 @@ fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
         },
         disp: d.disp,
     })
+}
+
+fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
+    if !matches!(d.msize, 1 | 2 | 4) {
+        return None;
+    }
+    Some(MemRef {
+        size: d.msize,
+        seg: d.seg,
+        ea: ea(d)?,
+    })
+}
+
+/// The effective address into EAX.
+fn emit_ea(a: &mut Asm, e: &Ea) {
+    dynasm!(a ; .arch x64 ; mov eax, e.disp as i32);
+    if let Some(b) = e.base {
+        dynasm!(a ; .arch x64 ; add eax, [r12 + b]);
+    }
+    if let Some((i, shift)) = e.index {
+        dynasm!(a ; .arch x64 ; mov ecx, [r12 + i] ; shl ecx, shift as i8 ; add eax, ecx);
+    }
 }
 
 /// The inline forms: 32-bit register/immediate MOV, ALU and TEST, LEA, and 32-bit loads
@@ -132,9 +158,7 @@ enum Inline {
     },
     Lea {
         dst: i32,
-        base: Option<i32>,
-        index: Option<(i32, u8)>,
-        disp: u32,
+        ea: Ea,
     },
 }
 
@@ -172,18 +196,10 @@ fn inline_form(d: &DecodedInsn) -> Option<Inline> {
             };
         }
         Mnemonic::Lea => {
-            let (Opd::Reg(r), true) = (d.ops[0], d.a32) else {
-                return None;
-            };
-            let slot = |s: u8| (s != ox86_core::decode::NO_REG).then(|| reg32(s));
+            let Opd::Reg(r) = d.ops[0] else { return None };
             return Some(Inline::Lea {
                 dst: reg32(r)?,
-                base: slot(d.base).map_or(Some(None), |b| b.map(Some))?,
-                index: match slot(d.index) {
-                    None => None,
-                    Some(i) => Some((i?, d.shift)),
-                },
-                disp: d.disp,
+                ea: ea(d)?,
             });
         }
         Mnemonic::Movzx | Mnemonic::Movsx => {
@@ -288,19 +304,8 @@ fn emit_inline(a: &mut Asm, f: &Inline, slow: dynasmrt::DynamicLabel) {
             load_src(a, src);
             dynasm!(a ; .arch x64 ; mov [r12 + dst], ecx);
         }
-        Inline::Lea {
-            dst,
-            base,
-            index,
-            disp,
-        } => {
-            dynasm!(a ; .arch x64 ; mov eax, disp as i32);
-            if let Some(b) = base {
-                dynasm!(a ; .arch x64 ; add eax, [r12 + b]);
-            }
-            if let Some((i, shift)) = index {
-                dynasm!(a ; .arch x64 ; mov ecx, [r12 + i] ; shl ecx, shift as i8 ; add eax, ecx);
-            }
+        Inline::Lea { dst, ref ea } => {
+            emit_ea(a, ea);
             dynasm!(a ; .arch x64 ; mov [r12 + dst], eax);
         }
         Inline::Alu {
@@ -366,9 +371,11 @@ fn stack_ref(disp: i32) -> MemRef {
     MemRef {
         size: 4,
         seg: Seg::Ss,
-        base: Some(ESP),
-        index: None,
-        disp: disp as u32,
+        ea: Ea {
+            base: Some(ESP),
+            index: None,
+            disp: disp as u32,
+        },
     }
 }
 
@@ -387,13 +394,7 @@ fn emit_tlb_lookup(a: &mut Asm, m: &MemRef, write: bool, slow: dynasmrt::Dynamic
     let plain = (attr::PRESENT | attr::RW) as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as i32 - 1;
-    dynasm!(a ; .arch x64 ; mov eax, m.disp as i32);
-    if let Some(b) = m.base {
-        dynasm!(a ; .arch x64 ; add eax, [r12 + b]);
-    }
-    if let Some((i, shift)) = m.index {
-        dynasm!(a ; .arch x64 ; mov ecx, [r12 + i] ; shl ecx, shift as i8 ; add eax, ecx);
-    }
+    emit_ea(a, &m.ea);
     dynasm!(a
         ; .arch x64
         ; movzx ecx, WORD [r12 + seg + SEG_ATTR]
