@@ -69,6 +69,19 @@ impl PhysMemory {
         &mut self.ram
     }
 
+    /// Which pages are read-only (for a debugger's checkpoint).
+    pub fn readonly_pages(&self) -> &[bool] {
+        &self.readonly
+    }
+
+    /// Restore the read-only map taken by `readonly_pages`.
+    pub fn set_readonly_pages(&mut self, pages: &[bool]) {
+        if pages.len() == self.readonly.len() {
+            self.readonly.copy_from_slice(pages);
+            self.write_gen += 1;
+        }
+    }
+
     /// Enable or disable the A20 gate (address bit 20 forced to zero when disabled).
     pub fn set_a20(&mut self, enabled: bool) {
         self.a20_mask = if enabled { !0 } else { !(1 << 20) };

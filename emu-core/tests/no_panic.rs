@@ -198,7 +198,7 @@ const MODES: [Mode; 5] = [
 struct Tally {
     programs: u64,
     /// InstructionLimit, Halted, Stopped, TripleFault.
-    exits: [u64; 4],
+    exits: [u64; 5],
     instructions: u64,
     exceptions: u64,
     interrupts: u64,
@@ -224,6 +224,7 @@ fn exit_index(e: Exit) -> usize {
         Exit::Halted => 1,
         Exit::Stopped => 2,
         Exit::TripleFault => 3,
+        Exit::Breakpoint => 4,
     }
 }
 

@@ -20,6 +20,9 @@ use gdbstub::common::Signal;
 use gdbstub::conn::{Connection, ConnectionExt};
 use gdbstub::stub::run_blocking::{BlockingEventLoop, Event, WaitForStopReasonError};
 use gdbstub::stub::{DisconnectReason, GdbStub, SingleThreadStopReason};
+use gdbstub::target::ext::base::reverse_exec::{
+    ReplayLogPosition, ReverseCont, ReverseContOps, ReverseStep, ReverseStepOps,
+};
 use gdbstub::target::ext::base::singlethread::{
     SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep,
     SingleThreadSingleStepOps,
@@ -343,6 +346,10 @@ impl Ox86 {
                 },
                 addr,
             },
+            DebugStop::HistoryStart => SingleThreadStopReason::ReplayLog {
+                tid: None,
+                pos: ReplayLogPosition::Begin,
+            },
             DebugStop::Exited { end, ack } => {
                 self.exit_ack = Some(ack);
                 SingleThreadStopReason::Exited(
@@ -469,6 +476,9 @@ fn gdb_regs(s: &CpuState, eflags: u32) -> X86CoreRegs {
 /// one cannot be read.
 fn set_regs(m: &mut Machine, new: &X86CoreRegs) -> bool {
     let old = gdb_regs(&m.cpu.s, m.cpu.eflags());
+    if old != *new {
+        m.debug_diverge();
+    }
     let s = &mut m.cpu.s;
     s.regs = [
         new.eax, new.ecx, new.edx, new.ebx, new.esp, new.ebp, new.esi, new.edi,
@@ -557,6 +567,26 @@ impl SingleThreadResume for Ox86 {
 
     fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
         Some(self)
+    }
+
+    fn support_reverse_step(&mut self) -> Option<ReverseStepOps<'_, (), Self>> {
+        Some(self)
+    }
+
+    fn support_reverse_cont(&mut self) -> Option<ReverseContOps<'_, (), Self>> {
+        Some(self)
+    }
+}
+
+impl ReverseStep<()> for Ox86 {
+    fn reverse_step(&mut self, _tid: ()) -> Result<(), Gone> {
+        self.link.send(DebugCmd::ReverseStep)
+    }
+}
+
+impl ReverseCont<()> for Ox86 {
+    fn reverse_cont(&mut self) -> Result<(), Gone> {
+        self.link.send(DebugCmd::ReverseContinue)
     }
 }
 

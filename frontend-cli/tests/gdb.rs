@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const TIMEOUT: Duration = Duration::from_secs(120);
+const TIMEOUT: Duration = Duration::from_secs(900);
+
+mod common;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -83,17 +85,16 @@ struct Ox86 {
 impl Ox86 {
     fn start(rom: &str, extra: &[&str]) -> Ox86 {
         let rom = rom_path(rom);
-        let mut args = vec![
-            "run",
-            "--bios",
-            &rom,
-            "--serial",
-            "none",
-            "--gdb",
-            "tcp:127.0.0.1:0",
-            "--wait-gdb",
-        ];
+        let mut args = vec!["--bios", &rom];
         args.extend(extra);
+        Self::start_with(&args)
+    }
+
+    /// `ox86 run ARGS --serial none --gdb tcp:127.0.0.1:0 --wait-gdb`.
+    fn start_with(extra: &[&str]) -> Ox86 {
+        let mut args = vec!["run"];
+        args.extend(extra);
+        args.extend(["--serial", "none", "--gdb", "tcp:127.0.0.1:0", "--wait-gdb"]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_ox86"))
             .args(&args)
             .stdin(Stdio::null())
@@ -320,6 +321,110 @@ fn drive_the_demo_rom(engine: &[&str]) {
 }
 
 #[test]
+fn gdb_reverse_steps_and_continues() {
+    reverse_execution(&[]);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn gdb_reverse_steps_and_continues_under_the_jit() {
+    reverse_execution(&["--engine", "jit", "--jit-threshold", "1"]);
+}
+
+/// The registers gdb showed for each `info registers` (the lines from eax to gs).
+fn register_dumps(out: &str) -> Vec<String> {
+    let mut dumps = Vec::new();
+    let mut cur: Option<String> = None;
+    for l in out.lines() {
+        if l.starts_with("eax ") {
+            cur = Some(String::new());
+        }
+        if let Some(c) = &mut cur {
+            c.push_str(l);
+            c.push('\n');
+            if l.starts_with("gs ") {
+                dumps.push(cur.take().unwrap());
+            }
+        }
+    }
+    dumps
+}
+
+fn reverse_execution(engine: &[&str]) {
+    let crc_init = rom_addr("demo", &[0x31, 0xc9, 0x89, 0xc8, 0xba, 8, 0, 0, 0]);
+    let store = rom_addr("demo", &[0x89, 0x04, 0x8d, 0x00, 0x00, 0x01, 0x00]);
+    let ox = Ox86::start("demo", engine);
+    let out = gdb(
+        ox.port,
+        &format!(
+            "break *{crc_init:#x}\n\
+             continue\n\
+             info registers\n\
+             x/4xw 0x10000\n\
+             stepi\nstepi\nstepi\nstepi\nstepi\nstepi\n\
+             p/x $pc\n\
+             reverse-stepi\nreverse-stepi\nreverse-stepi\n\
+             p/x $pc\n\
+             reverse-stepi\nreverse-stepi\nreverse-stepi\n\
+             info registers\n\
+             break *{store:#x}\n\
+             continue\ncontinue\ncontinue\n\
+             p/x $ecx\n\
+             x/4xw 0x10000\n\
+             reverse-continue\n\
+             p/x $ecx\n\
+             x/4xw 0x10000\n\
+             reverse-continue\n\
+             p/x $ecx\n\
+             reverse-continue\n\
+             p/x $pc\n\
+             reverse-continue\n\
+             p/x $pc\n\
+             delete\n\
+             watch *(int*)0x10004\n\
+             continue\n\
+             p/x $ecx\n\
+             kill\n"
+        ),
+    );
+    let p = printed(&out);
+    let hex = |a: u32| format!("{a:#x}");
+    let regs = register_dumps(&out);
+    assert_eq!(regs.len(), 2, "two register dumps:\n{out}");
+    // Six steps forward and six back: every register as it was.
+    assert_eq!(p[0], hex(crc_init + 19), "six steps forward:\n{out}");
+    assert_eq!(p[1], hex(crc_init + 9), "three steps back:\n{out}");
+    assert_eq!(regs[0], regs[1], "registers after stepping back:\n{out}");
+    // Third hit of the table store: entry 2 is about to be written, 0 and 1 are.
+    assert_eq!(p[2], "0x2", "third hit of the store:\n{out}");
+    assert_has(
+        &out,
+        "0x10000:\t0x00000000\t0x77073096\t0x00000000\t0x00000000",
+    );
+    // Back to the second hit: entry 1 not written yet.
+    assert_eq!(p[3], "0x1", "reverse-continue to the second hit:\n{out}");
+    let unwritten = "0x10000:\t0x00000000\t0x00000000\t0x00000000\t0x00000000";
+    assert_eq!(out.matches(unwritten).count(), 2, "memory restored:\n{out}");
+    assert_eq!(p[4], "0x0", "reverse-continue to the first hit:\n{out}");
+    assert_eq!(p[5], hex(crc_init), "back at the first breakpoint:\n{out}");
+    // Nothing before: the start of the recorded history (where gdb attached).
+    assert_has(&out, "No more reverse-execution history.");
+    assert_eq!(p[6], "0xfff0", "at the start of history:\n{out}");
+    // Forward again, the watchpoint sees the same store as a first run does.
+    assert_has(&out, "Old value = 0\nNew value = 1996959894");
+    assert_eq!(p[7], "0x1", "{out}");
+    let (code, stdout, err) = ox.finish();
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The guest's output is not repeated by the replays.
+    assert_eq!(
+        stdout.matches("hello from 16-bit real mode").count(),
+        1,
+        "{stdout}"
+    );
+}
+
+#[test]
 fn gdb_sees_the_guest_exit() {
     see_the_guest_exit(&[]);
 }
@@ -441,4 +546,103 @@ fn bad_gdb_addresses() {
     let spec = format!("tcp:127.0.0.1:{}", busy.local_addr().unwrap().port());
     let err = assert_clean_error(&["run", "--bios", &rom, "--serial", "none", "--gdb", &spec]);
     assert!(err.contains("cannot listen for gdb"), "{err}");
+}
+
+/// The Debian kernel (see scripts/fetch-linux.sh) under the JIT: a breakpoint at the
+/// decompressed kernel's entry (CONFIG_PHYSICAL_START, with KASLR off), the boot
+/// protocol's registers there, single steps to `startup_32`'s copy of the boot
+/// parameters, a write watchpoint on its destination, and reverse execution back over
+/// the steps and to the breakpoint.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn gdb_debugs_the_linux_kernel() {
+    let config = std::fs::read_to_string(common::guest_file("config")).expect("kernel config");
+    let entry = config
+        .lines()
+        .find_map(|l| l.strip_prefix("CONFIG_PHYSICAL_START="))
+        .and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+        .expect("CONFIG_PHYSICAL_START in the kernel config");
+    let kernel = common::guest_file("vmlinuz").display().to_string();
+    let initrd = common::guest_file("initramfs-test.cpio.gz")
+        .display()
+        .to_string();
+    let ox = Ox86::start_with(&[
+        "--kernel",
+        &kernel,
+        "--initrd",
+        &initrd,
+        "--append",
+        "console=ttyS0 nokaslr",
+        "--rtc-base",
+        "2026-01-01T00:00:00",
+        "--engine",
+        "jit",
+    ]);
+    // `rep movsd` is f3 a5: the copy of boot_params (from ESI) in startup_32.
+    let out = gdb(
+        ox.port,
+        &format!(
+            "break *{entry:#x}\n\
+             continue\n\
+             info registers\n\
+             while *(unsigned short*)$pc != 0xa5f3\n  stepi\nend\n\
+             p/x $pc\n\
+             set $dst = $edi\n\
+             set $src = *(int*)$esi\n\
+             watch *(int*)$dst\n\
+             continue\n\
+             p/x $pc\n\
+             p *(int*)$dst == $src\n\
+             info registers\n\
+             x/4xw $dst\n\
+             stepi\nstepi\nstepi\nstepi\n\
+             reverse-stepi\nreverse-stepi\nreverse-stepi\nreverse-stepi\n\
+             info registers\n\
+             x/4xw $dst\n\
+             delete\n\
+             break *{entry:#x}\n\
+             reverse-continue\n\
+             info registers\n\
+             kill\n"
+        ),
+    );
+    let regs = register_dumps(&out);
+    assert_eq!(regs.len(), 4, "four register dumps:\n{out}");
+    // The boot protocol at the kernel's entry: flat __BOOT_CS/__BOOT_DS, ESI at the boot
+    // parameters ox86 wrote (0x10000), interrupts off, EAX the entry the decompressor
+    // jumped through.
+    assert_has(&out, &format!("Breakpoint 1, {entry:#010x} in ?? ()"));
+    for want in [
+        format!("eip            {entry:#x}"),
+        format!("eax            {entry:#x}"),
+        "esi            0x10000".to_string(),
+        "cs             0x10".to_string(),
+        "ds             0x18".to_string(),
+        "ss             0x18".to_string(),
+    ] {
+        assert!(regs[0].contains(&want), "{want} at the entry:\n{}", regs[0]);
+    }
+    assert!(!regs[0].contains("IF"), "interrupts off:\n{}", regs[0]);
+    // The watchpoint fires on the copy, and the copied value is the source's.
+    let p = printed(&out);
+    let rep_movs = u32::from_str_radix(p[0].trim_start_matches("0x"), 16).expect("pc");
+    assert_eq!(
+        p[1],
+        format!("{:#x}", rep_movs + 2),
+        "stopped after rep movsd:\n{out}"
+    );
+    assert_eq!(
+        p[2], "1",
+        "the destination holds the source's value:\n{out}"
+    );
+    // Four steps forward and back: registers and memory as they were.
+    assert_eq!(regs[1], regs[2], "registers after reverse-stepi:\n{out}");
+    let dumps: Vec<&str> = out.lines().filter(|l| l.contains(":\t0x")).collect();
+    assert_eq!(dumps.len(), 2, "{out}");
+    assert_eq!(dumps[0], dumps[1], "memory after reverse-stepi:\n{out}");
+    // reverse-continue: back at the entry with the entry's registers.
+    assert_has(&out, &format!("Breakpoint 3, {entry:#010x} in ?? ()"));
+    assert_eq!(regs[0], regs[3], "registers back at the breakpoint:\n{out}");
+    let (code, _, err) = ox.finish();
+    assert_eq!(code, Some(0), "stderr: {err}");
 }

@@ -6,35 +6,16 @@
 //! command runs it first); without it these tests fail and say how to get it.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::guest_file;
+
 /// Generous: the interpreter boots this kernel in one to two minutes on a loaded machine.
 const TIMEOUT: Duration = Duration::from_secs(1200);
 const CMDLINE: &str = "console=ttyS0 panic=-1";
-
-fn guest_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("OX86_GUEST_DIR") {
-        return PathBuf::from(d);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-        .expect("neither OX86_GUEST_DIR, XDG_CACHE_HOME nor HOME is set");
-    cache.join("ox86").join("linux")
-}
-
-fn guest_file(name: &str) -> PathBuf {
-    let p = guest_dir().join(name);
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/fetch-linux.sh to fetch the Debian guest",
-        p.display()
-    );
-    p
-}
 
 /// ox86 running a kernel, its serial console read line by line on a thread.
 struct Guest {

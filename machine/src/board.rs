@@ -30,6 +30,7 @@ pub enum Request {
 }
 
 /// The devices of the PC, each a plain struct driven through its ports.
+#[derive(Clone)]
 pub struct Devices {
     pub pic: PicPair,
     pub pit: Pit,
@@ -62,9 +63,9 @@ pub struct Board {
     /// the run loop between slices.
     now: u64,
     /// Where the 0xE9 console goes.
-    console: Box<dyn Write + Send>,
+    console: Output,
     /// Where COM1 output goes.
-    serial: Box<dyn Write + Send>,
+    serial: Output,
     exit_port: Option<u16>,
     post_ports: Vec<u16>,
     /// Value written to the exit port, once it has been.
@@ -102,8 +103,8 @@ impl Board {
             now: 0,
             pit_rise: None,
             intr: false,
-            console,
-            serial,
+            console: Output::new(console),
+            serial: Output::new(serial),
             exit_port,
             post_ports,
             exit_value: None,
@@ -130,8 +131,44 @@ impl Board {
     }
 
     pub fn flush_output(&mut self) {
-        let _ = self.console.flush();
-        let _ = self.serial.flush();
+        let _ = self.console.w.flush();
+        let _ = self.serial.w.flush();
+    }
+
+    /// The board's part of a debugger checkpoint.
+    pub(crate) fn save_state(&self) -> BoardState {
+        BoardState {
+            dev: self.dev.clone(),
+            now: self.now,
+            exit_value: self.exit_value,
+            post: self.post,
+            request: self.request,
+            pit_rise: self.pit_rise,
+            intr: self.intr,
+            attention: self.attention,
+            console_pos: self.console.pos,
+            serial_pos: self.serial.pos,
+        }
+    }
+
+    pub(crate) fn restore_state(&mut self, s: &BoardState) {
+        self.dev = s.dev.clone();
+        self.now = s.now;
+        self.exit_value = s.exit_value;
+        self.post = s.post;
+        self.request = s.request;
+        self.pit_rise = s.pit_rise;
+        self.intr = s.intr;
+        self.attention = s.attention;
+        self.console.pos = s.console_pos;
+        self.serial.pos = s.serial_pos;
+    }
+
+    /// Output from here on is new even if earlier output was replayed past (the guest's
+    /// future was changed by a debugger).
+    pub(crate) fn forget_output_history(&mut self) {
+        self.console.high = self.console.pos;
+        self.serial.high = self.serial.pos;
     }
 
     /// Bring the devices' view of time to `now` and fire the timer events that are due.
@@ -265,9 +302,9 @@ impl Board {
                 self.attention = true;
             }
             DEBUG_CONSOLE_PORT => {
-                let _ = self.console.write_all(&[v]);
+                self.console.emit(&[v]);
                 if v == b'\n' {
-                    let _ = self.console.flush();
+                    let _ = self.console.w.flush();
                 }
             }
             _ => {
@@ -276,7 +313,7 @@ impl Board {
                     u.write(reg, v);
                     let out = u.take_output();
                     if i == 0 && !out.is_empty() {
-                        let _ = self.serial.write_all(&out);
+                        self.serial.emit(&out);
                     }
                 }
             }
@@ -300,6 +337,45 @@ impl Board {
         self.pit_rise = None;
         self.intr = false;
     }
+}
+
+/// An output stream that a replay does not repeat: bytes are counted, and only those
+/// beyond the furthest count reached so far reach the host.
+struct Output {
+    w: Box<dyn Write + Send>,
+    pos: u64,
+    high: u64,
+}
+
+impl Output {
+    fn new(w: Box<dyn Write + Send>) -> Self {
+        Output { w, pos: 0, high: 0 }
+    }
+
+    fn emit(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len() as u64;
+        if end > self.high {
+            let skip = self.high.saturating_sub(self.pos) as usize;
+            let _ = self.w.write_all(&bytes[skip..]);
+            self.high = end;
+        }
+        self.pos = end;
+    }
+}
+
+/// The board's part of a checkpoint: device state and the output positions.
+#[derive(Clone)]
+pub(crate) struct BoardState {
+    dev: Devices,
+    now: u64,
+    exit_value: Option<u32>,
+    post: Option<u8>,
+    request: Option<Request>,
+    pit_rise: Option<u64>,
+    intr: bool,
+    attention: bool,
+    console_pos: u64,
+    serial_pos: u64,
 }
 
 impl Bus for Board {

@@ -64,6 +64,7 @@ impl Machine {
             if let Some(end) = self.debug_poll() {
                 break end;
             }
+            self.history_tick();
             if let Some(end) = self.poll_input(None) {
                 break end;
             }
@@ -83,7 +84,7 @@ impl Machine {
             self.board.flush_output();
             self.debug_check();
             match exit {
-                Exit::InstructionLimit => {}
+                Exit::InstructionLimit | Exit::Breakpoint => {}
                 Exit::Stopped => {
                     self.board.clear_attention();
                     if let Some(v) = self.board.exit_value {
@@ -141,20 +142,28 @@ impl Machine {
         }
         let now = self.cpu.clock();
         let gap = next.map(|t| t.saturating_sub(now));
-        if self.realtime || gap.is_none() {
+        // A debugger's recorded history runs on virtual time alone, so that it replays.
+        let recording = self.recording();
+        if recording && gap.is_none() && self.replaying() {
+            return None; // the logged input that woke the guest comes next
+        }
+        let realtime = self.realtime && !recording;
+        if realtime || gap.is_none() {
             let t0 = Instant::now();
             let wait = gap.map(Duration::from_nanos);
             if let Some(end) = self.poll_input(Some(wait)) {
                 return Some(end);
             }
             let slept = t0.elapsed().as_nanos() as u64;
-            self.cpu.stats.idle += gap.map_or(slept, |g| slept.min(g));
-            if !self.realtime {
+            if !recording {
+                self.cpu.stats.idle += gap.map_or(slept, |g| slept.min(g));
+            }
+            if !realtime {
                 return None;
             }
         }
         if let Some(g) = gap {
-            if !self.realtime {
+            if !realtime {
                 self.cpu.stats.idle += g;
             }
         }
@@ -188,11 +197,17 @@ impl Machine {
                 msg = rx.try_recv().map_err(|e| e == TryRecvError::Disconnected);
             }
         }
+        if self.replaying() {
+            // Host input waits for the end of the replay; the logged input is due now.
+            self.replay_input();
+            return None;
+        }
         while let Some(&b) = self.pending_input.front() {
             if !self.board.serial_input(b) {
                 break;
             }
             self.pending_input.pop_front();
+            self.log_input(b);
         }
         None
     }

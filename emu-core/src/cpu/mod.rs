@@ -36,6 +36,8 @@ pub enum Exit {
     Stopped,
     /// A fault while delivering a double fault: the CPU shuts down.
     TripleFault,
+    /// At a debugger breakpoint (`Cpu::debug_break_hit`).
+    Breakpoint,
 }
 
 /// Counters for `--stats`.
@@ -55,6 +57,21 @@ pub struct RunStats {
 /// `mmu::tlb::ENTRIES` `TlbEntry`s each: where generated code looks pages up.
 pub const TLB_SETS_OFFSET: usize = std::mem::offset_of!(Cpu, tlb) + std::mem::offset_of!(Tlb, sets);
 
+/// What `Cpu::checkpoint` keeps.
+#[derive(Clone, Debug)]
+pub struct CpuCheckpoint {
+    s: CpuState,
+    stats: RunStats,
+    irq_inhibit: bool,
+    shutdown: bool,
+}
+
+impl CpuCheckpoint {
+    pub fn stats(&self) -> &RunStats {
+        &self.stats
+    }
+}
+
 pub struct Cpu {
     pub s: CpuState,
     pub model: CpuModel,
@@ -70,6 +87,13 @@ pub struct Cpu {
     pub(crate) shutdown: bool,
     /// Data breakpoints (DR0-DR3) hit by the current instruction.
     pub(crate) db_hits: u8,
+    /// A debugger's breakpoints on linear addresses (apart from the guest's DR0-DR3): a
+    /// block runs only up to the first of them, and execution stops there.
+    pub debug_breaks: Vec<u32>,
+    /// The breakpoint execution resumes from: its instruction runs once.
+    pub debug_break_skip: Option<u32>,
+    /// The breakpoint execution stopped at.
+    pub debug_break_hit: Option<u32>,
 }
 
 impl Cpu {
@@ -84,6 +108,9 @@ impl Cpu {
             end_block: false,
             shutdown: false,
             db_hits: 0,
+            debug_breaks: Vec::new(),
+            debug_break_skip: None,
+            debug_break_hit: None,
         }
     }
 
@@ -95,6 +122,29 @@ impl Cpu {
         self.irq_inhibit = false;
         self.end_block = false;
         self.shutdown = false;
+    }
+
+    /// The architectural state and counters, for a debugger's checkpoint (caches are
+    /// rebuilt on restore).
+    pub fn checkpoint(&self) -> CpuCheckpoint {
+        CpuCheckpoint {
+            s: self.s.clone(),
+            stats: self.stats,
+            irq_inhibit: self.irq_inhibit,
+            shutdown: self.shutdown,
+        }
+    }
+
+    /// Return to a checkpoint: the TLB is dropped and the current block ends.
+    pub fn restore(&mut self, c: &CpuCheckpoint) {
+        self.s = c.s.clone();
+        self.stats = c.stats;
+        self.irq_inhibit = c.irq_inhibit;
+        self.shutdown = c.shutdown;
+        self.tlb.flush_all();
+        self.code_dirty = false;
+        self.end_block = true;
+        self.db_hits = 0;
     }
 
     pub fn is_286(&self) -> bool {

@@ -84,6 +84,9 @@ impl<B: Bus> Interpreter<B> {
             if cpu.shutdown {
                 return Exit::TripleFault;
             }
+            if cpu.debug_break_hit.is_some() {
+                return Exit::Breakpoint;
+            }
             if bus.stop_requested() {
                 return Exit::Stopped;
             }
@@ -119,6 +122,7 @@ impl<B: Bus> Interpreter<B> {
                     break;
                 }
                 if cpu.end_block
+                    || cpu.debug_break_hit.is_some()
                     || cpu.stats.instructions >= end
                     || (cpu.s.flags.bits & flags::IF != 0 && bus.interrupt_pending())
                 {
@@ -141,7 +145,7 @@ impl<B: Bus> Interpreter<B> {
     }
 
     /// Find or decode the block at CS:EIP and run it.
-    fn step_block(&mut self, cpu: &mut Cpu, bus: &mut B, max: u64, step: bool) -> Result<()> {
+    fn step_block(&mut self, cpu: &mut Cpu, bus: &mut B, mut max: u64, step: bool) -> Result<()> {
         let cs = &cpu.s.segs[Seg::Cs as usize];
         let eip = cpu.s.eip;
         if eip > cs.limit {
@@ -164,6 +168,12 @@ impl<B: Bus> Interpreter<B> {
                 let b = decode_block(cpu, bus)?;
                 cpu.stats.blocks_decoded += 1;
                 if !(b.cacheable && b.phys == phys) {
+                    if !cpu.debug_breaks.is_empty() {
+                        max = match Self::break_limit(cpu, lin, &b, max) {
+                            Some(m) => m,
+                            None => return Ok(()),
+                        };
+                    }
                     Self::run_block(cpu, bus, &b, max, step, None, 0);
                     return Ok(());
                 }
@@ -172,6 +182,12 @@ impl<B: Bus> Interpreter<B> {
                 self.cache.insert(key, b)
             }
         };
+        if !cpu.debug_breaks.is_empty() {
+            max = match Self::break_limit(cpu, lin, self.cache.block(index), max) {
+                Some(m) => m,
+                None => return Ok(()),
+            };
+        }
         let accel = self.accel.as_mut();
         let full = Self::run_block(
             cpu,
@@ -186,6 +202,31 @@ impl<B: Bus> Interpreter<B> {
             self.flush(bus);
         }
         Ok(())
+    }
+
+    /// How much of a block at linear `lin` may run before a debugger breakpoint: `None`
+    /// when its first instruction has one (execution stops there).
+    fn break_limit(cpu: &mut Cpu, lin: u32, block: &Block<B>, max: u64) -> Option<u64> {
+        let size = block.size;
+        if !cpu.debug_breaks.iter().any(|&b| b.wrapping_sub(lin) < size) {
+            cpu.debug_break_skip = None;
+            return Some(max);
+        }
+        let mut a = lin;
+        for (k, (_, d)) in block.insns.iter().enumerate().take(max as usize) {
+            if cpu.debug_breaks.contains(&a) && !(k == 0 && cpu.debug_break_skip == Some(a)) {
+                if k == 0 {
+                    cpu.debug_break_hit = Some(a);
+                    cpu.end_block = true;
+                    return None;
+                }
+                cpu.debug_break_skip = None;
+                return Some(k as u64);
+            }
+            a = a.wrapping_add(d.len as u32);
+        }
+        cpu.debug_break_skip = None;
+        Some(max)
     }
 
     /// Run a block: single-stepped, as host code once hot, or interpreted. True when the

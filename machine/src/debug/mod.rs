@@ -19,6 +19,7 @@
 
 pub mod mem;
 mod predict;
+mod reverse;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use ox86_core::cpu::state::{Seg, Segment};
 use crate::machine::Machine;
 use crate::run::RunEnd;
 use predict::Access;
+use reverse::{position, History};
 
 /// What a watchpoint watches for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +68,9 @@ impl Watchpoint {
     }
 }
 
+/// A replay goes one instruction at a time for the last this many positions.
+const REPLAY_NEAR: u64 = 4096;
+
 /// The most bytes one watchpoint may cover.
 pub const MAX_WATCH_LEN: u32 = 4096;
 
@@ -85,6 +90,12 @@ pub enum DebugCmd {
     Detach,
     /// End the run (`RunEnd::Quit`).
     Kill,
+    /// Go back one step (to the previous position) and answer `DebugStop::Step`, or
+    /// `DebugStop::HistoryStart` when there is no earlier point in the history.
+    ReverseStep,
+    /// Go back to the last point before this one where a breakpoint or watchpoint hit,
+    /// or to the start of the history (`DebugStop::HistoryStart`).
+    ReverseContinue,
     /// Run this on the machine (register and memory access, breakpoint changes).
     Exec(Box<dyn FnOnce(&mut Machine) + Send>),
 }
@@ -103,12 +114,49 @@ pub enum DebugStop {
         addr: u32,
         kind: WatchKind,
     },
+    /// Running backwards reached the oldest point of the recorded history.
+    HistoryStart,
     /// The run ended while the guest was running for the debugger. Dropping `ack` tells
     /// the run loop the news has been passed on.
     Exited {
         end: RunEnd,
         ack: Sender<()>,
     },
+}
+
+/// Why the replay of a reverse command stops where it does.
+#[derive(Clone, Copy, Debug)]
+enum Hit {
+    Step,
+    Breakpoint { addr: u32, kind: BreakKind },
+    Watch { addr: u32, kind: WatchKind },
+    HistoryStart,
+}
+
+impl Hit {
+    fn stop(self) -> DebugStop {
+        match self {
+            Hit::Step => DebugStop::Step,
+            Hit::Breakpoint { addr, kind } => DebugStop::Breakpoint { addr, kind },
+            Hit::Watch { addr, kind } => DebugStop::Watch { addr, kind },
+            Hit::HistoryStart => DebugStop::HistoryStart,
+        }
+    }
+}
+
+/// A reverse command under way.
+#[derive(Clone, Copy, Debug)]
+enum Reverse {
+    /// Replaying from checkpoint `from` up to position `to`, noting the last point before
+    /// `to` where the command could stop (any, for a step; a hit, for a continue).
+    Scan {
+        from: usize,
+        to: u64,
+        cont: bool,
+        found: Option<(u64, Hit)>,
+    },
+    /// Replaying to position `to`, there to stop for `why`.
+    RunTo { to: u64, why: Hit },
 }
 
 /// The debugger state the run loop consults.
@@ -129,6 +177,11 @@ pub struct Debugger {
     slice_mark: (u64, u64, u64),
     /// The accesses predicted for the instruction the current slice runs.
     predicted: Vec<Access>,
+    /// The current slice runs one instruction for the debugger's checks.
+    fine_slice: bool,
+    /// Checkpoints and input log for going backwards.
+    history: History,
+    reverse: Option<Reverse>,
 }
 
 impl Debugger {
@@ -146,6 +199,9 @@ impl Debugger {
             step_mark: (0, 0, 0),
             slice_mark: (0, 0, 0),
             predicted: Vec::new(),
+            fine_slice: false,
+            history: History::new(),
+            reverse: None,
         }
     }
 
@@ -203,16 +259,39 @@ impl Debugger {
         }
     }
 
-    /// Must the guest run one instruction at a time?
-    fn fine_grained(&self) -> bool {
-        self.attached
-            && self.running
-            && (self.stepping || !self.breakpoints.is_empty() || !self.watchpoints.is_empty())
+    /// Must the guest run one instruction at a time (at position `pos`)? Breakpoints
+    /// alone do not need it: the CPU stops at them, see `Cpu::debug_breaks`. A replay
+    /// runs at full speed until it is close to its target.
+    fn fine_grained(&self, pos: u64) -> bool {
+        if !(self.attached && self.running) {
+            return false;
+        }
+        let near = |to: u64| to.saturating_sub(pos) <= REPLAY_NEAR;
+        match self.reverse {
+            None => self.stepping || !self.watchpoints.is_empty(),
+            Some(Reverse::Scan { to, cont, .. }) => {
+                near(to) || (cont && !self.watchpoints.is_empty())
+            }
+            Some(Reverse::RunTo { to, .. }) => near(to),
+        }
+    }
+
+    /// Does the CPU stop at the breakpoints in this state (else they are passed)?
+    fn cpu_stops_at_breakpoints(&self) -> bool {
+        matches!(self.reverse, None | Some(Reverse::Scan { cont: true, .. }))
+    }
+
+    /// Where the replay under way ends.
+    fn replay_target(&self) -> Option<u64> {
+        match self.reverse? {
+            Reverse::Scan { to, .. } | Reverse::RunTo { to, .. } => Some(to),
+        }
     }
 
     fn stop(&mut self, why: DebugStop) {
         self.running = false;
         self.stepping = false;
+        self.reverse = None;
         let _ = self.stops.send(why);
     }
 }
@@ -232,6 +311,7 @@ impl Machine {
     /// Write linear guest memory as a debugger does (ignoring page protection; decoded
     /// code there is dropped). Returns the bytes written.
     pub fn debug_write(&mut self, lin: u32, data: &[u8]) -> usize {
+        self.debug_diverge();
         mem::write_linear(&self.cpu.s, &mut self.board, lin, data)
     }
 
@@ -326,6 +406,7 @@ impl Machine {
             DebugCmd::Attach => {
                 d.attached = true;
                 d.stop(DebugStop::Attached);
+                self.take_checkpoint();
             }
             DebugCmd::Interrupt => {
                 if d.attached && d.running {
@@ -336,8 +417,19 @@ impl Machine {
                 d.running = true;
                 d.stepping = matches!(cmd, DebugCmd::Step);
                 d.step_mark = now;
+                // Resuming at a breakpoint runs its instruction.
+                let lin = self.cpu.s.seg(Seg::Cs).base.wrapping_add(self.cpu.s.eip);
+                self.cpu.debug_break_skip = Some(lin);
+                if !d.stepping && !self.replaying() {
+                    self.take_checkpoint();
+                }
                 self.debug_refresh_watch();
             }
+            DebugCmd::ReverseStep | DebugCmd::ReverseContinue if d.attached => {
+                let cont = matches!(cmd, DebugCmd::ReverseContinue);
+                self.reverse_from(position(self), cont);
+            }
+            DebugCmd::ReverseStep | DebugCmd::ReverseContinue => {}
             DebugCmd::Continue | DebugCmd::Step => {}
             DebugCmd::Detach => {
                 d.attached = false;
@@ -345,6 +437,8 @@ impl Machine {
                 d.stepping = false;
                 d.breakpoints.clear();
                 d.watchpoints.clear();
+                d.reverse = None;
+                self.forget_history();
             }
             DebugCmd::Kill => {
                 d.attached = false;
@@ -375,19 +469,32 @@ impl Machine {
     }
 
     /// The budget of the coming slice: one instruction while the debugger must see each
-    /// (breakpoints, watchpoints, stepping), with the instruction's accesses predicted
-    /// for the watchpoints.
+    /// (stepping, watchpoints, the end of a replay), with the instruction's accesses
+    /// predicted for the watchpoints; otherwise the CPU runs at full speed and stops at
+    /// breakpoints itself (`Cpu::debug_breaks`).
     pub(crate) fn debug_budget(&mut self, budget: u64) -> u64 {
-        let fine = self.debug.as_ref().is_some_and(Debugger::fine_grained);
-        self.board.stop_after_interrupt = fine;
-        if !fine {
-            return budget;
-        }
+        let pos = position(self);
         let mark = progress(self);
-        let reads = self
-            .debug
-            .as_ref()
-            .is_some_and(|d| !d.watchpoints.is_empty());
+        let Some(d) = &mut self.debug else {
+            return budget;
+        };
+        let fine = d.fine_grained(pos);
+        d.fine_slice = fine;
+        self.board.stop_after_interrupt = fine;
+        let cpu_breaks = (d.attached && d.running && !fine && d.cpu_stops_at_breakpoints())
+            .then_some(&d.breakpoints);
+        let want = cpu_breaks.into_iter().flat_map(|b| b.keys().copied());
+        if !want.clone().eq(self.cpu.debug_breaks.iter().copied()) {
+            self.cpu.debug_breaks = want.collect();
+        }
+        if !fine {
+            // A replay stops short of its target at full speed, then goes one by one.
+            return match d.replay_target() {
+                Some(to) => budget.min((to.saturating_sub(pos) / 2).max(1)),
+                None => budget,
+            };
+        }
+        let reads = !d.watchpoints.is_empty();
         let predicted = if reads {
             predict::next_accesses(&self.cpu.s, &mut self.board)
         } else {
@@ -401,15 +508,86 @@ impl Machine {
     }
 
     /// After a slice: report a watchpoint hit, the end of a step, or a breakpoint at the
-    /// next instruction.
+    /// next instruction; or take the next step of a reverse command.
     pub(crate) fn debug_check(&mut self) {
-        if !self.debug.as_ref().is_some_and(Debugger::fine_grained) {
-            return;
+        let pos = position(self);
+        if let Some(addr) = self.cpu.debug_break_hit.take() {
+            let Some(d) = &mut self.debug else {
+                return;
+            };
+            let Some(&kind) = d.breakpoints.get(&addr) else {
+                return;
+            };
+            match &mut d.reverse {
+                None => {
+                    d.stop(DebugStop::Breakpoint { addr, kind });
+                    return;
+                }
+                Some(r) => {
+                    if let Reverse::Scan { to, found, .. } = r {
+                        if pos < *to {
+                            *found = Some((pos, Hit::Breakpoint { addr, kind }));
+                        }
+                    }
+                    self.cpu.debug_break_skip = Some(addr);
+                }
+            }
         }
+        let Some(d) = &self.debug else {
+            return;
+        };
+        let fine = d.fine_slice && d.attached;
+        let (hit, bp) = if fine {
+            (self.watch_hit(), self.breakpoint_here())
+        } else {
+            (None, None)
+        };
         let now = progress(self);
         let Some(d) = &mut self.debug else {
             return;
         };
+        match d.reverse {
+            None if fine => {
+                if let Some(h) = hit {
+                    d.stop(h.stop());
+                } else if d.stepping && now != d.step_mark {
+                    d.stop(DebugStop::Step);
+                } else if let Some(h) = bp {
+                    d.stop(h.stop());
+                }
+            }
+            None => {}
+            Some(Reverse::Scan {
+                from,
+                to,
+                cont,
+                ref mut found,
+            }) => {
+                if pos < to {
+                    let h = if cont { hit.or(bp) } else { Some(Hit::Step) };
+                    if let Some(h) = h.filter(|_| fine) {
+                        *found = Some((pos, h));
+                    }
+                } else {
+                    let found = *found;
+                    self.finish_scan(from, cont, found);
+                }
+            }
+            Some(Reverse::RunTo { to, why }) if pos >= to => {
+                if pos > to {
+                    eprintln!("ox86: replay passed its target (position {pos} > {to})");
+                }
+                d.stop(why.stop());
+            }
+            Some(Reverse::RunTo { .. }) => {}
+        }
+    }
+
+    /// The first watchpoint the last instruction hit: it touched the watched bytes (by its
+    /// decoding) or they changed.
+    fn watch_hit(&mut self) -> Option<Hit> {
+        let now = progress(self);
+        let d = self.debug.as_mut()?;
         // The predicted accesses happened if the instruction completed and no interrupt
         // came first.
         let retired = now.0 != d.slice_mark.0 && now.2 == d.slice_mark.2;
@@ -433,24 +611,92 @@ impl Machine {
                 w.old = cur;
             }
             if (touched || changed) && hit.is_none() {
-                hit = Some(DebugStop::Watch {
+                hit = Some(Hit::Watch {
                     addr: w.addr,
                     kind: w.kind,
                 });
             }
         }
+        self.debug.as_mut()?.watchpoints = watch;
+        hit
+    }
+
+    /// The breakpoint at the next instruction, if any.
+    fn breakpoint_here(&self) -> Option<Hit> {
         let lin = self.cpu.s.seg(Seg::Cs).base.wrapping_add(self.cpu.s.eip);
+        let d = self.debug.as_ref()?;
+        d.breakpoints
+            .get(&lin)
+            .map(|&kind| Hit::Breakpoint { addr: lin, kind })
+    }
+
+    /// Start a reverse command at position `to`: replay from the last checkpoint before.
+    fn reverse_from(&mut self, to: u64, cont: bool) {
         let Some(d) = &mut self.debug else {
             return;
         };
-        d.watchpoints = watch;
-        if let Some(h) = hit {
-            d.stop(h);
-        } else if d.stepping && now != d.step_mark {
-            d.stop(DebugStop::Step);
-        } else if let Some(&kind) = d.breakpoints.get(&lin) {
-            d.stop(DebugStop::Breakpoint { addr: lin, kind });
+        match d.history.before(to) {
+            Some(i) => self.scan_from(i, to, cont),
+            None => d.stop(DebugStop::HistoryStart),
         }
+    }
+
+    fn scan_from(&mut self, from: usize, to: u64, cont: bool) {
+        self.restore_checkpoint(from);
+        let here = position(self);
+        let found = if cont {
+            self.breakpoint_here().map(|h| (here, h))
+        } else {
+            Some((here, Hit::Step))
+        };
+        if let Some(d) = &mut self.debug {
+            d.running = true;
+            d.stepping = false;
+            d.reverse = Some(Reverse::Scan {
+                from,
+                to,
+                cont,
+                found,
+            });
+        }
+        self.debug_refresh_watch();
+    }
+
+    /// A scan reached its end: replay to what it found, or scan the stretch before.
+    fn finish_scan(&mut self, from: usize, cont: bool, found: Option<(u64, Hit)>) {
+        match found {
+            Some((to, why)) => {
+                self.restore_checkpoint(from);
+                self.replay_to(to, why);
+            }
+            None if from > 0 => {
+                let to = self.debug.as_ref().unwrap().history.checkpoints[from].at.0;
+                self.scan_from(from - 1, to, cont);
+            }
+            None => {
+                self.restore_checkpoint(0);
+                self.replay_to(0, Hit::HistoryStart);
+            }
+        }
+    }
+
+    fn replay_to(&mut self, to: u64, why: Hit) {
+        let here = position(self);
+        let Some(d) = &mut self.debug else {
+            return;
+        };
+        if here >= to {
+            d.stop(why.stop());
+            return;
+        }
+        d.running = true;
+        d.reverse = Some(Reverse::RunTo { to, why });
+        self.debug_refresh_watch();
+    }
+
+    /// Is a reverse command replaying?
+    pub(crate) fn reversing(&self) -> bool {
+        self.debug.as_ref().is_some_and(|d| d.reverse.is_some())
     }
 
     /// Is the guest stopped for the debugger (no time passes)?
