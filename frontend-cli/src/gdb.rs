@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{RecvTimeoutError, Sender};
 use gdbstub::common::Signal;
 use gdbstub::conn::{Connection, ConnectionExt};
 use gdbstub::stub::run_blocking::{BlockingEventLoop, Event, WaitForStopReasonError};
@@ -40,6 +40,8 @@ use ox86_core::cpu::state::{CpuState, Seg};
 use ox86_core::interp::x87::F80;
 use ox86_machine::debug::{BreakKind, DebugCmd, DebugStop, Debugger, WatchKind};
 use ox86_machine::{HostInput, Machine};
+
+use crate::link::{Gone, Link};
 
 /// Parse `tcp:HOST:PORT` (HOST may be empty for 127.0.0.1, or a bracketed IPv6
 /// address) and listen there.
@@ -91,44 +93,6 @@ pub fn start(
         .spawn(move || serve(listener, link, explicit_exit_port))
         .context("cannot start the gdb stub's thread")?;
     Ok(Debugger::new(cmd_rx, stop_tx, wait))
-}
-
-/// The channels to the CPU thread.
-#[derive(Clone)]
-struct Link {
-    cmds: Sender<DebugCmd>,
-    stops: Receiver<DebugStop>,
-    wake: Sender<HostInput>,
-}
-
-/// The machine is no longer running (the run ended).
-#[derive(Debug)]
-pub struct Gone;
-
-impl std::fmt::Display for Gone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the machine has stopped")
-    }
-}
-
-impl Link {
-    fn send(&self, cmd: DebugCmd) -> Result<(), Gone> {
-        self.cmds.send(cmd).map_err(|_| Gone)?;
-        let _ = self.wake.send(HostInput::Wake);
-        Ok(())
-    }
-
-    /// Run `f` on the machine (between slices) and return its result.
-    fn with<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Machine) -> R + Send + 'static,
-    ) -> Result<R, Gone> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.send(DebugCmd::Exec(Box::new(move |m| {
-            let _ = tx.send(f(m));
-        })))?;
-        rx.recv().map_err(|_| Gone)
-    }
 }
 
 fn serve(listener: TcpListener, link: Link, explicit_exit_port: bool) {
@@ -688,281 +652,10 @@ impl HwWatchpoint for Ox86 {
 impl MonitorCmd for Ox86 {
     fn handle_monitor_cmd(&mut self, cmd: &[u8], mut out: ConsoleOutput<'_>) -> Result<(), Gone> {
         let cmd = String::from_utf8_lossy(cmd).into_owned();
-        let text = self.link.with(move |m| monitor(m, &cmd))?;
+        let text = self.link.with(move |m| crate::monitor::command(m, &cmd))?;
         let _ = out.write_str(&text);
         Ok(())
     }
-}
-
-const MONITOR_HELP: &str = "\
-ox86 monitor commands:
-  regs          general, segment (base/limit/attributes), control and debug registers
-  info          execution state, breakpoints and watchpoints
-  gdt           GDT entries (non-null)
-  idt           IDT gates (protected mode) or IVT vectors (real mode)
-  walk ADDR     page walk of a linear address (ADDR: hex with 0x, or decimal)
-  help          this list
-";
-
-/// A `monitor` command's output (run on the CPU thread).
-fn monitor(m: &mut Machine, cmd: &str) -> String {
-    let mut words = cmd.split_whitespace();
-    let (name, arg) = (words.next().unwrap_or(""), words.next());
-    match name {
-        "" | "help" => MONITOR_HELP.to_string(),
-        "regs" | "sregs" | "registers" => monitor_regs(m),
-        "info" => monitor_info(m),
-        "gdt" => monitor_gdt(m),
-        "idt" => monitor_idt(m),
-        "walk" | "translate" => match arg.and_then(parse_num) {
-            Some(a) => monitor_walk(m, a),
-            None => "usage: monitor walk ADDR (a linear address)\n".to_string(),
-        },
-        _ => format!("unknown monitor command `{name}`; `monitor help` lists them\n"),
-    }
-}
-
-fn parse_num(s: &str) -> Option<u32> {
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
-    }
-}
-
-fn monitor_regs(m: &Machine) -> String {
-    let s = &m.cpu.s;
-    let mut o = crate::run::dump_state(m);
-    let _ = writeln!(
-        o,
-        "DR0={:08x} DR1={:08x} DR2={:08x} DR3={:08x} DR6={:08x} DR7={:08x}",
-        s.dr[0], s.dr[1], s.dr[2], s.dr[3], s.dr[6], s.dr[7]
-    );
-    let f = &s.fpu;
-    let _ = writeln!(
-        o,
-        "FCW={:04x} FSW={:04x} FTW={:04x} FOP={:03x} FIP={:04x}:{:08x} FDP={:04x}:{:08x}",
-        f.cw,
-        f.status(),
-        f.tw,
-        f.fop,
-        f.fcs,
-        f.fip,
-        f.fds,
-        f.fdp
-    );
-    o
-}
-
-fn monitor_info(m: &Machine) -> String {
-    let mut o = String::new();
-    let st = &m.cpu.stats;
-    let s = &m.cpu.s;
-    let cs = s.seg(Seg::Cs);
-    let _ = writeln!(
-        o,
-        "next instruction at {:04x}:{:08x} (linear {:08x}){}",
-        cs.selector,
-        s.eip,
-        cs.base.wrapping_add(s.eip),
-        if s.halted { ", halted" } else { "" }
-    );
-    let _ = writeln!(
-        o,
-        "instructions retired: {}, virtual clock: {} ns, exceptions: {}, interrupts: {}",
-        st.instructions,
-        m.cpu.clock(),
-        st.exceptions,
-        st.interrupts
-    );
-    let engine = if m.interp.accel.is_some() {
-        "jit"
-    } else {
-        "interp"
-    };
-    let _ = writeln!(o, "engine: {engine}");
-    if let Some(d) = &m.debug {
-        for (addr, kind) in d.breakpoints() {
-            let _ = writeln!(o, "breakpoint at linear {addr:08x} ({kind:?})");
-        }
-        for w in d.watchpoints() {
-            let _ = writeln!(
-                o,
-                "watchpoint ({:?}) on linear {:08x}, {} bytes",
-                w.kind, w.addr, w.len
-            );
-        }
-        if !d.breakpoints().is_empty() || !d.watchpoints().is_empty() {
-            let _ = writeln!(
-                o,
-                "(with breakpoints or watchpoints set the guest runs one instruction at a time)"
-            );
-        }
-    }
-    o
-}
-
-fn descriptor_line(sel: u16, d: [u8; 8]) -> String {
-    let g = ox86_machine::debug::mem::descriptor_to_segment(sel, d);
-    let access = d[5];
-    let kind = if access & 0x10 != 0 {
-        if access & 8 != 0 {
-            format!(
-                "code{}{}{}",
-                if g.attr & 0x4000 != 0 { "32" } else { "16" },
-                if access & 2 != 0 { " readable" } else { "" },
-                if access & 4 != 0 { " conforming" } else { "" }
-            )
-        } else {
-            format!(
-                "data{}{}",
-                if access & 2 != 0 {
-                    " writable"
-                } else {
-                    " read-only"
-                },
-                if access & 4 != 0 { " expand-down" } else { "" }
-            )
-        }
-    } else {
-        match access & 0xf {
-            1 => "TSS16 available".into(),
-            2 => "LDT".into(),
-            3 => "TSS16 busy".into(),
-            4 => "call gate16".into(),
-            5 => "task gate".into(),
-            6 => "interrupt gate16".into(),
-            7 => "trap gate16".into(),
-            9 => "TSS32 available".into(),
-            0xb => "TSS32 busy".into(),
-            0xc => "call gate32".into(),
-            0xe => "interrupt gate32".into(),
-            0xf => "trap gate32".into(),
-            t => format!("system type {t:#x}"),
-        }
-    };
-    format!(
-        "{sel:04x}: {:016x} base={:08x} limit={:08x} dpl={} {}{}",
-        u64::from_le_bytes(d),
-        g.base,
-        g.limit,
-        (access >> 5) & 3,
-        if access & 0x80 != 0 {
-            ""
-        } else {
-            "not-present "
-        },
-        kind
-    )
-}
-
-fn monitor_gdt(m: &mut Machine) -> String {
-    let gdtr = m.cpu.s.gdtr;
-    let mut o = format!("GDT base={:08x} limit={:04x}\n", gdtr.base, gdtr.limit);
-    let count = (gdtr.limit as u32 + 1) / 8;
-    for i in 1..count.min(8192) {
-        let mut d = [0; 8];
-        if m.debug_read(gdtr.base.wrapping_add(i * 8), &mut d) < 8 {
-            let _ = writeln!(o, "{:04x}: not mapped", i * 8);
-            break;
-        }
-        if d != [0; 8] {
-            let _ = writeln!(o, "{}", descriptor_line((i * 8) as u16, d));
-        }
-    }
-    o
-}
-
-fn monitor_idt(m: &mut Machine) -> String {
-    let idtr = m.cpu.s.idtr;
-    let mut o = format!("IDT base={:08x} limit={:04x}\n", idtr.base, idtr.limit);
-    let pm = m.cpu.s.protected_mode();
-    let size = if pm { 8 } else { 4 };
-    let count = ((idtr.limit as u32 + 1) / size).min(256);
-    for v in 0..count {
-        let mut d = [0; 8];
-        let n = size as usize;
-        if m.debug_read(idtr.base.wrapping_add(v * size), &mut d[..n]) < n {
-            let _ = writeln!(o, "{v:02x}: not mapped");
-            break;
-        }
-        if !pm {
-            let off = u16::from_le_bytes([d[0], d[1]]);
-            let seg = u16::from_le_bytes([d[2], d[3]]);
-            let _ = writeln!(o, "{v:02x}: {seg:04x}:{off:04x}");
-        } else if d != [0; 8] {
-            let sel = u16::from_le_bytes([d[2], d[3]]);
-            let off = u16::from_le_bytes([d[0], d[1]]) as u32
-                | (u16::from_le_bytes([d[6], d[7]]) as u32) << 16;
-            let access = d[5];
-            let kind = match access & 0x1f {
-                5 => "task gate",
-                6 => "interrupt gate16",
-                7 => "trap gate16",
-                0xe => "interrupt gate32",
-                0xf => "trap gate32",
-                _ => "invalid gate",
-            };
-            let _ = writeln!(
-                o,
-                "{v:02x}: {sel:04x}:{off:08x} dpl={} {}{kind}",
-                (access >> 5) & 3,
-                if access & 0x80 != 0 {
-                    ""
-                } else {
-                    "not-present "
-                }
-            );
-        }
-    }
-    o
-}
-
-fn monitor_walk(m: &mut Machine, lin: u32) -> String {
-    let w = m.debug_walk(lin);
-    let mut o = String::new();
-    if !w.paging {
-        let _ = writeln!(
-            o,
-            "paging off: linear {lin:08x} = physical {:08x}",
-            w.phys.unwrap_or(0)
-        );
-        return o;
-    }
-    let _ = writeln!(o, "CR3={:08x}", m.cpu.s.cr3);
-    if let Some(e) = w.pde {
-        let _ = writeln!(
-            o,
-            "PDE[{:3}] at {:08x} = {:08x}",
-            lin >> 22,
-            e.addr,
-            e.value
-        );
-    }
-    if let Some(e) = w.pte {
-        let _ = writeln!(
-            o,
-            "PTE[{:3}] at {:08x} = {:08x}",
-            (lin >> 12) & 0x3ff,
-            e.addr,
-            e.value
-        );
-    }
-    match w.phys {
-        Some(p) => {
-            let _ = writeln!(
-                o,
-                "linear {lin:08x} -> physical {p:08x} ({} page, {}, {}{})",
-                if w.large { "4 MiB" } else { "4 KiB" },
-                if w.writable { "writable" } else { "read-only" },
-                if w.user { "user" } else { "supervisor" },
-                if w.global { ", global" } else { "" }
-            );
-        }
-        None => {
-            let _ = writeln!(o, "linear {lin:08x}: not present");
-        }
-    }
-    o
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! ox86: a pure-software x86 PC emulator.
 
 mod bench;
+mod debugger;
 mod gdb;
+mod link;
+mod monitor;
 mod run;
 mod sst;
 mod terminal;
@@ -19,6 +22,8 @@ struct Cli {
 enum Cmd {
     /// Run a guest (the built-in demo guest when none is given)
     Run(run::RunArgs),
+    /// Debug a guest interactively (same arguments as `run`; `help` at the prompt)
+    Debug(debugger::DebugArgs),
     /// Benchmark a guest under the interpreter and the JIT (and `--vs qemu`)
     Bench(bench::BenchArgs),
     /// Run SingleStepTests MOO files and report failures
@@ -29,6 +34,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.cmd {
         Cmd::Run(a) => run::run(a),
+        Cmd::Debug(a) => debugger::run(a),
         Cmd::Sst(a) => sst::run(a),
         Cmd::Bench(a) => bench::run(a),
     };

@@ -4,10 +4,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use crossbeam_channel::Sender;
 use ox86_core::cpu::state::Seg;
 use ox86_machine::board::DEFAULT_EXIT_PORT;
 use ox86_machine::boot::multiboot;
-use ox86_machine::{Boot, Machine, MachineConfig, RunEnd, RunReport};
+use ox86_machine::debug::{TraceFormat, Tracer};
+use ox86_machine::{Boot, HostInput, Machine, MachineConfig, RunEnd, RunReport};
 
 use crate::{gdb, terminal};
 
@@ -91,6 +93,36 @@ pub struct RunArgs {
     /// With --gdb: do not start the guest until gdb connects and continues (QEMU's -S).
     #[arg(long, requires = "gdb")]
     pub wait_gdb: bool,
+    /// Write an instruction trace to FILE: address, bytes, disassembly, changed registers
+    /// and memory writes of every instruction (slow: one instruction per slice).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// The trace's format (default: json for a .json/.jsonl FILE, else text).
+    #[arg(long, value_enum, requires = "trace")]
+    pub trace_format: Option<TraceFormatArg>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceFormatArg {
+    Text,
+    Json,
+}
+
+/// Open `--trace FILE` and start tracing.
+fn start_trace(m: &mut Machine, a: &RunArgs) -> Result<()> {
+    let Some(path) = &a.trace else {
+        return Ok(());
+    };
+    let format = match a.trace_format {
+        Some(TraceFormatArg::Text) => TraceFormat::Text,
+        Some(TraceFormatArg::Json) => TraceFormat::Json,
+        None => TraceFormat::for_path(path),
+    };
+    let f = std::fs::File::create(path)
+        .with_context(|| format!("cannot create trace file {}", path.display()))?;
+    let out = Box::new(std::io::BufWriter::with_capacity(1 << 20, f));
+    m.set_trace(Some(Tracer::new(out, format)));
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,8 +288,26 @@ fn boot(a: &RunArgs) -> Result<Boot> {
     }))
 }
 
-/// The machine and, for `--serial stdio` on a terminal, the raw-mode guard to keep.
-pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
+/// How `build` makes the machine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// `ox86 run`: the guest has the terminal.
+    Run,
+    /// `ox86 debug`: the debugger has the terminal's input; the guest's serial output
+    /// still goes to standard output, and time is virtual only.
+    Debugger,
+}
+
+/// The machine, for `--serial stdio` on a terminal the raw-mode guard to keep, and for
+/// the debugger a sender that wakes the run loop.
+pub fn build(
+    a: &RunArgs,
+    front: Front,
+) -> Result<(
+    Machine,
+    Option<terminal::RawMode>,
+    Option<Sender<HostInput>>,
+)> {
     let ram_size = parse_size(&a.memory)?;
     if ram_size == 0 {
         bail!("memory size `{}` is zero", a.memory);
@@ -279,7 +329,7 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
     cfg.exit_port = Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT));
     cfg.post_ports.extend(&a.post_port);
     cfg.reboot = !a.no_reboot;
-    cfg.realtime = a.realtime;
+    cfg.realtime = a.realtime && front == Front::Run;
     cfg.engine = match a.engine {
         Engine::Interp => ox86_machine::Engine::Interp,
         Engine::Jit => ox86_machine::Engine::Jit,
@@ -299,6 +349,7 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
                 .with_context(|| format!("cannot create serial output file {}", p.display()))?;
             cfg.serial = Box::new(std::io::BufWriter::new(f));
         }
+        Serial::Stdio if front == Front::Debugger => cfg.serial = Box::new(std::io::stdout()),
         Serial::Stdio => {
             cfg.serial = Box::new(std::io::stdout());
             let (tx, rx) = crossbeam_channel::unbounded();
@@ -312,8 +363,17 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
             }
         }
     }
+    if front == Front::Debugger {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        cfg.input = Some(rx);
+        let mut m = Machine::new(cfg)?;
+        start_trace(&mut m, a)?;
+        return Ok((m, raw, Some(tx)));
+    }
     let Some(listener) = gdb else {
-        return Ok((Machine::new(cfg)?, raw));
+        let mut m = Machine::new(cfg)?;
+        start_trace(&mut m, a)?;
+        return Ok((m, raw, None));
     };
     let wake = match wake {
         Some(tx) => tx,
@@ -330,7 +390,8 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
         wake,
         a.exit_port.is_some(),
     )?);
-    Ok((m, raw))
+    start_trace(&mut m, a)?;
+    Ok((m, raw, None))
 }
 
 /// The process exit status for a run.
@@ -354,10 +415,15 @@ pub fn end_status(explicit_exit_port: bool, end: RunEnd) -> i32 {
 }
 
 pub fn run(a: RunArgs) -> Result<i32> {
-    let (mut m, raw) = build(&a)?;
+    let (mut m, raw, _) = build(&a, Front::Run)?;
     let report = m.run(a.max_insns);
     // Leave raw mode before printing anything of our own.
     drop(raw);
+    Ok(finish(&a, &m, &report))
+}
+
+/// Say how the run ended (and `--stats`, `--dump-state`); the exit status.
+pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> i32 {
     let s = &m.cpu.s;
     let at = format!("{:04x}:{:08x}", s.segs[Seg::Cs as usize].selector, s.eip);
     match report.end {
@@ -378,7 +444,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         eprintln!("post: {p:#04x}");
     }
     if a.stats {
-        print_stats(&report);
+        print_stats(report);
         if let Some(acc) = &m.interp.accel {
             for (name, v) in acc.counters() {
                 eprintln!("jit {name}: {v}");
@@ -386,9 +452,9 @@ pub fn run(a: RunArgs) -> Result<i32> {
         }
     }
     if a.dump_state {
-        eprint!("{}", dump_state(&m));
+        eprint!("{}", dump_state(m));
     }
-    Ok(status(&a, &report))
+    status(a, report)
 }
 
 fn print_stats(r: &RunReport) {

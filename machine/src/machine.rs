@@ -145,6 +145,8 @@ pub struct Machine {
     multiboot: Option<MultibootImage>,
     /// A debugger (the gdb stub), when one is configured.
     pub debug: Option<crate::debug::Debugger>,
+    /// An instruction trace being written.
+    pub(crate) trace: Option<crate::debug::Tracer>,
 }
 
 /// Linux wants a few MiB for itself beyond its image and initrd.
@@ -214,6 +216,7 @@ impl Machine {
             linux,
             multiboot,
             debug: None,
+            trace: None,
         };
         m.enter_linux();
         m.enter_multiboot();

@@ -79,9 +79,16 @@ impl Machine {
             if let Some(t) = self.board.next_event() {
                 budget = budget.min(t.saturating_sub(now).max(1));
             }
-            let budget = self.debug_budget(budget);
+            let mut budget = self.debug_budget(budget);
+            if self.trace.is_some() {
+                // One instruction per slice, and an interrupt ends one, so each is seen.
+                budget = 1;
+                self.board.stop_after_interrupt = true;
+                self.trace_before();
+            }
             let exit = self.interp.run(&mut self.cpu, &mut self.board, budget);
             self.board.flush_output();
+            self.trace_after();
             self.debug_check();
             match exit {
                 Exit::InstructionLimit | Exit::Breakpoint => {}
@@ -120,6 +127,7 @@ impl Machine {
             }
         };
         self.board.flush_output();
+        self.trace_flush();
         self.debug_finish(end);
         RunReport {
             end,

@@ -8,6 +8,12 @@ use super::state::Seg;
 use super::Cpu;
 
 impl Cpu {
+    /// Has a debugger set breakpoints (`debug_breaks`, `debug_phys_breaks`)?
+    #[inline]
+    pub fn debug_breaks_armed(&self) -> bool {
+        !(self.debug_breaks.is_empty() && self.debug_phys_breaks.is_empty())
+    }
+
     /// Is any breakpoint enabled in DR7?
     #[inline]
     pub fn breakpoints_armed(&self) -> bool {

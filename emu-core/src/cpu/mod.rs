@@ -90,6 +90,8 @@ pub struct Cpu {
     /// A debugger's breakpoints on linear addresses (apart from the guest's DR0-DR3): a
     /// block runs only up to the first of them, and execution stops there.
     pub debug_breaks: Vec<u32>,
+    /// The same on physical addresses.
+    pub debug_phys_breaks: Vec<u64>,
     /// The breakpoint execution resumes from: its instruction runs once.
     pub debug_break_skip: Option<u32>,
     /// The breakpoint execution stopped at.
@@ -109,6 +111,7 @@ impl Cpu {
             shutdown: false,
             db_hits: 0,
             debug_breaks: Vec::new(),
+            debug_phys_breaks: Vec::new(),
             debug_break_skip: None,
             debug_break_hit: None,
         }

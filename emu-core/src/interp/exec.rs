@@ -168,8 +168,8 @@ impl<B: Bus> Interpreter<B> {
                 let b = decode_block(cpu, bus)?;
                 cpu.stats.blocks_decoded += 1;
                 if !(b.cacheable && b.phys == phys) {
-                    if !cpu.debug_breaks.is_empty() {
-                        max = match Self::break_limit(cpu, lin, &b, max) {
+                    if cpu.debug_breaks_armed() {
+                        max = match Self::break_limit(cpu, lin, phys, &b, max) {
                             Some(m) => m,
                             None => return Ok(()),
                         };
@@ -182,8 +182,8 @@ impl<B: Bus> Interpreter<B> {
                 self.cache.insert(key, b)
             }
         };
-        if !cpu.debug_breaks.is_empty() {
-            max = match Self::break_limit(cpu, lin, self.cache.block(index), max) {
+        if cpu.debug_breaks_armed() {
+            max = match Self::break_limit(cpu, lin, phys, self.cache.block(index), max) {
                 Some(m) => m,
                 None => return Ok(()),
             };
@@ -206,15 +206,25 @@ impl<B: Bus> Interpreter<B> {
 
     /// How much of a block at linear `lin` may run before a debugger breakpoint: `None`
     /// when its first instruction has one (execution stops there).
-    fn break_limit(cpu: &mut Cpu, lin: u32, block: &Block<B>, max: u64) -> Option<u64> {
+    fn break_limit(cpu: &mut Cpu, lin: u32, phys: u64, block: &Block<B>, max: u64) -> Option<u64> {
         let size = block.size;
-        if !cpu.debug_breaks.iter().any(|&b| b.wrapping_sub(lin) < size) {
+        // Physical breakpoints are matched on the block's first page.
+        let page_left = 4096 - (lin & 0xfff);
+        let near = cpu.debug_breaks.iter().any(|&b| b.wrapping_sub(lin) < size)
+            || cpu
+                .debug_phys_breaks
+                .iter()
+                .any(|&b| b.wrapping_sub(phys) < size.min(page_left) as u64);
+        if !near {
             cpu.debug_break_skip = None;
             return Some(max);
         }
         let mut a = lin;
         for (k, (_, d)) in block.insns.iter().enumerate().take(max as usize) {
-            if cpu.debug_breaks.contains(&a) && !(k == 0 && cpu.debug_break_skip == Some(a)) {
+            let off = a.wrapping_sub(lin);
+            let at_break = cpu.debug_breaks.contains(&a)
+                || (off < page_left && cpu.debug_phys_breaks.contains(&(phys + off as u64)));
+            if at_break && !(k == 0 && cpu.debug_break_skip == Some(a)) {
                 if k == 0 {
                     cpu.debug_break_hit = Some(a);
                     cpu.end_block = true;

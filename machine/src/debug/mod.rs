@@ -20,6 +20,7 @@
 pub mod mem;
 mod predict;
 mod reverse;
+mod trace;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,6 +32,7 @@ use crate::machine::Machine;
 use crate::run::RunEnd;
 use predict::Access;
 use reverse::{position, History};
+pub use trace::{TraceFormat, Tracer};
 
 /// What a watchpoint watches for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +166,8 @@ pub struct Debugger {
     cmds: Receiver<DebugCmd>,
     stops: Sender<DebugStop>,
     breakpoints: BTreeMap<u32, BreakKind>,
+    /// Breakpoints on physical addresses (wherever the page is mapped).
+    phys_breakpoints: std::collections::BTreeSet<u64>,
     watchpoints: Vec<Watchpoint>,
     /// A client is attached.
     attached: bool,
@@ -192,6 +196,7 @@ impl Debugger {
             cmds,
             stops,
             breakpoints: BTreeMap::new(),
+            phys_breakpoints: Default::default(),
             watchpoints: Vec::new(),
             attached: false,
             running: !wait,
@@ -225,6 +230,19 @@ impl Debugger {
     /// Add a breakpoint at linear address `lin` (false if there is one).
     pub fn add_breakpoint(&mut self, lin: u32, kind: BreakKind) -> bool {
         self.breakpoints.insert(lin, kind).is_none()
+    }
+
+    /// Add a breakpoint at physical address `pa` (false if there is one).
+    pub fn add_phys_breakpoint(&mut self, pa: u64) -> bool {
+        self.phys_breakpoints.insert(pa)
+    }
+
+    pub fn remove_phys_breakpoint(&mut self, pa: u64) -> bool {
+        self.phys_breakpoints.remove(&pa)
+    }
+
+    pub fn phys_breakpoints(&self) -> impl Iterator<Item = u64> + '_ {
+        self.phys_breakpoints.iter().copied()
     }
 
     pub fn remove_breakpoint(&mut self, lin: u32) -> bool {
@@ -436,6 +454,7 @@ impl Machine {
                 d.running = true;
                 d.stepping = false;
                 d.breakpoints.clear();
+                d.phys_breakpoints.clear();
                 d.watchpoints.clear();
                 d.reverse = None;
                 self.forget_history();
@@ -481,11 +500,19 @@ impl Machine {
         let fine = d.fine_grained(pos);
         d.fine_slice = fine;
         self.board.stop_after_interrupt = fine;
-        let cpu_breaks = (d.attached && d.running && !fine && d.cpu_stops_at_breakpoints())
-            .then_some(&d.breakpoints);
-        let want = cpu_breaks.into_iter().flat_map(|b| b.keys().copied());
+        let armed = d.attached && d.running && !fine && d.cpu_stops_at_breakpoints();
+        let want = armed.then_some(&d.breakpoints);
+        let want = want.into_iter().flat_map(|b| b.keys().copied());
         if !want.clone().eq(self.cpu.debug_breaks.iter().copied()) {
             self.cpu.debug_breaks = want.collect();
+        }
+        let want = armed.then_some(&d.phys_breakpoints).into_iter().flatten();
+        if !want
+            .clone()
+            .copied()
+            .eq(self.cpu.debug_phys_breaks.iter().copied())
+        {
+            self.cpu.debug_phys_breaks = want.copied().collect();
         }
         if !fine {
             // A replay stops short of its target at full speed, then goes one by one.
@@ -512,10 +539,12 @@ impl Machine {
     pub(crate) fn debug_check(&mut self) {
         let pos = position(self);
         if let Some(addr) = self.cpu.debug_break_hit.take() {
-            let Some(d) = &mut self.debug else {
+            // Execution goes on past this point unless the stop is reported.
+            self.cpu.debug_break_skip = Some(addr);
+            let Some(Hit::Breakpoint { kind, .. }) = self.breakpoint_here() else {
                 return;
             };
-            let Some(&kind) = d.breakpoints.get(&addr) else {
+            let Some(d) = &mut self.debug else {
                 return;
             };
             match &mut d.reverse {
@@ -622,12 +651,21 @@ impl Machine {
     }
 
     /// The breakpoint at the next instruction, if any.
-    fn breakpoint_here(&self) -> Option<Hit> {
+    fn breakpoint_here(&mut self) -> Option<Hit> {
         let lin = self.cpu.s.seg(Seg::Cs).base.wrapping_add(self.cpu.s.eip);
         let d = self.debug.as_ref()?;
-        d.breakpoints
-            .get(&lin)
-            .map(|&kind| Hit::Breakpoint { addr: lin, kind })
+        if let Some(&kind) = d.breakpoints.get(&lin) {
+            return Some(Hit::Breakpoint { addr: lin, kind });
+        }
+        if d.phys_breakpoints.is_empty() {
+            return None;
+        }
+        let pa = mem::translate(&self.cpu.s, &mut self.board, lin)?;
+        let d = self.debug.as_ref()?;
+        d.phys_breakpoints.contains(&pa).then_some(Hit::Breakpoint {
+            addr: lin,
+            kind: BreakKind::Hardware,
+        })
     }
 
     /// Start a reverse command at position `to`: replay from the last checkpoint before.
