@@ -13,6 +13,7 @@ ox86 monitor commands:
   gdt           GDT entries (non-null)
   idt           IDT gates (protected mode) or IVT vectors (real mode)
   walk ADDR     page walk of a linear address (ADDR: hex with 0x, or decimal)
+  tlb           the soft TLB's valid entries (linear page -> physical page)
   pic           the 8259A pair: request, service and mask registers, vector bases
   pit           the 8254's channels: mode, reload value, current count, output
   trace on FILE write an instruction trace to FILE (JSON lines for .json/.jsonl)
@@ -26,6 +27,7 @@ pub fn command(m: &mut Machine, cmd: &str) -> String {
     let (name, arg) = (words.next().unwrap_or(""), words.next());
     match name {
         "pic" => pic(m),
+        "tlb" => tlb(m),
         "pit" => pit(m),
         "trace" => trace(m, arg, words.next()),
         "" | "help" => HELP.to_string(),
@@ -346,4 +348,19 @@ fn trace(m: &mut Machine, what: Option<&str>, file: Option<&str>) -> String {
         }
         _ => "usage: trace on FILE | trace off\n".to_string(),
     }
+}
+
+fn tlb(m: &Machine) -> String {
+    let entries = m.cpu.tlb_entries();
+    let mut o = format!("{} valid entries\n", entries.len());
+    for (user, lin, phys, writable, global) in entries {
+        let _ = writeln!(
+            o,
+            "{} {lin:08x} -> {phys:08x} {}{}",
+            if user { "user" } else { "sup " },
+            if writable { "rw" } else { "r-" },
+            if global { " global" } else { "" }
+        );
+    }
+    o
 }

@@ -138,6 +138,26 @@ impl Cpu {
         }
     }
 
+    /// The soft TLB's valid entries, for a debugger: (user set, linear page, physical
+    /// page, writable through the fast path, global).
+    pub fn tlb_entries(&self) -> Vec<(bool, u32, u32, bool, bool)> {
+        let mut out = Vec::new();
+        for (user, set) in self.tlb.sets.iter().enumerate() {
+            for e in set.iter() {
+                if e.read_tag != crate::mmu::tlb::INVALID {
+                    out.push((
+                        user == 1,
+                        e.read_tag,
+                        e.phys,
+                        e.write_tag == e.read_tag,
+                        e.global,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Return to a checkpoint: the TLB is dropped and the current block ends.
     pub fn restore(&mut self, c: &CpuCheckpoint) {
         self.s = c.s.clone();
