@@ -90,6 +90,10 @@ impl Function {
         f.config[0x0a] = (class >> 8) as u8; // subclass
         f.config[0x0b] = (class >> 16) as u8; // base class
         f.config[0x0e] = header;
+        // Subsystem: QEMU's defaults (Red Hat, "QEMU virtual machine"), by which SeaBIOS
+        // knows it runs on QEMU's board and looks for fw_cfg.
+        f.set16(0x2c, 0x1af4);
+        f.set16(0x2e, 0x1100);
         // Status: medium DEVSEL timing, fast back-to-back capable (what the i440FX
         // and PIIX report); no capabilities list, no error bits ever set.
         f.set16(0x06, 0x0280);
@@ -178,6 +182,9 @@ fn pm_function() -> Function {
     // CNTA/CNTB, GPI control, device resource/activity registers (Linux's quirk reads
     // DEVRESA-J; all zero: no extra decodes enabled).
     f.writable(0x44..=0x7f, 0xff);
+    // DEVACTB bit 25 (APMC_EN) set: QEMU's way of saying "SMM is already set up" when
+    // the machine has no SMM, so SeaBIOS does not wait for an SMI handler that never runs.
+    f.config[0x5b] = 0x02;
     f.config[PMREGMISC] = 0x01; // PMIOSE: the PM block decodes
     f.writable(PMREGMISC..=PMREGMISC, 0x01);
     // SMBBA: 16-byte I/O block, bit 0 reads 1; unprogrammed (no SMBus controller).
@@ -290,6 +297,14 @@ impl Pci {
     pub fn pm_io_base(&self) -> Option<u16> {
         let f = self.function(PM_FUNCTION);
         (f.config[PMREGMISC] & 1 != 0).then(|| f.get16(PMBA) & 0xffc0)
+    }
+
+    /// The i440FX's PAM0-PAM6 registers (0x59-0x5F), which steer the shadow RAM under
+    /// 0xC0000-0xFFFFF.
+    pub fn pam(&self) -> [u8; 7] {
+        let mut p = [0; 7];
+        p.copy_from_slice(&self.function(HOST_BRIDGE).config[0x59..0x60]);
+        p
     }
 
     /// The ISA IRQ that PCI interrupt line PIRQA-D (`pirq` 0-3) is routed to by the

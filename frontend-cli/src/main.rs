@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run a guest (the built-in demo guest when none is given)
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Benchmark a guest under the interpreter and the JIT (and `--vs qemu`)
     Bench(bench::BenchArgs),
     /// Run SingleStepTests MOO files and report failures
@@ -28,7 +28,7 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.cmd {
-        Cmd::Run(a) => run::run(a),
+        Cmd::Run(a) => run::run(*a),
         Cmd::Sst(a) => sst::run(a),
         Cmd::Bench(a) => bench::run(a),
     };

@@ -25,7 +25,8 @@ pub enum Engine {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// Firmware image started at the reset vector (a multiple of 64 KiB, like QEMU's -bios).
-    /// Without it (and without --kernel), the built-in demo guest runs.
+    /// Without it and without --kernel, a disk or CD-ROM boots with SeaBIOS
+    /// (/usr/share/seabios/bios.bin), and with no disk either the built-in demo guest runs.
     #[arg(long, value_name = "FILE", conflicts_with = "kernel")]
     pub bios: Option<PathBuf>,
     /// Linux kernel (bzImage) booted directly through the 32-bit boot protocol, or a
@@ -78,6 +79,14 @@ pub struct RunArgs {
     /// run with status (V<<1)|1. Without it the device sits at 0x501 and V is the status.
     #[arg(long, value_name = "PORT", value_parser = parse_port)]
     pub exit_port: Option<u16>,
+    /// Another port that writes to the debug console as 0xE9 does (0x402 shows SeaBIOS's
+    /// debug log, as QEMU's -debugcon).
+    #[arg(long, value_name = "PORT", value_parser = parse_port)]
+    pub debug_port: Vec<u16>,
+    /// Firmware boot order, as QEMU's -boot: up to three of `a` (floppy), `c` (first hard
+    /// disk), `d` (CD-ROM), `n` (network), first to last.
+    #[arg(long, value_name = "ORDER", default_value = "cad", value_parser = parse_boot_order)]
+    pub boot: String,
     /// Another port whose writes are POST codes (0x80 always is).
     #[arg(long, value_name = "PORT", value_parser = parse_port)]
     pub post_port: Vec<u16>,
@@ -160,6 +169,16 @@ fn parse_datetime(s: &str) -> Option<u64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(days * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+fn parse_boot_order(s: &str) -> Result<String, String> {
+    if ox86_machine::boot::firmware::valid_boot_order(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a boot order (one to three of a, c, d, n, e.g. `c` or `dc`)"
+        ))
+    }
 }
 
 fn parse_port(s: &str) -> Result<u16, String> {
@@ -278,6 +297,8 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
     cfg.console = Box::new(std::io::stdout());
     cfg.exit_port = Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT));
     cfg.post_ports.extend(&a.post_port);
+    cfg.debug_ports.clone_from(&a.debug_port);
+    cfg.boot_order.clone_from(&a.boot);
     cfg.reboot = !a.no_reboot;
     cfg.realtime = a.realtime;
     cfg.engine = match a.engine {

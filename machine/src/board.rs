@@ -6,10 +6,13 @@ use std::io::Write;
 
 use ox86_core::{Bus, PhysMemory};
 use ox86_devices::acpi_pm::{self, AcpiPm, PmEvent};
+use ox86_devices::fw_cfg::{self, FwCfg};
 use ox86_devices::pci::{self, Pci, PciEvent};
 use ox86_devices::pit::{ns_at, ticks_at};
 use ox86_devices::uart::COM_PORTS;
 use ox86_devices::{Cmos, PicPair, Pit, Uart, I8042};
+
+use crate::shadow::{self, Shadow};
 
 /// QEMU's isa-debug-exit default I/O base.
 pub const DEFAULT_EXIT_PORT: u16 = 0x501;
@@ -17,8 +20,9 @@ pub const DEFAULT_EXIT_PORT: u16 = 0x501;
 pub const DEBUG_CONSOLE_PORT: u16 = 0xe9;
 pub const POST_PORT: u16 = 0x80;
 
-/// The most of the ROM that is visible below 1 MiB (the "isa-bios" window).
-const LOW_ROM_WINDOW: usize = 128 << 10;
+/// What a debug console port reads (QEMU's isa-debugcon readback, which SeaBIOS checks
+/// before it writes to 0x402).
+const DEBUGCON_READBACK: u8 = 0xe9;
 
 /// Something the guest asked of the machine as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +42,8 @@ pub struct Devices {
     pub uarts: [Uart; 4],
     pub pci: Pci,
     pub pm: AcpiPm,
+    /// QEMU's firmware configuration device; its contents survive a reset.
+    pub fw_cfg: FwCfg,
 }
 
 impl Devices {
@@ -50,6 +56,7 @@ impl Devices {
             uarts: Default::default(),
             pci: Pci::new(),
             pm: AcpiPm::new(),
+            fw_cfg: FwCfg::new(),
         }
     }
 }
@@ -57,6 +64,8 @@ impl Devices {
 pub struct Board {
     pub mem: PhysMemory,
     rom: Vec<u8>,
+    /// Shadow RAM under the BIOS area, when there is firmware.
+    shadow: Option<Shadow>,
     pub dev: Devices,
     /// Virtual time (ns) of the access being made, set by the CPU before port I/O and by
     /// the run loop between slices.
@@ -67,6 +76,8 @@ pub struct Board {
     serial: Box<dyn Write + Send>,
     exit_port: Option<u16>,
     post_ports: Vec<u16>,
+    /// Ports that write to the debug console (0xE9, and QEMU's -debugcon ports).
+    pub debug_ports: Vec<u16>,
     /// Value written to the exit port, once it has been.
     pub exit_value: Option<u32>,
     /// Last POST code.
@@ -98,6 +109,7 @@ impl Board {
         let mut b = Board {
             mem,
             rom,
+            shadow: None,
             dev,
             now: 0,
             pit_rise: None,
@@ -106,6 +118,7 @@ impl Board {
             serial,
             exit_port,
             post_ports,
+            debug_ports: vec![DEBUG_CONSOLE_PORT],
             exit_value: None,
             post: None,
             request: None,
@@ -116,17 +129,19 @@ impl Board {
         b
     }
 
-    /// Copy the top of the ROM into RAM just below 1 MiB and make it read-only.
-    pub(crate) fn shadow_rom(&mut self) {
-        if self.rom.is_empty() {
-            return;
+    /// Show the top of the ROM just below 1 MiB, over shadow RAM that the PAM registers
+    /// switch in.
+    fn shadow_rom(&mut self) {
+        if !self.rom.is_empty() {
+            self.shadow = Some(Shadow::new(&self.rom, &mut self.mem));
         }
-        let n = self.rom.len().min(LOW_ROM_WINDOW);
-        let at = 0x10_0000 - n as u64;
-        let tail = &self.rom[self.rom.len() - n..];
-        self.mem.set_readonly(at, n as u64, false);
-        self.mem.write_bytes(at, tail);
-        self.mem.set_readonly(at, n as u64, true);
+    }
+
+    /// Apply the host bridge's PAM registers to the shadow RAM.
+    fn update_pam(&mut self) {
+        if let Some(s) = &mut self.shadow {
+            s.set(&mut self.mem, shadow::modes_from_pam(&self.dev.pci.pam()));
+        }
     }
 
     pub fn flush_output(&mut self) {
@@ -227,7 +242,7 @@ impl Board {
             }
             0x64 | 0x92 => d.kbc.read(port),
             0x70 | 0x71 => d.cmos.read(port, now),
-            DEBUG_CONSOLE_PORT => DEBUG_CONSOLE_PORT as u8,
+            _ if self.debug_ports.contains(&port) => DEBUGCON_READBACK,
             _ => match Self::uart_at(port) {
                 Some((i, reg)) => d.uarts[i].read(reg),
                 None => 0xff,
@@ -264,7 +279,7 @@ impl Board {
                 d.cmos.write(port, v, now);
                 self.attention = true;
             }
-            DEBUG_CONSOLE_PORT => {
+            _ if self.debug_ports.contains(&port) => {
                 let _ = self.console.write_all(&[v]);
                 if v == b'\n' {
                     let _ = self.console.flush();
@@ -291,9 +306,13 @@ impl Board {
     /// The machine was reset: devices back to power-on state, RAM kept.
     pub fn reset_devices(&mut self, ram_size: u64) {
         let rtc = self.dev.cmos.clone();
+        let mut fw_cfg = std::mem::take(&mut self.dev.fw_cfg);
+        fw_cfg.reset();
         self.dev = Devices::new(ram_size, 0);
         // The RTC keeps time across a reset; only its interrupt state restarts.
         self.dev.cmos = rtc;
+        self.dev.fw_cfg = fw_cfg;
+        self.update_pam();
         self.mem.set_a20(true);
         self.request = None;
         self.attention = false;
@@ -322,7 +341,11 @@ impl Bus for Board {
         v
     }
 
-    fn mmio_write(&mut self, _: u64, _: u8, _: u32) {}
+    fn mmio_write(&mut self, pa: u64, size: u8, value: u32) {
+        if let Some(s) = &mut self.shadow {
+            s.write(pa, size, value);
+        }
+    }
 
     fn set_clock(&mut self, now: u64) {
         self.now = now;
@@ -332,6 +355,9 @@ impl Bus for Board {
         // PCI configuration and the PM block see whole accesses; ISA devices bytes.
         if pci::PORTS.contains(&port) {
             return self.dev.pci.read(port, size);
+        }
+        if fw_cfg::PORTS.contains(&port) {
+            return self.dev.fw_cfg.read(port, size);
         }
         if let Some(off) = self.pm_offset(port) {
             return self.dev.pm.read(off, size, self.now);
@@ -356,6 +382,11 @@ impl Bus for Board {
             if self.dev.pci.write(port, size, value) == PciEvent::Reset {
                 self.request(Request::Reset);
             }
+            if port >= pci::CONFIG_DATA {
+                self.update_pam();
+            }
+        } else if fw_cfg::PORTS.contains(&port) {
+            self.dev.fw_cfg.write(port, size, value);
         } else if let Some(off) = self.pm_offset(port) {
             match self.dev.pm.write(off, size, value, self.now) {
                 PmEvent::PowerOff => self.request(Request::PowerOff),

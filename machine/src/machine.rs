@@ -6,9 +6,9 @@ use ox86_core::cpu::state::DescTable;
 use ox86_core::{Cpu, CpuModel, PhysMemory};
 
 use crate::board::{Board, Devices};
-use crate::boot::acpi;
 use crate::boot::bzimage::{self, BootError, BootImage};
 use crate::boot::multiboot::{self, MultibootError, MultibootImage};
+use crate::boot::{acpi, firmware};
 use ox86_devices::acpi_pm;
 
 /// What the machine starts.
@@ -65,6 +65,12 @@ pub struct MachineConfig {
     pub engine: Engine,
     /// Interpreted runs of a block before the JIT translates it.
     pub jit_threshold: u32,
+    /// Firmware boot order, QEMU's -boot letters (a floppy, c hard disk, d CD-ROM).
+    pub boot_order: String,
+    /// Where firmware mirrors its screen (SeaBIOS's `etc/sercon-port`), if anywhere.
+    pub sercon: Option<u16>,
+    /// Ports besides 0xE9 that write to the debug console (0x402: SeaBIOS's debug log).
+    pub debug_ports: Vec<u16>,
 }
 
 /// How guest code runs.
@@ -95,6 +101,9 @@ impl MachineConfig {
             realtime: false,
             engine: Engine::Interp,
             jit_threshold: 50,
+            boot_order: crate::boot::firmware::DEFAULT_BOOT_ORDER.to_string(),
+            sercon: Some(crate::boot::firmware::SERCON_PORT),
+            debug_ports: Vec::new(),
         }
     }
 }
@@ -153,6 +162,7 @@ const MIN_LINUX_RAM: u64 = 8 << 20;
 impl Machine {
     pub fn new(cfg: MachineConfig) -> Result<Self, MachineError> {
         let mut multiboot = None;
+        let firmware = matches!(cfg.boot, Boot::Firmware(_));
         let (rom, linux) = match cfg.boot {
             Boot::Firmware(rom) => {
                 check_rom(&rom)?;
@@ -186,8 +196,11 @@ impl Machine {
             }
         };
         let mem = PhysMemory::new(cfg.ram_size)?;
-        let dev = Devices::new(cfg.ram_size, cfg.rtc_start_secs);
-        let board = Board::new(
+        let mut dev = Devices::new(cfg.ram_size, cfg.rtc_start_secs);
+        if firmware {
+            firmware::configure(&mut dev, cfg.ram_size, &cfg.boot_order, cfg.sercon);
+        }
+        let mut board = Board::new(
             mem,
             rom,
             dev,
@@ -196,6 +209,7 @@ impl Machine {
             cfg.exit_port,
             cfg.post_ports,
         );
+        board.debug_ports.extend(cfg.debug_ports);
         let mut interp = ox86_core::interp::Interpreter::new();
         interp.threshold = cfg.jit_threshold.max(1);
         if cfg.engine == Engine::Jit {
