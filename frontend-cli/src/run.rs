@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use ox86_core::cpu::state::Seg;
+use ox86_devices::disk::{Disk, SECTOR};
+use ox86_devices::ide::{Kind, ATAPI_BLOCK};
 use ox86_machine::board::DEFAULT_EXIT_PORT;
 use ox86_machine::boot::multiboot;
 use ox86_machine::{Boot, Machine, MachineConfig, RunEnd, RunReport};
@@ -13,6 +15,9 @@ use crate::{gdb, terminal};
 
 /// The demo guest `ox86 run` boots with no arguments (test-roms/src/demo.asm).
 const DEMO_ROM: &[u8] = include_bytes!("../../test-roms/bin/demo.bin");
+
+/// The firmware that boots disks when no --bios is given (Debian's `seabios` package).
+pub const SEABIOS: &str = "/usr/share/seabios/bios.bin";
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -40,6 +45,19 @@ pub struct RunArgs {
     /// Kernel command line for --kernel.
     #[arg(long, value_name = "STR", requires = "kernel", default_value = "")]
     pub append: String,
+    /// First IDE hard disk (primary master): a raw image, a whole number of 512-byte
+    /// sectors. Writes go to the file.
+    #[arg(long, value_name = "FILE")]
+    pub hda: Option<PathBuf>,
+    /// Second IDE hard disk (primary slave).
+    #[arg(long, value_name = "FILE")]
+    pub hdb: Option<PathBuf>,
+    /// IDE CD-ROM (secondary master): an ISO image, read only.
+    #[arg(long, value_name = "FILE")]
+    pub cdrom: Option<PathBuf>,
+    /// Keep disk writes in memory and drop them at exit: the images stay untouched.
+    #[arg(long)]
+    pub snapshot: bool,
     /// Guest RAM: a number of MiB, or with a K/M/G suffix (QEMU's -m).
     #[arg(
         short = 'm',
@@ -269,10 +287,40 @@ fn boot(a: &RunArgs) -> Result<Boot> {
             cmdline: a.append.clone(),
         });
     }
+    let disks = a.hda.is_some() || a.hdb.is_some() || a.cdrom.is_some();
     Ok(Boot::Firmware(match &a.bios {
         Some(p) => load_rom(p)?,
+        None if disks => {
+            let p = PathBuf::from(SEABIOS);
+            if !p.exists() {
+                bail!(
+                    "no firmware to boot the disk: {SEABIOS} is missing (apt install seabios), \
+                     or give --bios FILE"
+                );
+            }
+            load_rom(&p)?
+        }
         None => DEMO_ROM.to_vec(),
     }))
+}
+
+/// The IDE drives asked for: --hda/--hdb on the primary channel, --cdrom the secondary
+/// master (QEMU's places for them).
+fn drives(a: &RunArgs) -> Result<Vec<(usize, usize, Kind, Disk)>> {
+    let mut v = Vec::new();
+    let mut add = |path: &Option<PathBuf>, ch, unit, kind| -> Result<()> {
+        if let Some(p) = path {
+            let cd = kind == Kind::Cdrom;
+            let block = if cd { ATAPI_BLOCK } else { SECTOR };
+            let disk = Disk::open(p, block, cd, a.snapshot).map_err(anyhow::Error::msg)?;
+            v.push((ch, unit, kind, disk));
+        }
+        Ok(())
+    };
+    add(&a.hda, 0, 0, Kind::Disk)?;
+    add(&a.hdb, 0, 1, Kind::Disk)?;
+    add(&a.cdrom, 1, 0, Kind::Cdrom)?;
+    Ok(v)
 }
 
 /// The machine and, for `--serial stdio` on a terminal, the raw-mode guard to keep.
@@ -282,6 +330,7 @@ pub fn build(a: &RunArgs) -> Result<(Machine, Option<terminal::RawMode>)> {
         bail!("memory size `{}` is zero", a.memory);
     }
     let mut cfg = MachineConfig::new(ram_size, boot(a)?);
+    cfg.drives = drives(a)?;
     let gdb = match &a.gdb {
         Some(spec) => {
             let (listener, addr) = gdb::listen(spec)?;

@@ -7,6 +7,7 @@ use std::io::Write;
 use ox86_core::{Bus, PhysMemory};
 use ox86_devices::acpi_pm::{self, AcpiPm, PmEvent};
 use ox86_devices::fw_cfg::{self, FwCfg};
+use ox86_devices::ide::{self, Ide};
 use ox86_devices::pci::{self, Pci, PciEvent};
 use ox86_devices::pit::{ns_at, ticks_at};
 use ox86_devices::uart::COM_PORTS;
@@ -44,6 +45,8 @@ pub struct Devices {
     pub pm: AcpiPm,
     /// QEMU's firmware configuration device; its contents survive a reset.
     pub fw_cfg: FwCfg,
+    /// The PIIX3 IDE controller and its drives (their images survive a reset).
+    pub ide: Ide,
 }
 
 impl Devices {
@@ -57,6 +60,7 @@ impl Devices {
             pci: Pci::new(),
             pm: AcpiPm::new(),
             fw_cfg: FwCfg::new(),
+            ide: Ide::new(),
         }
     }
 }
@@ -209,7 +213,28 @@ impl Board {
         d.pic.set_irq(8, rtc);
         let sci = d.pm.sci(self.now);
         d.pic.set_irq(acpi_pm::SCI_IRQ, sci);
+        for (i, &(_, _, irq)) in ide::CHANNELS.iter().enumerate() {
+            let level = d.ide.irq(i);
+            d.pic.set_irq(irq, level);
+        }
         self.intr = d.pic.interrupt_pending();
+    }
+
+    /// The IDE bus-master block's offset for `port`, where BAR4 maps it.
+    fn bmide_offset(&self, port: u16) -> Option<u16> {
+        let base = self.dev.pci.bmide_base()?;
+        let off = port.wrapping_sub(base);
+        (off < ide::BM_LEN).then_some(off)
+    }
+
+    /// Is `port` an IDE port that is decoded (only when a drive is attached)?
+    fn ide_port(&self, port: u16) -> bool {
+        Ide::decode(port).is_some() && self.dev.ide.any_drive()
+    }
+
+    /// Write every disk's data out (exit).
+    pub fn flush_disks(&mut self) {
+        self.dev.ide.flush();
     }
 
     /// The ACPI PM register block's offset for `port`, where the PM function maps it.
@@ -308,10 +333,17 @@ impl Board {
         let rtc = self.dev.cmos.clone();
         let mut fw_cfg = std::mem::take(&mut self.dev.fw_cfg);
         fw_cfg.reset();
+        let mut ide = std::mem::take(&mut self.dev.ide);
+        ide.reset();
+        let with_ide = ide.any_drive();
         self.dev = Devices::new(ram_size, 0);
         // The RTC keeps time across a reset; only its interrupt state restarts.
         self.dev.cmos = rtc;
         self.dev.fw_cfg = fw_cfg;
+        self.dev.ide = ide;
+        if with_ide {
+            self.dev.pci.add_ide();
+        }
         self.update_pam();
         self.mem.set_a20(true);
         self.request = None;
@@ -359,6 +391,14 @@ impl Bus for Board {
         if fw_cfg::PORTS.contains(&port) {
             return self.dev.fw_cfg.read(port, size);
         }
+        if self.ide_port(port) {
+            let v = self.dev.ide.read(port, size);
+            self.update_irqs();
+            return v;
+        }
+        if let Some(off) = self.bmide_offset(port) {
+            return self.dev.ide.bm_read(off, size);
+        }
         if let Some(off) = self.pm_offset(port) {
             return self.dev.pm.read(off, size, self.now);
         }
@@ -387,6 +427,10 @@ impl Bus for Board {
             }
         } else if fw_cfg::PORTS.contains(&port) {
             self.dev.fw_cfg.write(port, size, value);
+        } else if self.ide_port(port) {
+            self.dev.ide.write(port, size, value, &mut self.mem);
+        } else if let Some(off) = self.bmide_offset(port) {
+            self.dev.ide.bm_write(off, size, value, &mut self.mem);
         } else if let Some(off) = self.pm_offset(port) {
             match self.dev.pm.write(off, size, value, self.now) {
                 PmEvent::PowerOff => self.request(Request::PowerOff),

@@ -71,6 +71,13 @@ pub struct MachineConfig {
     pub sercon: Option<u16>,
     /// Ports besides 0xE9 that write to the debug console (0x402: SeaBIOS's debug log).
     pub debug_ports: Vec<u16>,
+    /// IDE drives: (channel 0/1, unit 0 master / 1 slave, kind, image).
+    pub drives: Vec<(
+        usize,
+        usize,
+        ox86_devices::ide::Kind,
+        ox86_devices::disk::Disk,
+    )>,
 }
 
 /// How guest code runs.
@@ -104,6 +111,7 @@ impl MachineConfig {
             boot_order: crate::boot::firmware::DEFAULT_BOOT_ORDER.to_string(),
             sercon: Some(crate::boot::firmware::SERCON_PORT),
             debug_ports: Vec::new(),
+            drives: Vec::new(),
         }
     }
 }
@@ -199,6 +207,10 @@ impl Machine {
         let mut dev = Devices::new(cfg.ram_size, cfg.rtc_start_secs);
         if firmware {
             firmware::configure(&mut dev, cfg.ram_size, &cfg.boot_order, cfg.sercon);
+        }
+        for (channel, unit, kind, disk) in cfg.drives {
+            dev.ide.attach(channel, unit, kind, disk);
+            dev.pci.add_ide();
         }
         let mut board = Board::new(
             mem,

@@ -119,6 +119,7 @@ impl Machine {
             }
         };
         self.board.flush_output();
+        self.board.flush_disks();
         self.debug_finish(end);
         RunReport {
             end,
