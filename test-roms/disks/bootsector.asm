@@ -10,6 +10,8 @@
 ;      write (AH=43h) of 2 sectors of 0x5A at LBA 20, read back and compared; exit 42
 ;   1  write forever: 8 sectors at LBA 32, all 0xAA, then all 0x55, and so on (the
 ;      disk-safety test kills ox86 meanwhile)
+;   2  CD-ROM (booted by El Torito, no emulation): extended read of the 2048-byte block
+;      21 (filled with 21 on the test's ISO image) and check; exit 43
 ;
 ; SPDX-License-Identifier: MIT OR Apache-2.0
 
@@ -39,8 +41,11 @@ start:
     cmp bx, 0xaa55
     jne fail
 
-    cmp byte [mode], 1
+    mov al, [mode]
+    cmp al, 1
     je write_forever
+    cmp al, 2
+    je cd_check
 
     mov ax, 0x0203              ; CHS read: 3 sectors from C0 H0 S2 (LBA 1)
     mov cx, 0x0002
@@ -51,22 +56,22 @@ start:
     mov al, 2
     jc fail
     mov si, 0x8000
-    mov al, 1
-    mov cx, 3
+    mov bl, 1
+    mov dx, 3
     call check_sectors
     mov al, 3
     jc fail
 
-    mov word [dap_count], 8     ; extended read: 8 sectors from LBA 4
-    mov word [dap_buf], 0x9000
-    mov dword [dap_lba], 4
-    mov ah, 0x42
+    mov ah, 0x42                ; extended read: 8 sectors from LBA 4
+    mov cx, 8
+    mov di, 0x9000
+    mov bx, 4
     call disk_ext
     mov al, 4
     jc fail
     mov si, 0x9000
-    mov al, 4
-    mov cx, 8
+    mov bl, 4
+    mov dx, 8
     call check_sectors
     mov al, 5
     jc fail
@@ -77,104 +82,118 @@ start:
     mov al, 0x5a
     mov cx, 1024
     rep stosb
-    mov word [dap_count], 2
-    mov word [dap_buf], 0xa000
-    mov dword [dap_lba], 20
-    mov ax, 0x4300
+    mov ah, 0x43
+    mov cx, 2
+    mov di, 0xa000
+    mov bx, 20
     call disk_ext
     mov al, 6
     jc fail
-    mov word [dap_count], 2     ; read it back
-    mov word [dap_buf], 0xb000
-    mov ah, 0x42
+    mov ah, 0x42                ; read it back
+    mov cx, 2
+    mov di, 0xb000
+    mov bx, 20
     call disk_ext
     mov al, 7
     jc fail
     mov si, 0xb000
     mov cx, 1024
-.cmp:
-    lodsb
-    cmp al, 0x5a
+    mov bl, 0x5a
+    call check_bytes
     mov al, 8
-    jne fail
-    loop .cmp
+    jc fail
     mov si, msg_ok
-    call print
-    call flush
     mov al, 42
-    mov dx, EXIT_PORT
-    out dx, al
-.halt:
-    hlt
-    jmp .halt
+    jmp finish
+
+cd_check:
+    mov ah, 0x42                ; one 2048-byte block, LBA 21
+    mov cx, 1
+    mov di, 0x9000
+    mov bx, 21
+    call disk_ext
+    mov al, 2
+    jc fail
+    mov si, 0x9000
+    mov cx, 2048
+    mov bl, 21
+    call check_bytes
+    mov al, 3
+    jc fail
+    mov si, msg_cd
+    mov al, 43
+    jmp finish
 
 write_forever:
     mov si, msg_writing
     call print
     call flush
-    mov bl, 0xaa
+    mov dl, 0xaa
 .again:
     mov di, 0xa000
-    mov al, bl
+    mov al, dl
     mov cx, 4096
     rep stosb
-    mov word [dap_count], 8
-    mov word [dap_buf], 0xa000
-    mov dword [dap_lba], 32
-    push bx
-    mov ax, 0x4300
+    push dx
+    mov ah, 0x43                ; 8 sectors at LBA 32
+    mov cx, 8
+    mov di, 0xa000
+    mov bx, 32
     call disk_ext
-    pop bx
+    pop dx
     mov al, 9
     jc fail
-    not bl                      ; 0xAA <-> 0x55
+    not dl                      ; 0xAA <-> 0x55
     jmp .again
 
-; AH (and AL) set: INT 13h with the DAP on the boot drive.
+; AH = 42h/43h (AL = 0): CX sectors at 0:DI, from LBA BX, on the boot drive.
 disk_ext:
+    mov [dap_count], cx
+    mov [dap_buf], di
+    mov [dap_lba], bx
     mov si, dap
     mov dl, [drive]
     int 0x13
     ret
 
-; Check CX sectors at DS:SI, the first filled with AL, the next with AL+1...; CF on a
-; mismatch.
+; DX sectors at DS:SI, the first filled with BL, the next with BL+1...; CF on a mismatch.
 check_sectors:
-    mov bl, al
-.sector:
-    push cx
     mov cx, 512
-.byte:
+    call check_bytes
+    jc .done
+    inc bl
+    dec dx
+    jnz check_sectors
+.done:
+    ret
+
+; CX bytes at DS:SI all equal to BL? CF if not.
+check_bytes:
     lodsb
     cmp al, bl
     jne .bad
-    loop .byte
-    pop cx
-    inc bl
-    loop .sector
+    loop check_bytes
     clc
     ret
 .bad:
-    pop cx
     stc
     ret
 
 ; AL = failure number: say so and exit with it.
 fail:
-    push ax
     mov si, msg_fail
-    call print
-    pop ax
+    add [msg_fail_n], al
+; Print SI, let SeaBIOS send it, exit with AL.
+finish:
     push ax
-    add al, '0'
-    mov ah, 0x0e
-    xor bx, bx
-    int 0x10
+    call print
     call flush
     pop ax
     mov dx, EXIT_PORT
     out dx, al
-    jmp start.halt
+halt:
+    hlt
+    jmp halt
 
 ; Let two timer ticks pass: SeaBIOS sends the screen text it holds back to the serial
 ; port from its timer interrupt.
@@ -196,14 +215,15 @@ print:
 .done:
     ret
 
-msg_hello:   db "BOOT: boot sector running", 13, 10, 0
-msg_read:    db "BOOT: INT 13h reads ok", 13, 10, 0
-msg_ok:      db "BOOT: INT 13h write ok", 13, 10, 0
+msg_hello:   db "BOOT: hello", 13, 10, 0
+msg_read:    db "BOOT: reads ok", 13, 10, 0
+msg_ok:      db "BOOT: write ok", 13, 10, 0
+msg_cd:      db "BOOT: cd ok", 13, 10, 0
 msg_writing: db "BOOT: writing", 13, 10, 0
-msg_fail:    db "BOOT: FAIL ", 0
+msg_fail:    db "BOOT: FAIL "
+msg_fail_n:  db "0", 13, 10, 0
 
 drive: db 0
-align 4
 dap:
     db 16, 0
 dap_count: dw 0
