@@ -513,40 +513,57 @@ impl Ide {
             })
     }
 
-    /// Read `size` bytes at a legacy port (`decode` said it is one).
+    /// Read `size` bytes at a legacy port: the data port takes 16- and 32-bit accesses
+    /// whole; other registers are bytes, a wider access reading the ports that follow.
     pub fn read(&mut self, port: u16, size: u8) -> u32 {
+        match Self::decode(port) {
+            Some((ch, 0)) => self.channels[ch].read_data(size),
+            _ => (0..size as u16).fold(0, |v, k| {
+                v | (self.read8(port.wrapping_add(k)) as u32) << (8 * k)
+            }),
+        }
+    }
+
+    fn read8(&mut self, port: u16) -> u8 {
         let Some((ch, reg)) = Self::decode(port) else {
-            return u32::MAX;
+            return 0xff;
         };
         let c = &mut self.channels[ch];
         match reg {
-            0 => c.read_data(size),
+            0 => c.read_data(1) as u8,
             8 => {
                 // Alternate status: no interrupt acknowledge.
                 let d = &c.drives[c.cur()];
                 if d.present() {
-                    d.status as u32
+                    d.status
                 } else {
                     0
                 }
             }
-            _ => c.read_reg(reg) as u32,
+            _ => c.read_reg(reg),
         }
     }
 
     pub fn write(&mut self, port: u16, size: u8, v: u32, mem: &mut PhysMemory) {
-        let Some((ch, reg)) = Self::decode(port) else {
+        if let Some((ch, 0)) = Self::decode(port) {
+            let c = &mut self.channels[ch];
+            c.write_data(size, v);
+            // An ATAPI packet may have started a DMA command.
+            c.run_dma(mem);
             return;
-        };
-        let c = &mut self.channels[ch];
-        match reg {
-            0 => {
-                c.write_data(size, v);
-                // An ATAPI packet may have started a DMA command.
-                c.run_dma(mem);
+        }
+        for k in 0..size as u16 {
+            let p = port.wrapping_add(k);
+            let Some((ch, reg)) = Self::decode(p) else {
+                continue;
+            };
+            let c = &mut self.channels[ch];
+            let b = (v >> (8 * k)) as u8;
+            match reg {
+                0 => c.write_data(1, b as u32),
+                8 => c.write_control(b),
+                _ => c.write_reg(reg, b, mem),
             }
-            8 => c.write_control(v as u8),
-            _ => c.write_reg(reg, v as u8, mem),
         }
     }
 
