@@ -206,7 +206,8 @@ impl Machine {
         let mem = PhysMemory::new(cfg.ram_size)?;
         let mut dev = Devices::new(cfg.ram_size, cfg.rtc_start_secs);
         if firmware {
-            firmware::configure(&mut dev, cfg.ram_size, &cfg.boot_order, cfg.sercon);
+            let drives: Vec<_> = cfg.drives.iter().map(|d| (d.0, d.1, d.2)).collect();
+            firmware::configure(&mut dev, cfg.ram_size, &cfg.boot_order, &drives, cfg.sercon);
         }
         for (channel, unit, kind, disk) in cfg.drives {
             dev.ide.attach(channel, unit, kind, disk);

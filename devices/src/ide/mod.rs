@@ -43,7 +43,7 @@ const BM_ACTIVE: u8 = 0x01;
 const BM_ERROR: u8 = 0x02;
 const BM_IRQ: u8 = 0x04;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Kind {
     Disk,
     Cdrom,

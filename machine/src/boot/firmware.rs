@@ -3,6 +3,7 @@
 //! the memory sizes are the CMOS model's own).
 
 use ox86_devices::fw_cfg;
+use ox86_devices::ide::Kind;
 
 use crate::board::Devices;
 
@@ -29,9 +30,42 @@ pub fn valid_boot_order(order: &str) -> bool {
     (1..=3).contains(&order.len()) && order.chars().all(|c| boot_device_code(c).is_some())
 }
 
+/// The `bootorder` fw_cfg file for `order` over the attached IDE `drives` (channel,
+/// unit, kind): one OpenFirmware device path per line, as QEMU writes for bootindex
+/// (`/pci@i0cf8/ide@1,1/drive@CHANNEL/disk@UNIT`), NUL-terminated; None when no letter
+/// names an attached drive.
+pub fn bootorder(order: &str, drives: &[(usize, usize, Kind)]) -> Option<Vec<u8>> {
+    let mut s = String::new();
+    for c in order.chars() {
+        let want = match c {
+            'c' => Kind::Disk,
+            'd' => Kind::Cdrom,
+            _ => continue,
+        };
+        // The first drive of that kind, in channel/unit order (hda before hdb).
+        let mut of_kind: Vec<_> = drives.iter().filter(|d| d.2 == want).collect();
+        of_kind.sort();
+        if let Some(&&(ch, unit, _)) = of_kind.first() {
+            s += &format!("/pci@i0cf8/ide@1,1/drive@{ch}/disk@{unit}\n");
+        }
+    }
+    (!s.is_empty()).then(|| {
+        let mut v = s.into_bytes();
+        v.push(0);
+        v
+    })
+}
+
 /// Fill fw_cfg and the CMOS for a machine with `ram` bytes booting devices in `order`
-/// (QEMU's -boot letters), with SeaBIOS's screen mirrored on `sercon` if given.
-pub fn configure(dev: &mut Devices, ram: u64, order: &str, sercon: Option<u16>) {
+/// (QEMU's -boot letters) among `drives`, with SeaBIOS's screen mirrored on `sercon` if
+/// given.
+pub fn configure(
+    dev: &mut Devices,
+    ram: u64,
+    order: &str,
+    drives: &[(usize, usize, Kind)],
+    sercon: Option<u16>,
+) {
     let f = &mut dev.fw_cfg;
     f.add_item(fw_cfg::UUID, vec![0; 16]);
     f.add_item(fw_cfg::RAM_SIZE, ram.to_le_bytes().to_vec());
@@ -47,6 +81,9 @@ pub fn configure(dev: &mut Devices, ram: u64, order: &str, sercon: Option<u16>) 
     f.add_file("etc/e820", e820);
     if let Some(port) = sercon {
         f.add_file("etc/sercon-port", port.to_le_bytes().to_vec());
+    }
+    if let Some(b) = bootorder(order, drives) {
+        f.add_file("bootorder", b);
     }
     // Boot order in CMOS 0x3D (first device low nibble, second high) and 0x38 (third in
     // the high nibble; bit 0 clear: check the floppy boot signature).
@@ -66,9 +103,15 @@ mod tests {
         assert!(valid_boot_order("c") && valid_boot_order("dca"));
         assert!(!valid_boot_order("") && !valid_boot_order("x") && !valid_boot_order("cdan"));
         let mut d = Devices::new(64 << 20, 0);
-        configure(&mut d, 64 << 20, "dc", Some(SERCON_PORT));
+        let drives = [(0, 1, Kind::Disk), (1, 0, Kind::Cdrom)];
+        configure(&mut d, 64 << 20, "dc", &drives, Some(SERCON_PORT));
         assert_eq!(d.cmos.ram[0x3d], 0x23);
         assert_eq!(d.cmos.ram[0x38], 0x00);
         assert_eq!(d.fw_cfg.item(0x20).map(<[u8]>::len), Some(20));
+        assert_eq!(
+            d.fw_cfg.item(0x22),
+            Some(&b"/pci@i0cf8/ide@1,1/drive@1/disk@0\n/pci@i0cf8/ide@1,1/drive@0/disk@1\n\0"[..])
+        );
+        assert_eq!(bootorder("a", &drives), None);
     }
 }
