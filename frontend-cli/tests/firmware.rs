@@ -243,6 +243,27 @@ fn seabios_boots_an_el_torito_cdrom() {
         43,
         &["SeaBIOS (version", "Booting from DVD/CD", "BOOT: cd ok"],
     );
+    // With a hard disk too, --boot picks the first device: CMOS and `bootorder` agree.
+    let (img, _) = disk_image(&dir, 0);
+    let img = img.display().to_string();
+    for (order, status, expect) in [("dc", 43, "BOOT: cd ok"), ("cd", 42, "BOOT: write ok")] {
+        let args = [
+            "run",
+            "--hda",
+            &img,
+            "--cdrom",
+            &iso,
+            "--boot",
+            order,
+            "--snapshot",
+            "--serial",
+            "stdio",
+            "--max-insns",
+            MAX_INSNS,
+            "--no-reboot",
+        ];
+        run_disk(&args, status, &[expect]);
+    }
 }
 
 /// Start ox86 on a guest that writes 8 sectors forever, wait until it does, SIGKILL it,
