@@ -344,3 +344,79 @@ fn soft_reset_and_nien() {
     assert_eq!(ide.read(0x1f1, 1), 1);
     std::fs::remove_file(p).unwrap();
 }
+
+/// Random port traffic (task files, data ports, control, bus master with random PRD
+/// tables) never panics, whatever the guest does.
+#[test]
+fn random_guest_traffic_never_panics() {
+    let (mut ide, p1) = disk("fuzz-hd", 64);
+    let cd: Vec<u8> = (0..16).flat_map(|k| [k as u8; 2048]).collect();
+    let p2 = temp_image("fuzz-cd", &cd);
+    ide.attach(
+        1,
+        0,
+        Kind::Cdrom,
+        Disk::open(&p2, 2048, true, false).unwrap(),
+    );
+    let mut m = mem();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    const PORTS: [u16; 20] = [
+        0x1f0, 0x1f1, 0x1f2, 0x1f3, 0x1f4, 0x1f5, 0x1f6, 0x1f7, 0x3f6, 0x170, 0x171, 0x172, 0x173,
+        0x174, 0x175, 0x176, 0x177, 0x376, 0x1f0, 0x170,
+    ];
+    // Commands worth hitting often.
+    const CMDS: [u8; 16] = [
+        0x20, 0x24, 0x30, 0x34, 0xc4, 0xc5, 0xc6, 0xc8, 0xca, 0x25, 0x35, 0xa0, 0xa1, 0xec, 0xe7,
+        0x08,
+    ];
+    for _ in 0..300_000 {
+        let r = rnd();
+        let size = [1u8, 2, 4][(r >> 8) as usize % 3];
+        let v = (r >> 16) as u32;
+        match r % 8 {
+            0 => {
+                let port = PORTS[(r >> 40) as usize % PORTS.len()];
+                ide.read(port, size);
+            }
+            1 | 2 => {
+                let port = PORTS[(r >> 40) as usize % PORTS.len()];
+                ide.write(port, size, v, &mut m);
+            }
+            3 => {
+                let base = if r & (1 << 50) != 0 { 0x1f7 } else { 0x177 };
+                ide.write(
+                    base,
+                    1,
+                    CMDS[(r >> 44) as usize % CMDS.len()] as u32,
+                    &mut m,
+                );
+            }
+            4 => {
+                ide.bm_read((r >> 40) as u16 % 16, size);
+            }
+            5 => {
+                ide.bm_write((r >> 40) as u16 % 16, size, v, &mut m);
+            }
+            6 => {
+                // A random PRD entry somewhere in the first MiB (and beyond it).
+                let at = (r >> 32) % (1 << 20);
+                m.write_bytes(at & !7, &rnd().to_le_bytes());
+            }
+            _ => {
+                for _ in 0..(r >> 40) % 300 {
+                    ide.read(0x1f0, 2);
+                    ide.read(0x170, 4);
+                }
+            }
+        }
+    }
+    ide.flush();
+    std::fs::remove_file(p1).unwrap();
+    std::fs::remove_file(p2).unwrap();
+}
