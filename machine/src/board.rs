@@ -426,7 +426,7 @@ impl Bus for Board {
                 self.update_pam();
             }
         } else if fw_cfg::PORTS.contains(&port) {
-            self.dev.fw_cfg.write(port, size, value);
+            self.dev.fw_cfg.write(port, size, value, &mut self.mem);
         } else if self.ide_port(port) {
             self.dev.ide.write(port, size, value, &mut self.mem);
         } else if let Some(off) = self.bmide_offset(port) {
