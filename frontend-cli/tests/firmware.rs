@@ -221,6 +221,30 @@ fn default_firmware_and_snapshot_leave_the_image_untouched() {
 }
 
 #[test]
+fn seabios_boots_a_disk_under_the_jit() {
+    if !have_seabios() {
+        return;
+    }
+    let dir = TempDir::new("jit");
+    let (img, _) = disk_image(&dir, 0);
+    let img = img.display().to_string();
+    let args = [
+        "run",
+        "--engine",
+        "jit",
+        "--hda",
+        &img,
+        "--snapshot",
+        "--serial",
+        "stdio",
+        "--max-insns",
+        MAX_INSNS,
+        "--no-reboot",
+    ];
+    run_disk(&args, 42, &["SeaBIOS (version", "BOOT: write ok"]);
+}
+
+#[test]
 fn seabios_boots_an_el_torito_cdrom() {
     if !have_seabios() {
         return;
