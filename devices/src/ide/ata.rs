@@ -74,7 +74,16 @@ pub(super) fn command(c: &mut Channel, cmd: u8) {
         }
         // SET FEATURES (transfer modes, caches), INITIALIZE DEVICE PARAMETERS,
         // RECALIBRATE, SEEK, idle/standby/sleep: nothing to do.
-        0xef | 0x91 | 0x10..=0x1f | 0x70 | 0xe0..=0xe3 | 0xe6 | 0x94..=0x97 | 0x99 => c.done(),
+        0x91 => {
+            if c.nsector == 0 {
+                c.abort(ABRT);
+            } else {
+                let i = c.cur();
+                c.drives[i].chs = ((c.select & 0x0f) + 1, c.nsector);
+                c.done();
+            }
+        }
+        0xef | 0x10..=0x1f | 0x70 | 0xe0..=0xe3 | 0xe6 | 0x94..=0x97 | 0x99 => c.done(),
         _ => c.abort(ABRT),
     }
 }
@@ -85,7 +94,7 @@ fn blocks(c: &Channel) -> u64 {
 
 fn verify(c: &mut Channel, lba48: bool) {
     let (lba, n) = (c.lba(lba48), c.count(lba48));
-    if lba + n > blocks(c) {
+    if lba.saturating_add(n) > blocks(c) {
         c.abort(IDNF | ABRT);
     } else {
         c.done();
@@ -101,7 +110,7 @@ fn start(c: &mut Channel, write: bool, lba48: bool, multiple: bool, dma: bool) {
         c.abort(ABRT);
         return;
     }
-    if lba + left > blocks(c) {
+    if lba.saturating_add(left) > blocks(c) {
         c.abort(IDNF | ABRT);
         return;
     }
@@ -269,10 +278,12 @@ fn identify(c: &mut Channel) {
     w[47] = 0x8000 | MAX_MULT;
     w[49] = 0x0300; // LBA, DMA
     w[53] = 0x0007; // words 54-58, 64-70 and 88 valid
-    w[54] = cyls;
-    w[55] = 16;
-    w[56] = 63;
-    let chs = cyls as u32 * 16 * 63;
+    let (heads, spt) = c.drives[i].geometry();
+    let cur_cyls = (total / (heads as u64 * spt as u64)).clamp(1, 65535) as u16;
+    w[54] = cur_cyls;
+    w[55] = heads as u16;
+    w[56] = spt as u16;
+    let chs = cur_cyls as u32 * heads as u32 * spt as u32;
     w[57] = chs as u16;
     w[58] = (chs >> 16) as u16;
     if mult != 0 {

@@ -91,6 +91,9 @@ pub struct Drive {
     packet_dma: bool,
     /// ATAPI sense: key, additional sense code.
     sense: (u8, u8),
+    /// CHS translation for commands without the LBA bit: heads, sectors per track (set
+    /// by INITIALIZE DEVICE PARAMETERS; 0 until then means the default 16/63).
+    chs: (u8, u8),
 }
 
 /// One channel's task file, shared by its two drives.
@@ -120,6 +123,14 @@ pub struct Ide {
 impl Drive {
     fn present(&self) -> bool {
         self.kind.is_some()
+    }
+
+    /// The CHS translation in use: (heads, sectors per track).
+    fn geometry(&self) -> (u8, u8) {
+        match self.chs {
+            (0, _) | (_, 0) => (16, 63),
+            g => g,
+        }
     }
 }
 
@@ -167,8 +178,21 @@ impl Channel {
         };
     }
 
-    /// LBA of a command: 28-bit from the task file, or 48-bit with the HOB bytes.
+    /// LBA of a command: 28-bit from the task file, or 48-bit with the HOB bytes, or from
+    /// a cylinder/head/sector address when the device register's LBA bit is clear
+    /// (u64::MAX, beyond any disk, for an address outside the geometry).
     fn lba(&self, lba48: bool) -> u64 {
+        if !lba48 && self.select & 0x40 == 0 {
+            let (heads, spt) = self.drives[self.cur()].geometry();
+            let (cyl, head) = (
+                self.lcyl as u64 | (self.hcyl as u64) << 8,
+                self.select & 0x0f,
+            );
+            if self.sector == 0 || self.sector > spt || head >= heads {
+                return u64::MAX;
+            }
+            return (cyl * heads as u64 + head as u64) * spt as u64 + self.sector as u64 - 1;
+        }
         let low = self.sector as u64 | (self.lcyl as u64) << 8 | (self.hcyl as u64) << 16;
         if lba48 {
             low | (self.hob[2] as u64) << 24
@@ -492,6 +516,7 @@ impl Ide {
             for d in &mut c.drives {
                 d.mult = 0;
                 d.sense = (0, 0);
+                d.chs = (0, 0);
             }
             c.reset();
         }

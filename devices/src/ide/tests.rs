@@ -135,6 +135,34 @@ fn pio_reads_lba28_lba48_and_multiple() {
 }
 
 #[test]
+fn chs_addressing() {
+    let (mut ide, p) = disk("chs", 2 * 16 * 63);
+    let mut m = mem();
+    // Cylinder 1, head 2, sector 5 with the default 16/63: LBA (1*16+2)*63+4 = 1138.
+    let chs = |ide: &mut Ide, m: &mut PhysMemory, c: u16, h: u8, s: u8| {
+        out(ide, m, 0x1f6, 0xa0 | h);
+        out(ide, m, 0x1f2, 1);
+        out(ide, m, 0x1f3, s);
+        out(ide, m, 0x1f4, c as u8);
+        out(ide, m, 0x1f5, (c >> 8) as u8);
+        out(ide, m, 0x1f7, 0x20);
+    };
+    chs(&mut ide, &mut m, 1, 2, 5);
+    assert_eq!(read_words(&mut ide, 0x1f0, 512), vec![1138u32 as u8; 512]);
+    // Sector 0 does not exist.
+    chs(&mut ide, &mut m, 0, 0, 0);
+    assert_eq!(status(&mut ide, 0x1f0) & ERR, ERR);
+    // INITIALIZE DEVICE PARAMETERS: 4 heads, 17 sectors; C0 H3 S1 is LBA 51.
+    out(&mut ide, &mut m, 0x1f6, 0xa3);
+    out(&mut ide, &mut m, 0x1f2, 17);
+    out(&mut ide, &mut m, 0x1f7, 0x91);
+    assert_eq!(status(&mut ide, 0x1f0), DRDY | DSC);
+    chs(&mut ide, &mut m, 0, 3, 1);
+    assert_eq!(read_words(&mut ide, 0x1f0, 512), vec![51; 512]);
+    std::fs::remove_file(p).unwrap();
+}
+
+#[test]
 fn pio_write_then_flush_reaches_the_file() {
     let (mut ide, p) = disk("write", 16);
     let mut m = mem();
