@@ -92,6 +92,15 @@ pub fn configure(
     dev.cmos.set(0x3d, code(0) | code(1) << 4);
     dev.cmos.set(0x38, code(2) << 4);
     dev.cmos.set(0x5f, 0); // CPUs - 1
+                           // Equipment byte as QEMU sets it: no floppy, FPU, PS/2 mouse port.
+    dev.cmos.set(0x14, 0x06);
+    // Hard disk types (0x12): type 47 ("user defined", 0x19/0x1A) for each disk on the
+    // primary channel, as QEMU does; SeaBIOS probes the drives itself.
+    let hd = |unit| drives.contains(&(0, unit, Kind::Disk));
+    let types = if hd(0) { 0xf0 } else { 0 } | if hd(1) { 0x0f } else { 0 };
+    dev.cmos.set(0x12, types);
+    dev.cmos.set(0x19, if hd(0) { 47 } else { 0 });
+    dev.cmos.set(0x1a, if hd(1) { 47 } else { 0 });
 }
 
 #[cfg(test)]
@@ -107,6 +116,10 @@ mod tests {
         configure(&mut d, 64 << 20, "dc", &drives, Some(SERCON_PORT));
         assert_eq!(d.cmos.ram[0x3d], 0x23);
         assert_eq!(d.cmos.ram[0x38], 0x00);
+        assert_eq!(
+            (d.cmos.ram[0x12], d.cmos.ram[0x19], d.cmos.ram[0x1a]),
+            (0x0f, 0, 47)
+        );
         assert_eq!(d.fw_cfg.item(0x20).map(<[u8]>::len), Some(20));
         assert_eq!(
             d.fw_cfg.item(0x22),
