@@ -2,12 +2,17 @@
 //! sector written with one positioned write (so a kill leaves a sector old or new, never
 //! torn), or, in snapshot mode, into an in-memory copy-on-write overlay that is dropped
 //! with the machine (the image is never written).
+//!
+//! Every method takes `&self`, so drives can share a disk (`Arc<Disk>`) and device state
+//! that holds one stays `Clone` (debugger checkpoints copy device state; a disk's
+//! contents are outside it, as a real disk's are).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Hard disk sectors.
 pub const SECTOR: usize = 512;
@@ -17,7 +22,7 @@ pub struct Disk {
     file: File,
     size: u64,
     /// Snapshot mode: written blocks by block index (blocks of `block` bytes).
-    overlay: Option<HashMap<u64, Vec<u8>>>,
+    overlay: Option<Mutex<HashMap<u64, Vec<u8>>>>,
     block: usize,
     read_only: bool,
 }
@@ -69,7 +74,7 @@ impl Disk {
         Ok(Disk {
             file,
             size,
-            overlay: snapshot.then(HashMap::new),
+            overlay: snapshot.then(|| Mutex::new(HashMap::new())),
             block,
             read_only,
         })
@@ -90,19 +95,27 @@ impl Disk {
         if n >= self.blocks() {
             return Err(io::Error::other("block beyond the end of the disk"));
         }
-        if let Some(b) = self.overlay.as_ref().and_then(|o| o.get(&n)) {
-            buf.copy_from_slice(b);
-            return Ok(());
+        if let Some(o) = &self.overlay {
+            let o = o
+                .lock()
+                .map_err(|_| io::Error::other("snapshot overlay poisoned"))?;
+            if let Some(b) = o.get(&n) {
+                buf.copy_from_slice(b);
+                return Ok(());
+            }
         }
         self.file.read_exact_at(buf, n * self.block as u64)
     }
 
     /// Write block `n` from `buf`, with one positioned write.
-    pub fn write_block(&mut self, n: u64, buf: &[u8]) -> io::Result<()> {
+    pub fn write_block(&self, n: u64, buf: &[u8]) -> io::Result<()> {
         if n >= self.blocks() || self.read_only {
             return Err(io::Error::other("cannot write this block"));
         }
-        if let Some(o) = &mut self.overlay {
+        if let Some(o) = &self.overlay {
+            let mut o = o
+                .lock()
+                .map_err(|_| io::Error::other("snapshot overlay poisoned"))?;
             o.insert(n, buf.to_vec());
             return Ok(());
         }
@@ -110,7 +123,7 @@ impl Disk {
     }
 
     /// Push written data to the disk (FLUSH CACHE, exit).
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&self) -> io::Result<()> {
         if self.overlay.is_some() || self.read_only {
             return Ok(());
         }
@@ -131,7 +144,7 @@ mod tests {
     #[test]
     fn read_write_and_snapshot() {
         let p = temp("rw", &[7u8; 1024]);
-        let mut d = Disk::open(&p, SECTOR, false, false).unwrap();
+        let d = Disk::open(&p, SECTOR, false, false).unwrap();
         assert_eq!(d.blocks(), 2);
         let mut b = [0u8; SECTOR];
         d.write_block(1, &[9u8; SECTOR]).unwrap();
@@ -139,7 +152,7 @@ mod tests {
         assert_eq!(b, [9u8; SECTOR]);
         assert!(d.read_block(2, &mut b).is_err());
         d.flush().unwrap();
-        let mut s = Disk::open(&p, SECTOR, false, true).unwrap();
+        let s = Disk::open(&p, SECTOR, false, true).unwrap();
         s.write_block(0, &[1u8; SECTOR]).unwrap();
         s.read_block(0, &mut b).unwrap();
         assert_eq!(b, [1u8; SECTOR]);

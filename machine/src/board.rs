@@ -35,6 +35,7 @@ pub enum Request {
 }
 
 /// The devices of the PC, each a plain struct driven through its ports.
+#[derive(Clone)]
 pub struct Devices {
     pub pic: PicPair,
     pub pit: Pit,

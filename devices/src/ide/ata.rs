@@ -38,7 +38,7 @@ pub(super) fn command(c: &mut Channel, cmd: u8) {
         }
         0xe7 | 0xea => {
             let d = &mut c.drives[c.cur()];
-            match d.disk.as_mut().map(|k| k.flush()) {
+            match d.disk.as_ref().map(|k| k.flush()) {
                 Some(Err(_)) => c.abort(ABRT),
                 _ => c.done(),
             }
@@ -196,7 +196,7 @@ pub(super) fn drain_writes(c: &mut Channel) -> bool {
         }
         let ok = d
             .disk
-            .as_mut()
+            .as_ref()
             .is_some_and(|k| k.write_block(lba, &d.stream[..SECTOR]).is_ok());
         if !ok {
             c.abort(UNC | ABRT);

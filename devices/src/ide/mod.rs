@@ -15,6 +15,8 @@
 mod ata;
 mod atapi;
 
+use std::sync::Arc;
+
 use ox86_core::PhysMemory;
 use serde::{Deserialize, Serialize};
 
@@ -66,11 +68,12 @@ enum Xfer {
     ReadCd { lba: u64, left: u64 },
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Drive {
     pub kind: Option<Kind>,
+    /// The image (shared by clones of the device state; its contents are not state).
     #[serde(skip)]
-    pub disk: Option<Disk>,
+    pub disk: Option<Arc<Disk>>,
     status: u8,
     error: u8,
     /// The current PIO block (or packet) and how far the host has got in it.
@@ -97,7 +100,7 @@ pub struct Drive {
 }
 
 /// One channel's task file, shared by its two drives.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Channel {
     pub drives: [Drive; 2],
     feature: u8,
@@ -115,7 +118,7 @@ pub struct Channel {
     bm_prd: u32,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Ide {
     pub channels: [Channel; 2],
 }
@@ -496,7 +499,7 @@ impl Ide {
     pub fn attach(&mut self, channel: usize, unit: usize, kind: Kind, disk: Disk) {
         let c = &mut self.channels[channel];
         c.drives[unit].kind = Some(kind);
-        c.drives[unit].disk = Some(disk);
+        c.drives[unit].disk = Some(Arc::new(disk));
         c.reset();
     }
 
@@ -617,8 +620,8 @@ impl Ide {
     /// Flush every writable disk (exit).
     pub fn flush(&mut self) {
         for c in &mut self.channels {
-            for d in &mut c.drives {
-                if let Some(disk) = &mut d.disk {
+            for d in &c.drives {
+                if let Some(disk) = &d.disk {
                     let _ = disk.flush();
                 }
             }
