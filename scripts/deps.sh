@@ -5,7 +5,7 @@
 #
 #   apt:    nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu
 #           libc6-dev-arm64-cross gdb acpica-tools (iasl/acpiexec check ox86's
-#           ACPI tables)
+#           ACPI tables) seabios (the firmware that boots disk images)
 #   rustup: target aarch64-unknown-linux-gnu, components clippy and rustfmt
 #
 # Run as root, or as a user who may use sudo. Exits non-zero with a message
@@ -16,7 +16,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."   # so rustup sees the project's toolchain, if it names one
 
-APT_PACKAGES=(nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gdb acpica-tools cpio)
+APT_PACKAGES=(nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gdb acpica-tools cpio seabios)
 RUST_TARGET=aarch64-unknown-linux-gnu
 RUST_COMPONENTS=(clippy rustfmt)
 

@@ -85,6 +85,12 @@ impl Cmos {
         self.update_checksum();
     }
 
+    /// Set a CMOS RAM byte as the board's setup does (keeping the checksum of 0x10-0x2D).
+    pub fn set(&mut self, reg: u8, v: u8) {
+        self.ram[(reg & 0x7f) as usize] = v;
+        self.update_checksum();
+    }
+
     fn update_checksum(&mut self) {
         let sum: u16 = self.ram[0x10..=0x2d].iter().map(|&b| b as u16).sum();
         self.ram[0x2e] = (sum >> 8) as u8;

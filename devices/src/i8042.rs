@@ -48,6 +48,11 @@ pub struct I8042 {
     pub output_port: u8,
     /// Port 0x92 bit 1.
     pub fast_a20: bool,
+    /// The last byte read from port 0x60, which reads again while the buffer is empty
+    /// (as on QEMU and hardware: an interrupt handler that finds no new byte sees the
+    /// previous one, not a 0x00 scancode).
+    #[serde(default)]
+    pub last: u8,
 }
 
 impl Default for I8042 {
@@ -68,6 +73,7 @@ impl I8042 {
             scancode_set: 2,
             output_port: 0x03, // reset line inactive, A20 on
             fast_a20: false,
+            last: 0,
         }
     }
 
@@ -111,7 +117,8 @@ impl I8042 {
     pub fn read(&mut self, port: u16) -> u8 {
         match port {
             0x60 => {
-                let v = self.out.pop_front().map_or(0, |(b, _)| b);
+                let v = self.out.pop_front().map_or(self.last, |(b, _)| b);
+                self.last = v;
                 self.refresh_status();
                 v
             }

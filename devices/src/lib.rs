@@ -3,7 +3,10 @@
 
 pub mod acpi_pm;
 pub mod cmos;
+pub mod disk;
+pub mod fw_cfg;
 pub mod i8042;
+pub mod ide;
 pub mod pci;
 pub mod pic;
 pub mod pit;

@@ -5,6 +5,7 @@
 //! |---------|------------------------------|-----------|--------|
 //! | 00:00.0 | i440FX host bridge (PMC)     | 8086:1237 | 0600   |
 //! | 00:01.0 | PIIX3 PCI-to-ISA bridge      | 8086:7000 | 0601   |
+//! | 00:01.1 | PIIX3 IDE (with a drive)     | 8086:7010 | 0101   |
 //! | 00:01.3 | PIIX4 power management (ACPI)| 8086:7113 | 0680   |
 //!
 //! The board routes ports 0xCF8-0xCFF here. Only a dword access at 0xCF8 reaches
@@ -20,9 +21,11 @@
 //! claims. SMBus (SMBBA at 0x90) is left unprogrammed: there is no SMBus controller.
 //!
 //! Each function is a 256-byte configuration space plus a write mask: a bit set in the
-//! mask is writable by the guest, everything else is read only. None of these functions
-//! has a BAR. The chipset registers (PAM, DRAM rows, PIIX timers...) are storage only:
-//! they change nothing in the machine.
+//! mask is writable by the guest, everything else is read only. Only the IDE function
+//! has a BAR (BAR4, its bus-master block). The PAM registers steer the board's shadow
+//! RAM (`pam`); the other chipset registers (DRAM rows, PIIX timers...) are storage only.
+//! Every function carries QEMU's subsystem IDs (1af4:1100), by which SeaBIOS knows the
+//! board.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +42,9 @@ pub const PORTS: std::ops::RangeInclusive<u16> = 0xcf8..=0xcff;
 pub const HOST_BRIDGE: u8 = 0x00; // 00:00.0
 pub const ISA_BRIDGE: u8 = 0x08; // 00:01.0
 pub const PM_FUNCTION: u8 = 0x0b; // 00:01.3
+pub const IDE_FUNCTION: u8 = 0x09; // 00:01.1
+/// The IDE function's BMIDE base address register (BAR4).
+const BMIBA: usize = 0x20;
 
 // PM function registers (PIIX4 function 3).
 const PMBA: usize = 0x40;
@@ -90,6 +96,10 @@ impl Function {
         f.config[0x0a] = (class >> 8) as u8; // subclass
         f.config[0x0b] = (class >> 16) as u8; // base class
         f.config[0x0e] = header;
+        // Subsystem: QEMU's defaults (Red Hat, "QEMU virtual machine"), by which SeaBIOS
+        // knows it runs on QEMU's board and looks for fw_cfg.
+        f.set16(0x2c, 0x1af4);
+        f.set16(0x2e, 0x1100);
         // Status: medium DEVSEL timing, fast back-to-back capable (what the i440FX
         // and PIIX report); no capabilities list, no error bits ever set.
         f.set16(0x06, 0x0280);
@@ -168,6 +178,18 @@ fn isa_bridge() -> Function {
     f
 }
 
+/// The PIIX3 IDE function (legacy mode, bus-master capable): BAR4 is the 16-byte BMIDE
+/// I/O block; IDETIM (0x40-0x43) has the decode enables set, as firmware leaves them.
+fn ide_function() -> Function {
+    let mut f = Function::new(IDE_FUNCTION, 0x8086, 0x7010, 0x00, 0x01_01_80, 0x00);
+    f.set16(BMIBA, 0x0001);
+    f.wmask[BMIBA..BMIBA + 4].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    f.set16(0x40, 0x8000);
+    f.set16(0x42, 0x8000);
+    f.writable(0x40..=0x44, 0xff);
+    f
+}
+
 /// The PIIX4 power-management function. Revision 3 (the PIIX4E/M), as QEMU: Linux
 /// warns about, and works around slowly, the PM-timer bug of revisions below 3.
 fn pm_function() -> Function {
@@ -178,6 +200,9 @@ fn pm_function() -> Function {
     // CNTA/CNTB, GPI control, device resource/activity registers (Linux's quirk reads
     // DEVRESA-J; all zero: no extra decodes enabled).
     f.writable(0x44..=0x7f, 0xff);
+    // DEVACTB bit 25 (APMC_EN) set: QEMU's way of saying "SMM is already set up" when
+    // the machine has no SMM, so SeaBIOS does not wait for an SMI handler that never runs.
+    f.config[0x5b] = 0x02;
     f.config[PMREGMISC] = 0x01; // PMIOSE: the PM block decodes
     f.writable(PMREGMISC..=PMREGMISC, 0x01);
     // SMBBA: 16-byte I/O block, bit 0 reads 1; unprogrammed (no SMBus controller).
@@ -290,6 +315,28 @@ impl Pci {
     pub fn pm_io_base(&self) -> Option<u16> {
         let f = self.function(PM_FUNCTION);
         (f.config[PMREGMISC] & 1 != 0).then(|| f.get16(PMBA) & 0xffc0)
+    }
+
+    /// Add the IDE function (00:01.1); the board does when a drive is attached.
+    pub fn add_ide(&mut self) {
+        if !self.functions.iter().any(|f| f.devfn == IDE_FUNCTION) {
+            self.functions.insert(2, ide_function());
+        }
+    }
+
+    /// Where the IDE function's BMIDE block decodes: BAR4 when I/O decoding is on.
+    pub fn bmide_base(&self) -> Option<u16> {
+        let f = self.functions.iter().find(|f| f.devfn == IDE_FUNCTION)?;
+        let bar = u32::from_le_bytes(f.config[BMIBA..BMIBA + 4].try_into().ok()?) & !0xf;
+        (f.config[0x04] & 1 != 0 && bar != 0 && bar < 0x1_0000).then_some(bar as u16)
+    }
+
+    /// The i440FX's PAM0-PAM6 registers (0x59-0x5F), which steer the shadow RAM under
+    /// 0xC0000-0xFFFFF.
+    pub fn pam(&self) -> [u8; 7] {
+        let mut p = [0; 7];
+        p.copy_from_slice(&self.function(HOST_BRIDGE).config[0x59..0x60]);
+        p
     }
 
     /// The ISA IRQ that PCI interrupt line PIRQA-D (`pirq` 0-3) is routed to by the

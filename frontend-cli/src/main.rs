@@ -21,9 +21,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run a guest (the built-in demo guest when none is given)
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Debug a guest interactively (same arguments as `run`; `help` at the prompt)
-    Debug(debugger::DebugArgs),
+    Debug(Box<debugger::DebugArgs>),
     /// Benchmark a guest under the interpreter and the JIT (and `--vs qemu`)
     Bench(bench::BenchArgs),
     /// Run SingleStepTests MOO files and report failures
@@ -33,8 +33,8 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.cmd {
-        Cmd::Run(a) => run::run(a),
-        Cmd::Debug(a) => debugger::run(a),
+        Cmd::Run(a) => run::run(*a),
+        Cmd::Debug(a) => debugger::run(*a),
         Cmd::Sst(a) => sst::run(a),
         Cmd::Bench(a) => bench::run(a),
     };

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::Sender;
 use ox86_core::cpu::state::Seg;
+use ox86_devices::disk::{Disk, SECTOR};
+use ox86_devices::ide::{Kind, ATAPI_BLOCK};
 use ox86_machine::board::DEFAULT_EXIT_PORT;
 use ox86_machine::boot::multiboot;
 use ox86_machine::debug::{TraceFormat, Tracer};
@@ -15,6 +17,9 @@ use crate::{gdb, terminal};
 
 /// The demo guest `ox86 run` boots with no arguments (test-roms/src/demo.asm).
 const DEMO_ROM: &[u8] = include_bytes!("../../test-roms/bin/demo.bin");
+
+/// The firmware that boots disks when no --bios is given (Debian's `seabios` package).
+pub const SEABIOS: &str = "/usr/share/seabios/bios.bin";
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -27,7 +32,8 @@ pub enum Engine {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// Firmware image started at the reset vector (a multiple of 64 KiB, like QEMU's -bios).
-    /// Without it (and without --kernel), the built-in demo guest runs.
+    /// Without it and without --kernel, a disk or CD-ROM boots with SeaBIOS
+    /// (/usr/share/seabios/bios.bin), and with no disk either the built-in demo guest runs.
     #[arg(long, value_name = "FILE", conflicts_with = "kernel")]
     pub bios: Option<PathBuf>,
     /// Linux kernel (bzImage) booted directly through the 32-bit boot protocol, or a
@@ -41,6 +47,19 @@ pub struct RunArgs {
     /// Kernel command line for --kernel.
     #[arg(long, value_name = "STR", requires = "kernel", default_value = "")]
     pub append: String,
+    /// First IDE hard disk (primary master): a raw image, a whole number of 512-byte
+    /// sectors. Writes go to the file.
+    #[arg(long, value_name = "FILE")]
+    pub hda: Option<PathBuf>,
+    /// Second IDE hard disk (primary slave).
+    #[arg(long, value_name = "FILE")]
+    pub hdb: Option<PathBuf>,
+    /// IDE CD-ROM (secondary master): an ISO image, read only.
+    #[arg(long, value_name = "FILE")]
+    pub cdrom: Option<PathBuf>,
+    /// Keep disk writes in memory and drop them at exit: the images stay untouched.
+    #[arg(long)]
+    pub snapshot: bool,
     /// Guest RAM: a number of MiB, or with a K/M/G suffix (QEMU's -m).
     #[arg(
         short = 'm',
@@ -80,6 +99,14 @@ pub struct RunArgs {
     /// run with status (V<<1)|1. Without it the device sits at 0x501 and V is the status.
     #[arg(long, value_name = "PORT", value_parser = parse_port)]
     pub exit_port: Option<u16>,
+    /// Another port that writes to the debug console as 0xE9 does (0x402 shows SeaBIOS's
+    /// debug log, as QEMU's -debugcon).
+    #[arg(long, value_name = "PORT", value_parser = parse_port)]
+    pub debug_port: Vec<u16>,
+    /// Firmware boot order, as QEMU's -boot: up to three of `a` (floppy), `c` (first hard
+    /// disk), `d` (CD-ROM), `n` (network), first to last.
+    #[arg(long, value_name = "ORDER", default_value = "cad", value_parser = parse_boot_order)]
+    pub boot: String,
     /// Another port whose writes are POST codes (0x80 always is).
     #[arg(long, value_name = "PORT", value_parser = parse_port)]
     pub post_port: Vec<u16>,
@@ -194,6 +221,16 @@ fn parse_datetime(s: &str) -> Option<u64> {
     Some(days * 86_400 + h * 3600 + mi * 60 + se)
 }
 
+fn parse_boot_order(s: &str) -> Result<String, String> {
+    if ox86_machine::boot::firmware::valid_boot_order(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a boot order (one to three of a, c, d, n, e.g. `c` or `dc`)"
+        ))
+    }
+}
+
 fn parse_port(s: &str) -> Result<u16, String> {
     let v = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         u32::from_str_radix(h, 16)
@@ -282,10 +319,40 @@ fn boot(a: &RunArgs) -> Result<Boot> {
             cmdline: a.append.clone(),
         });
     }
+    let disks = a.hda.is_some() || a.hdb.is_some() || a.cdrom.is_some();
     Ok(Boot::Firmware(match &a.bios {
         Some(p) => load_rom(p)?,
+        None if disks => {
+            let p = PathBuf::from(SEABIOS);
+            if !p.exists() {
+                bail!(
+                    "no firmware to boot the disk: {SEABIOS} is missing (apt install seabios), \
+                     or give --bios FILE"
+                );
+            }
+            load_rom(&p)?
+        }
         None => DEMO_ROM.to_vec(),
     }))
+}
+
+/// The IDE drives asked for: --hda/--hdb on the primary channel, --cdrom the secondary
+/// master (QEMU's places for them).
+fn drives(a: &RunArgs) -> Result<Vec<(usize, usize, Kind, Disk)>> {
+    let mut v = Vec::new();
+    let mut add = |path: &Option<PathBuf>, ch, unit, kind| -> Result<()> {
+        if let Some(p) = path {
+            let cd = kind == Kind::Cdrom;
+            let block = if cd { ATAPI_BLOCK } else { SECTOR };
+            let disk = Disk::open(p, block, cd, a.snapshot).map_err(anyhow::Error::msg)?;
+            v.push((ch, unit, kind, disk));
+        }
+        Ok(())
+    };
+    add(&a.hda, 0, 0, Kind::Disk)?;
+    add(&a.hdb, 0, 1, Kind::Disk)?;
+    add(&a.cdrom, 1, 0, Kind::Cdrom)?;
+    Ok(v)
 }
 
 /// How `build` makes the machine.
@@ -313,6 +380,7 @@ pub fn build(
         bail!("memory size `{}` is zero", a.memory);
     }
     let mut cfg = MachineConfig::new(ram_size, boot(a)?);
+    cfg.drives = drives(a)?;
     let gdb = match &a.gdb {
         Some(spec) => {
             let (listener, addr) = gdb::listen(spec)?;
@@ -328,6 +396,8 @@ pub fn build(
     cfg.console = Box::new(std::io::stdout());
     cfg.exit_port = Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT));
     cfg.post_ports.extend(&a.post_port);
+    cfg.debug_ports.clone_from(&a.debug_port);
+    cfg.boot_order.clone_from(&a.boot);
     cfg.reboot = !a.no_reboot;
     cfg.realtime = a.realtime && front == Front::Run;
     cfg.engine = match a.engine {

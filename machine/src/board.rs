@@ -6,10 +6,14 @@ use std::io::Write;
 
 use ox86_core::{Bus, PhysMemory};
 use ox86_devices::acpi_pm::{self, AcpiPm, PmEvent};
+use ox86_devices::fw_cfg::{self, FwCfg};
+use ox86_devices::ide::{self, Ide};
 use ox86_devices::pci::{self, Pci, PciEvent};
 use ox86_devices::pit::{ns_at, ticks_at};
 use ox86_devices::uart::COM_PORTS;
 use ox86_devices::{Cmos, PicPair, Pit, Uart, I8042};
+
+use crate::shadow::{self, Shadow};
 
 /// QEMU's isa-debug-exit default I/O base.
 pub const DEFAULT_EXIT_PORT: u16 = 0x501;
@@ -17,8 +21,9 @@ pub const DEFAULT_EXIT_PORT: u16 = 0x501;
 pub const DEBUG_CONSOLE_PORT: u16 = 0xe9;
 pub const POST_PORT: u16 = 0x80;
 
-/// The most of the ROM that is visible below 1 MiB (the "isa-bios" window).
-const LOW_ROM_WINDOW: usize = 128 << 10;
+/// What a debug console port reads (QEMU's isa-debugcon readback, which SeaBIOS checks
+/// before it writes to 0x402).
+const DEBUGCON_READBACK: u8 = 0xe9;
 
 /// Something the guest asked of the machine as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +44,10 @@ pub struct Devices {
     pub uarts: [Uart; 4],
     pub pci: Pci,
     pub pm: AcpiPm,
+    /// QEMU's firmware configuration device; its contents survive a reset.
+    pub fw_cfg: FwCfg,
+    /// The PIIX3 IDE controller and its drives (their images survive a reset).
+    pub ide: Ide,
 }
 
 impl Devices {
@@ -51,6 +60,8 @@ impl Devices {
             uarts: Default::default(),
             pci: Pci::new(),
             pm: AcpiPm::new(),
+            fw_cfg: FwCfg::new(),
+            ide: Ide::new(),
         }
     }
 }
@@ -58,6 +69,8 @@ impl Devices {
 pub struct Board {
     pub mem: PhysMemory,
     rom: Vec<u8>,
+    /// Shadow RAM under the BIOS area, when there is firmware.
+    shadow: Option<Shadow>,
     pub dev: Devices,
     /// Virtual time (ns) of the access being made, set by the CPU before port I/O and by
     /// the run loop between slices.
@@ -68,6 +81,8 @@ pub struct Board {
     serial: Output,
     exit_port: Option<u16>,
     post_ports: Vec<u16>,
+    /// Ports that write to the debug console (0xE9, and QEMU's -debugcon ports).
+    pub debug_ports: Vec<u16>,
     /// Value written to the exit port, once it has been.
     pub exit_value: Option<u32>,
     /// Last POST code.
@@ -99,6 +114,7 @@ impl Board {
         let mut b = Board {
             mem,
             rom,
+            shadow: None,
             dev,
             now: 0,
             pit_rise: None,
@@ -107,6 +123,7 @@ impl Board {
             serial: Output::new(serial),
             exit_port,
             post_ports,
+            debug_ports: vec![DEBUG_CONSOLE_PORT],
             exit_value: None,
             post: None,
             request: None,
@@ -117,17 +134,19 @@ impl Board {
         b
     }
 
-    /// Copy the top of the ROM into RAM just below 1 MiB and make it read-only.
-    pub(crate) fn shadow_rom(&mut self) {
-        if self.rom.is_empty() {
-            return;
+    /// Show the top of the ROM just below 1 MiB, over shadow RAM that the PAM registers
+    /// switch in.
+    fn shadow_rom(&mut self) {
+        if !self.rom.is_empty() {
+            self.shadow = Some(Shadow::new(&self.rom, &mut self.mem));
         }
-        let n = self.rom.len().min(LOW_ROM_WINDOW);
-        let at = 0x10_0000 - n as u64;
-        let tail = &self.rom[self.rom.len() - n..];
-        self.mem.set_readonly(at, n as u64, false);
-        self.mem.write_bytes(at, tail);
-        self.mem.set_readonly(at, n as u64, true);
+    }
+
+    /// Apply the host bridge's PAM registers to the shadow RAM.
+    fn update_pam(&mut self) {
+        if let Some(s) = &mut self.shadow {
+            s.set(&mut self.mem, shadow::modes_from_pam(&self.dev.pci.pam()));
+        }
     }
 
     pub fn flush_output(&mut self) {
@@ -148,6 +167,7 @@ impl Board {
             attention: self.attention,
             console_pos: self.console.pos,
             serial_pos: self.serial.pos,
+            shadow: self.shadow.clone(),
         }
     }
 
@@ -162,6 +182,7 @@ impl Board {
         self.attention = s.attention;
         self.console.pos = s.console_pos;
         self.serial.pos = s.serial_pos;
+        self.shadow = s.shadow.clone();
     }
 
     /// Output from here on is new even if earlier output was replayed past (the guest's
@@ -231,7 +252,28 @@ impl Board {
         d.pic.set_irq(8, rtc);
         let sci = d.pm.sci(self.now);
         d.pic.set_irq(acpi_pm::SCI_IRQ, sci);
+        for (i, &(_, _, irq)) in ide::CHANNELS.iter().enumerate() {
+            let level = d.ide.irq(i);
+            d.pic.set_irq(irq, level);
+        }
         self.intr = d.pic.interrupt_pending();
+    }
+
+    /// The IDE bus-master block's offset for `port`, where BAR4 maps it.
+    fn bmide_offset(&self, port: u16) -> Option<u16> {
+        let base = self.dev.pci.bmide_base()?;
+        let off = port.wrapping_sub(base);
+        (off < ide::BM_LEN).then_some(off)
+    }
+
+    /// Is `port` an IDE port that is decoded (only when a drive is attached)?
+    fn ide_port(&self, port: u16) -> bool {
+        Ide::decode(port).is_some() && self.dev.ide.any_drive()
+    }
+
+    /// Write every disk's data out (exit).
+    pub fn flush_disks(&mut self) {
+        self.dev.ide.flush();
     }
 
     /// The ACPI PM register block's offset for `port`, where the PM function maps it.
@@ -264,7 +306,7 @@ impl Board {
             }
             0x64 | 0x92 => d.kbc.read(port),
             0x70 | 0x71 => d.cmos.read(port, now),
-            DEBUG_CONSOLE_PORT => DEBUG_CONSOLE_PORT as u8,
+            _ if self.debug_ports.contains(&port) => DEBUGCON_READBACK,
             _ => match Self::uart_at(port) {
                 Some((i, reg)) => d.uarts[i].read(reg),
                 None => 0xff,
@@ -301,7 +343,7 @@ impl Board {
                 d.cmos.write(port, v, now);
                 self.attention = true;
             }
-            DEBUG_CONSOLE_PORT => {
+            _ if self.debug_ports.contains(&port) => {
                 self.console.emit(&[v]);
                 if v == b'\n' {
                     let _ = self.console.w.flush();
@@ -328,9 +370,20 @@ impl Board {
     /// The machine was reset: devices back to power-on state, RAM kept.
     pub fn reset_devices(&mut self, ram_size: u64) {
         let rtc = self.dev.cmos.clone();
+        let mut fw_cfg = std::mem::take(&mut self.dev.fw_cfg);
+        fw_cfg.reset();
+        let mut ide = std::mem::take(&mut self.dev.ide);
+        ide.reset();
+        let with_ide = ide.any_drive();
         self.dev = Devices::new(ram_size, 0);
         // The RTC keeps time across a reset; only its interrupt state restarts.
         self.dev.cmos = rtc;
+        self.dev.fw_cfg = fw_cfg;
+        self.dev.ide = ide;
+        if with_ide {
+            self.dev.pci.add_ide();
+        }
+        self.update_pam();
         self.mem.set_a20(true);
         self.request = None;
         self.attention = false;
@@ -376,6 +429,8 @@ pub(crate) struct BoardState {
     attention: bool,
     console_pos: u64,
     serial_pos: u64,
+    /// Shadow RAM's hidden contents and PAM modes (its pages are in the RAM image).
+    shadow: Option<Shadow>,
 }
 
 impl Bus for Board {
@@ -398,7 +453,11 @@ impl Bus for Board {
         v
     }
 
-    fn mmio_write(&mut self, _: u64, _: u8, _: u32) {}
+    fn mmio_write(&mut self, pa: u64, size: u8, value: u32) {
+        if let Some(s) = &mut self.shadow {
+            s.write(pa, size, value);
+        }
+    }
 
     fn set_clock(&mut self, now: u64) {
         self.now = now;
@@ -408,6 +467,17 @@ impl Bus for Board {
         // PCI configuration and the PM block see whole accesses; ISA devices bytes.
         if pci::PORTS.contains(&port) {
             return self.dev.pci.read(port, size);
+        }
+        if fw_cfg::PORTS.contains(&port) {
+            return self.dev.fw_cfg.read(port, size);
+        }
+        if self.ide_port(port) {
+            let v = self.dev.ide.read(port, size);
+            self.update_irqs();
+            return v;
+        }
+        if let Some(off) = self.bmide_offset(port) {
+            return self.dev.ide.bm_read(off, size);
         }
         if let Some(off) = self.pm_offset(port) {
             return self.dev.pm.read(off, size, self.now);
@@ -432,6 +502,15 @@ impl Bus for Board {
             if self.dev.pci.write(port, size, value) == PciEvent::Reset {
                 self.request(Request::Reset);
             }
+            if port >= pci::CONFIG_DATA {
+                self.update_pam();
+            }
+        } else if fw_cfg::PORTS.contains(&port) {
+            self.dev.fw_cfg.write(port, size, value, &mut self.mem);
+        } else if self.ide_port(port) {
+            self.dev.ide.write(port, size, value, &mut self.mem);
+        } else if let Some(off) = self.bmide_offset(port) {
+            self.dev.ide.bm_write(off, size, value, &mut self.mem);
         } else if let Some(off) = self.pm_offset(port) {
             match self.dev.pm.write(off, size, value, self.now) {
                 PmEvent::PowerOff => self.request(Request::PowerOff),

@@ -7,6 +7,7 @@ pub mod console;
 pub mod debug;
 pub mod machine;
 pub mod run;
+pub mod shadow;
 pub mod sst;
 
 pub use board::Board;

@@ -6,9 +6,9 @@ use ox86_core::cpu::state::DescTable;
 use ox86_core::{Cpu, CpuModel, PhysMemory};
 
 use crate::board::{Board, Devices};
-use crate::boot::acpi;
 use crate::boot::bzimage::{self, BootError, BootImage};
 use crate::boot::multiboot::{self, MultibootError, MultibootImage};
+use crate::boot::{acpi, firmware};
 use ox86_devices::acpi_pm;
 
 /// What the machine starts.
@@ -65,6 +65,19 @@ pub struct MachineConfig {
     pub engine: Engine,
     /// Interpreted runs of a block before the JIT translates it.
     pub jit_threshold: u32,
+    /// Firmware boot order, QEMU's -boot letters (a floppy, c hard disk, d CD-ROM).
+    pub boot_order: String,
+    /// Where firmware mirrors its screen (SeaBIOS's `etc/sercon-port`), if anywhere.
+    pub sercon: Option<u16>,
+    /// Ports besides 0xE9 that write to the debug console (0x402: SeaBIOS's debug log).
+    pub debug_ports: Vec<u16>,
+    /// IDE drives: (channel 0/1, unit 0 master / 1 slave, kind, image).
+    pub drives: Vec<(
+        usize,
+        usize,
+        ox86_devices::ide::Kind,
+        ox86_devices::disk::Disk,
+    )>,
 }
 
 /// How guest code runs.
@@ -95,6 +108,10 @@ impl MachineConfig {
             realtime: false,
             engine: Engine::Interp,
             jit_threshold: 50,
+            boot_order: crate::boot::firmware::DEFAULT_BOOT_ORDER.to_string(),
+            sercon: Some(crate::boot::firmware::SERCON_PORT),
+            debug_ports: Vec::new(),
+            drives: Vec::new(),
         }
     }
 }
@@ -155,6 +172,7 @@ const MIN_LINUX_RAM: u64 = 8 << 20;
 impl Machine {
     pub fn new(cfg: MachineConfig) -> Result<Self, MachineError> {
         let mut multiboot = None;
+        let firmware = matches!(cfg.boot, Boot::Firmware(_));
         let (rom, linux) = match cfg.boot {
             Boot::Firmware(rom) => {
                 check_rom(&rom)?;
@@ -188,8 +206,16 @@ impl Machine {
             }
         };
         let mem = PhysMemory::new(cfg.ram_size)?;
-        let dev = Devices::new(cfg.ram_size, cfg.rtc_start_secs);
-        let board = Board::new(
+        let mut dev = Devices::new(cfg.ram_size, cfg.rtc_start_secs);
+        if firmware {
+            let drives: Vec<_> = cfg.drives.iter().map(|d| (d.0, d.1, d.2)).collect();
+            firmware::configure(&mut dev, cfg.ram_size, &cfg.boot_order, &drives, cfg.sercon);
+        }
+        for (channel, unit, kind, disk) in cfg.drives {
+            dev.ide.attach(channel, unit, kind, disk);
+            dev.pci.add_ide();
+        }
+        let mut board = Board::new(
             mem,
             rom,
             dev,
@@ -198,6 +224,7 @@ impl Machine {
             cfg.exit_port,
             cfg.post_ports,
         );
+        board.debug_ports.extend(cfg.debug_ports);
         let mut interp = ox86_core::interp::Interpreter::new();
         interp.threshold = cfg.jit_threshold.max(1);
         if cfg.engine == Engine::Jit {

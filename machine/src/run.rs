@@ -128,6 +128,7 @@ impl Machine {
         };
         self.board.flush_output();
         self.trace_flush();
+        self.board.flush_disks();
         self.debug_finish(end);
         RunReport {
             end,

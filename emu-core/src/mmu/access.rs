@@ -164,11 +164,13 @@ impl Cpu {
         }
     }
 
-    /// A physical write outside the TLB fast path: ROM ignores it, code pages are tracked.
+    /// A physical write outside the TLB fast path: read-only (ROM or shadow) pages hand it
+    /// to the bus as an MMIO write (which may drop it), code pages are tracked.
     pub fn phys_write<B: Bus>(&mut self, bus: &mut B, pa: u64, size: u8, v: u32) {
         let m = bus.mem();
         if m.is_ram(pa + size as u64 - 1) {
             if m.page_readonly(pa) {
+                bus.mmio_write(pa, size, v);
                 return;
             }
             if m.note_write(pa, size as usize) {

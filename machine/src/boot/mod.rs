@@ -2,4 +2,5 @@
 
 pub mod acpi;
 pub mod bzimage;
+pub mod firmware;
 pub mod multiboot;

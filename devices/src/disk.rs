@@ -1,0 +1,184 @@
+//! A raw disk image behind a drive: sector reads and writes on the host file, each
+//! sector written with one positioned write (so a kill leaves a sector old or new, never
+//! torn), or, in snapshot mode, into an in-memory copy-on-write overlay that is dropped
+//! with the machine (the image is never written).
+//!
+//! Every method takes `&self`, so drives can share a disk (`Arc<Disk>`) and device state
+//! that holds one stays `Clone` (debugger checkpoints copy device state; a disk's
+//! contents are outside it, as a real disk's are).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Hard disk sectors.
+pub const SECTOR: usize = 512;
+
+/// A disk image.
+pub struct Disk {
+    file: File,
+    size: u64,
+    /// Snapshot mode: written blocks by block index (blocks of `block` bytes).
+    overlay: Option<Mutex<HashMap<u64, Vec<u8>>>>,
+    block: usize,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for Disk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Disk")
+            .field("size", &self.size)
+            .field("snapshot", &self.overlay.is_some())
+            .finish()
+    }
+}
+
+impl Disk {
+    /// Open `path` as an image of `block`-byte blocks (512 for a hard disk, 2048 for a
+    /// CD-ROM, which is read only and may end in a partial block, ignored). The error is
+    /// one line, naming the file.
+    pub fn open(
+        path: &Path,
+        block: usize,
+        read_only: bool,
+        snapshot: bool,
+    ) -> Result<Disk, String> {
+        let name = path.display();
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("cannot open disk image {name}: {e}"))?;
+        if meta.is_dir() {
+            return Err(format!("disk image {name} is a directory"));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(!read_only && !snapshot)
+            .open(path)
+            .map_err(|e| format!("cannot open disk image {name}: {e}"))?;
+        let size = file
+            .metadata()
+            .map_err(|e| format!("cannot open disk image {name}: {e}"))?
+            .len();
+        if size < block as u64 {
+            return Err(format!(
+                "disk image {name} is empty (less than one {block}-byte sector)"
+            ));
+        }
+        if !read_only && !size.is_multiple_of(block as u64) {
+            return Err(format!(
+                "disk image {name} is {size} bytes, not a whole number of {block}-byte sectors"
+            ));
+        }
+        Ok(Disk {
+            file,
+            size,
+            overlay: snapshot.then(|| Mutex::new(HashMap::new())),
+            block,
+            read_only,
+        })
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Number of blocks.
+    pub fn blocks(&self) -> u64 {
+        self.size / self.block as u64
+    }
+
+    /// Read block `n` into `buf` (`buf.len()` is the block size).
+    pub fn read_block(&self, n: u64, buf: &mut [u8]) -> io::Result<()> {
+        if n >= self.blocks() {
+            return Err(io::Error::other("block beyond the end of the disk"));
+        }
+        if let Some(o) = &self.overlay {
+            let o = o
+                .lock()
+                .map_err(|_| io::Error::other("snapshot overlay poisoned"))?;
+            if let Some(b) = o.get(&n) {
+                buf.copy_from_slice(b);
+                return Ok(());
+            }
+        }
+        self.file.read_exact_at(buf, n * self.block as u64)
+    }
+
+    /// Write block `n` from `buf`, with one positioned write.
+    pub fn write_block(&self, n: u64, buf: &[u8]) -> io::Result<()> {
+        if n >= self.blocks() || self.read_only {
+            return Err(io::Error::other("cannot write this block"));
+        }
+        if let Some(o) = &self.overlay {
+            let mut o = o
+                .lock()
+                .map_err(|_| io::Error::other("snapshot overlay poisoned"))?;
+            o.insert(n, buf.to_vec());
+            return Ok(());
+        }
+        self.file.write_all_at(buf, n * self.block as u64)
+    }
+
+    /// Push written data to the disk (FLUSH CACHE, exit).
+    pub fn flush(&self) -> io::Result<()> {
+        if self.overlay.is_some() || self.read_only {
+            return Ok(());
+        }
+        self.file.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("ox86-disk-{}-{name}", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn read_write_and_snapshot() {
+        let p = temp("rw", &[7u8; 1024]);
+        let d = Disk::open(&p, SECTOR, false, false).unwrap();
+        assert_eq!(d.blocks(), 2);
+        let mut b = [0u8; SECTOR];
+        d.write_block(1, &[9u8; SECTOR]).unwrap();
+        d.read_block(1, &mut b).unwrap();
+        assert_eq!(b, [9u8; SECTOR]);
+        assert!(d.read_block(2, &mut b).is_err());
+        d.flush().unwrap();
+        let s = Disk::open(&p, SECTOR, false, true).unwrap();
+        s.write_block(0, &[1u8; SECTOR]).unwrap();
+        s.read_block(0, &mut b).unwrap();
+        assert_eq!(b, [1u8; SECTOR]);
+        let on_disk = std::fs::read(&p).unwrap();
+        assert_eq!(&on_disk[..SECTOR], &[7u8; SECTOR]);
+        assert_eq!(&on_disk[SECTOR..], &[9u8; SECTOR]);
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn bad_images() {
+        let odd = temp("odd", &[0u8; 513]);
+        let e = Disk::open(&odd, SECTOR, false, false).unwrap_err();
+        assert!(e.contains("513 bytes"), "{e}");
+        let empty = temp("empty", &[]);
+        let e = Disk::open(&empty, SECTOR, false, false).unwrap_err();
+        assert!(e.contains("empty"), "{e}");
+        let dir = std::env::temp_dir();
+        assert!(Disk::open(&dir, SECTOR, false, false)
+            .unwrap_err()
+            .contains("directory"));
+        let missing = dir.join("ox86-no-such-disk");
+        assert!(Disk::open(&missing, SECTOR, false, false)
+            .unwrap_err()
+            .contains("cannot open"));
+        std::fs::remove_file(&odd).unwrap();
+        std::fs::remove_file(&empty).unwrap();
+    }
+}
