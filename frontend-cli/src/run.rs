@@ -91,6 +91,9 @@ pub struct RunArgs {
     /// With --gdb: do not start the guest until gdb connects and continues (QEMU's -S).
     #[arg(long, requires = "gdb")]
     pub wait_gdb: bool,
+    /// Write what the VGA shows to FILE (PNG) when the run ends.
+    #[arg(long, value_name = "FILE.png")]
+    pub screenshot: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -354,6 +357,11 @@ pub fn end_status(explicit_exit_port: bool, end: RunEnd) -> i32 {
 }
 
 pub fn run(a: RunArgs) -> Result<i32> {
+    // A screenshot that cannot be written is bad input: say so before the run.
+    if let Some(p) = &a.screenshot {
+        std::fs::File::create(p)
+            .with_context(|| format!("cannot create screenshot file {}", p.display()))?;
+    }
     let (mut m, raw) = build(&a)?;
     let report = m.run(a.max_insns);
     // Leave raw mode before printing anything of our own.
@@ -376,6 +384,9 @@ pub fn run(a: RunArgs) -> Result<i32> {
     }
     if let Some(p) = m.board.post {
         eprintln!("post: {p:#04x}");
+    }
+    if let Some(p) = &a.screenshot {
+        m.screendump(p)?;
     }
     if a.stats {
         print_stats(&report);
