@@ -157,10 +157,20 @@ fn x87() {
     check_rom("x87");
 }
 
+#[test]
+fn vga_text() {
+    check_rom("vga_text");
+}
+
+#[test]
+fn vga_mode13() {
+    check_rom("vga_mode13");
+}
+
 /// Every ROM with expected output has a test above: a new ROM must get one too.
 #[test]
 fn every_rom_is_covered() {
-    const COVERED: [&str; 10] = [
+    const COVERED: [&str; 12] = [
         "demo",
         "realmode",
         "pm_checks",
@@ -171,6 +181,8 @@ fn every_rom_is_covered() {
         "v86",
         "debug",
         "x87",
+        "vga_text",
+        "vga_mode13",
     ];
     let dir = roms_dir();
     let mut found = Vec::new();
