@@ -148,6 +148,89 @@ fn check_mode13(engine: &str) {
     }
 }
 
+/// The 16 colours of the EGA palette mode 12h's attribute registers select.
+const EGA: [u32; 16] = [
+    0x000000, 0x0000aa, 0x00aa00, 0x00aaaa, 0xaa0000, 0xaa00aa, 0xaa5500, 0xaaaaaa, 0x555555,
+    0x5555ff, 0x55ff55, 0x55ffff, 0xff5555, 0xff55ff, 0xffff55, 0xffffff,
+];
+
+fn check_mode12(engine: &str) {
+    let p = screenshot("vga_mode12", engine);
+    assert_eq!((p.width, p.height), (640, 480));
+    let (blue, red, green, grey) = (EGA[1], EGA[4], EGA[2], EGA[7]);
+    let mut want = vec![
+        (0, 0, blue),
+        (639, 479, blue),
+        // The set/reset rectangle.
+        (80, 100, red),
+        (159, 149, red),
+        (160, 149, blue),
+        (79, 100, blue),
+        (80, 99, blue),
+        (80, 150, blue),
+        // Around the write mode 2 pixels.
+        (199, 10, blue),
+        (216, 10, blue),
+        (200, 9, blue),
+        // Write mode 3 with data 0xF0: 4 pixels green, 4 kept from the latches.
+        (0, 300, green),
+        (3, 300, green),
+        (4, 300, blue),
+        (632, 300, green),
+        (639, 300, blue),
+        // XOR: 1 ^ 6 = 7.
+        (0, 400, grey),
+        (639, 400, grey),
+        (8, 450, blue),
+    ];
+    for k in 0..16 {
+        // Write mode 2: pixel 200 + k has colour k.
+        want.push((200 + k, 10, EGA[k as usize]));
+    }
+    for k in 0..8 {
+        // Write mode 1 copied the latches of pixels 200-207.
+        want.push((k, 450, EGA[k as usize]));
+    }
+    for (x, y, c) in want {
+        assert_eq!(p.at(x, y), c, "pixel ({x}, {y}) under {engine}");
+    }
+}
+
+fn check_vbe(engine: &str) {
+    let p = screenshot("vga_vbe", engine);
+    assert_eq!((p.width, p.height), (640, 480));
+    for (x, y, c) in [
+        (0, 0, 0xff0000),
+        (639, 0, 0xff0000),
+        (0, 1, BLACK),
+        (5, 100, 0x00ff00),
+        (639, 100, 0x00ff00),
+        (5, 99, BLACK),
+        (0, 479, 0x0000ff),
+        (638, 479, 0x0000ff),
+        (639, 479, WHITE),
+        (320, 240, BLACK),
+    ] {
+        assert_eq!(p.at(x, y), c, "pixel ({x}, {y}) under {engine}");
+    }
+}
+
+#[test]
+fn mode12_interp() {
+    check_mode12("interp");
+}
+
+#[test]
+fn vbe_interp() {
+    check_vbe("interp");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn mode12_jit() {
+    check_mode12("jit");
+}
+
 #[test]
 fn text_mode_interp() {
     check_text("interp");

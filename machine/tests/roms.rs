@@ -167,10 +167,20 @@ fn vga_mode13() {
     check_rom("vga_mode13");
 }
 
+#[test]
+fn vga_mode12() {
+    check_rom("vga_mode12");
+}
+
+#[test]
+fn vga_vbe() {
+    check_rom("vga_vbe");
+}
+
 /// Every ROM with expected output has a test above: a new ROM must get one too.
 #[test]
 fn every_rom_is_covered() {
-    const COVERED: [&str; 12] = [
+    const COVERED: [&str; 14] = [
         "demo",
         "realmode",
         "pm_checks",
@@ -183,6 +193,8 @@ fn every_rom_is_covered() {
         "x87",
         "vga_text",
         "vga_mode13",
+        "vga_mode12",
+        "vga_vbe",
     ];
     let dir = roms_dir();
     let mut found = Vec::new();

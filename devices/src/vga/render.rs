@@ -39,10 +39,17 @@ impl Screen {
 impl Vga {
     /// The current screen.
     pub fn render(&self) -> Screen {
-        if self.vbe.enabled() {
-            return self.render_vbe();
-        }
         let r = &self.regs;
+        // The screen is blank while the CPU owns the palette (attribute index bit 5
+        // clear), VBE modes included (drivers write 0x20 to 0x3C0 to unblank).
+        let owned = r.ar_index & 0x20 == 0;
+        if self.vbe.enabled() {
+            let mut s = self.render_vbe();
+            if owned {
+                s.pixels.fill(0);
+            }
+            return s;
+        }
         let cols = r.crtc[1] as u32 + 1;
         let lines = r.vertical_display_end() + 1;
         // Unprogrammed CRTC: no picture.
@@ -54,9 +61,8 @@ impl Vga {
         } else {
             self.render_text(cols, lines)
         };
-        // The screen is blank while the CPU owns the palette (AR index bit 5 clear), or
-        // with the sequencer's screen-off bit.
-        if r.ar_index & 0x20 == 0 || r.seq[SEQ_CLOCK] & 0x20 != 0 {
+        // Blank, or the sequencer's screen-off bit.
+        if owned || r.seq[SEQ_CLOCK] & 0x20 != 0 {
             s.pixels.fill(0);
         }
         s

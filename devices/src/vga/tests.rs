@@ -329,6 +329,7 @@ fn text_mode_renders_glyphs_from_plane_2() {
 #[test]
 fn vbe_bank_window_and_32bpp_render() {
     let mut v = Vga::new();
+    out(&mut v, 0x3c0, 0x20); // unblank
     let dispi = |v: &mut Vga, i: u16, val: u16| {
         v.io_write(vbe::INDEX_PORT, 2, i as u32);
         v.io_write(vbe::DATA_PORT, 2, val as u32);
@@ -353,6 +354,11 @@ fn vbe_bank_window_and_32bpp_render() {
     assert_eq!(s.pixel(10, 100), 0xff8000);
     assert_eq!(s.pixel(0, 0), 0x123456);
     assert_eq!(s.pixel(1, 0), 0);
+    // Blank while the attribute controller's palette address source bit is clear.
+    out(&mut v, 0x3c2, 0x01);
+    inb(&mut v, 0x3da);
+    out(&mut v, 0x3c0, 0x00);
+    assert_eq!(v.render().pixel(10, 100), 0);
     // GETCAPS reports the maxima.
     dispi(
         &mut v,
@@ -366,6 +372,7 @@ fn vbe_bank_window_and_32bpp_render() {
 #[test]
 fn vbe_16bpp_and_8bpp_colours() {
     let mut v = Vga::new();
+    out(&mut v, 0x3c0, 0x20); // unblank
     let dispi = |v: &mut Vga, i: usize, val: u16| {
         v.io_write(vbe::INDEX_PORT, 2, i as u32);
         v.io_write(vbe::DATA_PORT, 2, val as u32);

@@ -31,8 +31,9 @@ pub const DAC_8BIT: u16 = 0x20;
 pub const LFB_ENABLED: u16 = 0x40;
 pub const NOCLEARMEM: u16 = 0x80;
 
-pub const MAX_XRES: u16 = 2560;
-pub const MAX_YRES: u16 = 1600;
+/// The limits QEMU reports (GETCAPS); video memory limits the height further.
+pub const MAX_XRES: u16 = 16000;
+pub const MAX_YRES: u16 = 12000;
 pub const MAX_BPP: u16 = 32;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,11 +140,15 @@ impl Vbe {
         0
     }
 
-    /// Bring the geometry registers into a consistent state, as the Bochs/QEMU model
-    /// does: a supported depth, a width that is a multiple of 8, a virtual screen at least
-    /// as large as the visible one and inside video memory, offsets that keep the
-    /// visible screen inside the virtual one.
+    /// Bring the geometry registers into a consistent state while a mode is on, as the
+    /// Bochs/QEMU model does: a supported depth, a width that is a multiple of 8, a
+    /// virtual screen at least as large as the visible one and inside video memory,
+    /// offsets that keep the visible screen inside the virtual one. (Before the mode is
+    /// enabled the registers hold what was written.)
     fn fixup(&mut self) {
+        if !self.enabled() {
+            return;
+        }
         let r = &mut self.regs;
         if !matches!(r[BPP], 8 | 15 | 16 | 24 | 32) {
             r[BPP] = 8;
