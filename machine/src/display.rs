@@ -70,8 +70,11 @@ impl Board {
         (off < vga::VRAM_SIZE as u64).then_some(off)
     }
 
-    /// Map a VGA BIOS image (an option ROM: 0x55 0xAA, length in 512-byte units, entry
-    /// at offset 3) read-only at 0xC0000, where the system BIOS looks for it.
+    /// Put a VGA BIOS image (an option ROM: 0x55 0xAA, length in 512-byte units, entry
+    /// at offset 3) at 0xC0000, where a system BIOS looks for it and calls its entry.
+    /// The copy is shadow RAM, writable: SeaVGABIOS keeps its variables in its own
+    /// segment while it initialises (a system BIOS write-protects the shadow through the
+    /// PAM registers afterwards, which ox86 keeps as storage only).
     pub fn map_vga_bios(&mut self, image: &[u8]) -> Result<(), DisplayError> {
         if image.is_empty() {
             return Err(DisplayError::EmptyBios);
@@ -80,11 +83,10 @@ impl Board {
             return Err(DisplayError::BiosTooBig(image.len()));
         }
         let len = image.len().next_multiple_of(ox86_core::mem::PAGE_SIZE) as u64;
-        self.mem.set_readonly(vga::BIOS_BASE, len, false);
         let mut padded = image.to_vec();
         padded.resize(len as usize, 0xff);
+        self.mem.set_readonly(vga::BIOS_BASE, len, false);
         self.mem.write_bytes(vga::BIOS_BASE, &padded);
-        self.mem.set_readonly(vga::BIOS_BASE, len, true);
         Ok(())
     }
 }

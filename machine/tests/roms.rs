@@ -177,10 +177,22 @@ fn vga_vbe() {
     check_rom("vga_vbe");
 }
 
+/// Without a VGA BIOS at 0xC0000 (QEMU maps none for -bios either) these say so and
+/// exit with 1; machine/tests/vga_bios.rs runs them with one.
+#[test]
+fn vgabios_text() {
+    check_rom("vgabios_text");
+}
+
+#[test]
+fn vgabios_vbe() {
+    check_rom("vgabios_vbe");
+}
+
 /// Every ROM with expected output has a test above: a new ROM must get one too.
 #[test]
 fn every_rom_is_covered() {
-    const COVERED: [&str; 14] = [
+    const COVERED: [&str; 16] = [
         "demo",
         "realmode",
         "pm_checks",
@@ -195,6 +207,8 @@ fn every_rom_is_covered() {
         "vga_mode13",
         "vga_mode12",
         "vga_vbe",
+        "vgabios_text",
+        "vgabios_vbe",
     ];
     let dir = roms_dir();
     let mut found = Vec::new();
