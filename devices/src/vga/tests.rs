@@ -419,3 +419,66 @@ fn png_encoding_round_trips() {
     assert_eq!((info.width, info.height), (3, 2));
     assert_eq!(&buf[12..15], &[0x12, 0x34, 0x56]);
 }
+
+#[test]
+fn vbe_virtual_screen_and_offsets() {
+    let mut v = Vga::new();
+    out(&mut v, 0x3c0, 0x20);
+    let dispi = |v: &mut Vga, i: usize, val: u16| {
+        v.io_write(vbe::INDEX_PORT, 2, i as u32);
+        v.io_write(vbe::DATA_PORT, 2, val as u32);
+    };
+    dispi(&mut v, vbe::XRES, 640);
+    dispi(&mut v, vbe::YRES, 480);
+    dispi(&mut v, vbe::BPP, 8);
+    dispi(&mut v, vbe::ENABLE, vbe::ENABLED | vbe::LFB_ENABLED);
+    out(&mut v, 0x3c8, 9);
+    for c in [0x3f, 0, 0] {
+        out(&mut v, 0x3c9, c);
+    }
+    // A virtual screen 1024 wide: pixel (700, 500) of it is at 500 * 1024 + 700.
+    dispi(&mut v, vbe::VIRT_WIDTH, 1024);
+    v.io_write(vbe::INDEX_PORT, 2, vbe::VIRT_HEIGHT as u32);
+    assert_eq!(v.io_read(vbe::DATA_PORT, 2, 0), VRAM_SIZE / 1024);
+    v.lfb_write(500 * 1024 + 700, 1, 9);
+    assert!(v.render().pixels.iter().all(|&p| p == 0));
+    // Pan so that (100, 100) of the virtual screen is the top left corner.
+    dispi(&mut v, vbe::X_OFFSET, 100);
+    dispi(&mut v, vbe::Y_OFFSET, 100);
+    assert_eq!(v.render().pixel(600, 400), 0xff0000);
+    // An offset that would leave the visible screen outside the virtual one is cut.
+    dispi(&mut v, vbe::X_OFFSET, 1000);
+    v.io_write(vbe::INDEX_PORT, 2, vbe::X_OFFSET as u32);
+    assert_eq!(v.io_read(vbe::DATA_PORT, 2, 0), 1024 - 640);
+    // Bad depths become 8; widths round down to a multiple of 8.
+    dispi(&mut v, vbe::BPP, 12);
+    dispi(&mut v, vbe::XRES, 803);
+    v.io_write(vbe::INDEX_PORT, 2, vbe::BPP as u32);
+    assert_eq!(v.io_read(vbe::DATA_PORT, 2, 0), 8);
+    v.io_write(vbe::INDEX_PORT, 2, vbe::XRES as u32);
+    assert_eq!(v.io_read(vbe::DATA_PORT, 2, 0), 800);
+}
+
+#[test]
+fn pci_function_identity_and_bar0_sizing() {
+    let mut pci = crate::pci::Pci::new();
+    pci.functions.push(pci_function());
+    let cfg = |p: &mut crate::pci::Pci, reg: u8| {
+        let _ = p.write(0xcf8, 4, 0x8000_0000 | (PCI_DEVFN as u32) << 8 | reg as u32);
+        p.read(0xcfc, 4)
+    };
+    assert_eq!(cfg(&mut pci, 0x00), 0x1111_1234);
+    assert_eq!(cfg(&mut pci, 0x08) >> 8, 0x03_00_00);
+    assert_eq!(cfg(&mut pci, 0x10), DEFAULT_LFB | 0x08);
+    let f = |p: &crate::pci::Pci| p.functions.iter().find(|f| f.devfn == PCI_DEVFN).cloned();
+    assert_eq!(lfb_base(&f(&pci).unwrap()), Some(DEFAULT_LFB as u64));
+    // Sizing: all ones reads back the size mask with the type bits.
+    let _ = pci.write(0xcfc, 4, 0xffff_ffff);
+    assert_eq!(cfg(&mut pci, 0x10), !(VRAM_SIZE - 1) | 0x08);
+    let _ = pci.write(0xcfc, 4, 0xe000_0000);
+    assert_eq!(lfb_base(&f(&pci).unwrap()), Some(0xe000_0000));
+    // Memory decoding off: no framebuffer.
+    let _ = cfg(&mut pci, 0x04);
+    let _ = pci.write(0xcfc, 2, 0x0001);
+    assert_eq!(lfb_base(&f(&pci).unwrap()), None);
+}
