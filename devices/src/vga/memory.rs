@@ -70,8 +70,16 @@ impl Vga {
 
     /// A byte read at `off` from 0xA0000.
     pub fn mem_read(&mut self, off: u32) -> u8 {
-        if let Some(a) = self.vbe.bank_addr(off) {
-            return self.vram.get(a).copied().unwrap_or(0xff);
+        if self.vbe.enabled() {
+            // The bank window: 0xA0000-0xAFFFF, plain bytes of video memory.
+            return match off {
+                0..0x10000 => self
+                    .vram
+                    .get(self.vbe.bank_addr(off))
+                    .copied()
+                    .unwrap_or(0xff),
+                _ => 0xff,
+            };
         }
         let Some(addr) = self.window_addr(off) else {
             return 0xff;
@@ -107,9 +115,12 @@ impl Vga {
 
     /// A byte written at `off` from 0xA0000.
     pub fn mem_write(&mut self, off: u32, val: u8) {
-        if let Some(a) = self.vbe.bank_addr(off) {
-            if let Some(b) = self.vram.get_mut(a) {
-                *b = val;
+        if self.vbe.enabled() {
+            if off < 0x10000 {
+                let a = self.vbe.bank_addr(off);
+                if let Some(b) = self.vram.get_mut(a) {
+                    *b = val;
+                }
             }
             return;
         }

@@ -74,16 +74,10 @@ impl Vbe {
         self.regs[VIRT_WIDTH] as u32 * bytes_per_pixel(self.regs[BPP])
     }
 
-    /// The video memory byte behind `off` (from 0xA0000) while a VBE mode is on: the
-    /// 64 KiB window at 0xA0000 shows the selected bank. None when VBE is off.
-    pub fn bank_addr(&self, off: u32) -> Option<usize> {
-        if !self.enabled() {
-            return None;
-        }
-        if off >= 0x10000 {
-            return Some(usize::MAX); // outside the window: open bus
-        }
-        Some(((self.regs[BANK] as u32) << 16 | off) as usize)
+    /// The video memory byte behind `off` (from 0xA0000, below 0x10000) in the 64 KiB
+    /// window at 0xA0000, which shows the selected bank while a VBE mode is on.
+    pub fn bank_addr(&self, off: u32) -> usize {
+        ((self.regs[BANK] as u32) << 16 | (off & 0xffff)) as usize
     }
 
     pub fn read(&self, port: u16) -> u16 {
