@@ -482,3 +482,34 @@ fn pci_function_identity_and_bar0_sizing() {
     let _ = pci.write(0xcfc, 2, 0x0001);
     assert_eq!(lfb_base(&f(&pci).unwrap()), None);
 }
+
+#[test]
+fn forty_column_8_dot_text_and_character_maps() {
+    let mut v = Vga::new();
+    text_mode(&mut v);
+    // Mode 1-like: 40 columns (CR1 = 0x27, offset 0x14), 8-dot characters, dot clock
+    // halved (each dot drawn twice).
+    seq(&mut v, 1, 0x09);
+    v.io_write(0x3d4, 2, 0x0e11); // CR0-7 writable again
+    v.io_write(0x3d4, 2, 0x2701);
+    v.io_write(0x3d4, 2, 0x1413);
+    // Character map B (attribute bit 3 clear) = map 0 at plane 2 offset 0, map A
+    // (bit 3 set) = map 1 at 0x4000 (SR3 bits 3-2 = 01).
+    seq(&mut v, 3, 0x04);
+    v.vram[(0x41 * 32) * 4 + 2] = 0x80; // map 0: 'A' has its first dot
+    v.vram[(0x4000 + 0x41 * 32) * 4 + 2] = 0x01; // map 1: 'A' has its last dot
+    v.legacy_write(0x18000, 2, 0x0141); // cell 0: blue, map B
+    v.legacy_write(0x18002, 2, 0x0f41); // cell 1: white, map A
+                                        // Cell (0, 1) is row 1, one row of 40 characters further.
+    v.legacy_write(0x18000 + 80, 2, 0x0f41);
+    let s = v.render();
+    assert_eq!((s.width, s.height), (640, 400));
+    let (blue, white) = (0x0000aa, 0xffffff);
+    assert_eq!(
+        (s.pixel(0, 0), s.pixel(1, 0), s.pixel(2, 0)),
+        (blue, blue, 0)
+    );
+    assert_eq!((s.pixel(16, 0), s.pixel(29, 0)), (0, 0));
+    assert_eq!((s.pixel(30, 0), s.pixel(31, 0)), (white, white));
+    assert_eq!((s.pixel(14, 16), s.pixel(15, 16)), (white, white));
+}
