@@ -64,12 +64,13 @@ impl Vga {
         }
     }
 
-    /// Is `port` one of the adapter's (VGA registers or VBE)?
+    /// Is `port` one of the adapter's (VGA registers or VBE)? The others in 0x3B0-0x3DF
+    /// (an MDA-era parallel port at 0x3BC, ...) are left to whoever claims them.
     pub fn is_port(port: u16) -> bool {
         matches!(
             port,
-            0x3b0..=0x3df | vbe::INDEX_PORT | vbe::DATA_PORT | vbe::DATA_PORT_ALT
-        )
+            0x3b4 | 0x3b5 | 0x3ba | 0x3c0..=0x3cf | 0x3d4 | 0x3d5 | 0x3da
+        ) || matches!(port, vbe::INDEX_PORT | vbe::DATA_PORT | vbe::DATA_PORT_ALT)
     }
 
     /// A port read of `size` bytes at virtual time `now` (ns).
