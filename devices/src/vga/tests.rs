@@ -513,3 +513,40 @@ fn forty_column_8_dot_text_and_character_maps() {
     assert_eq!((s.pixel(30, 0), s.pixel(31, 0)), (white, white));
     assert_eq!((s.pixel(14, 16), s.pixel(15, 16)), (white, white));
 }
+
+/// Whatever a guest writes, in any order, nothing panics and every screen is drawable.
+#[test]
+fn random_programming_never_panics() {
+    let mut v = Vga::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let ports = [
+        0x3b4, 0x3b5, 0x3ba, 0x3c0, 0x3c1, 0x3c2, 0x3c4, 0x3c5, 0x3c6, 0x3c7, 0x3c8, 0x3c9, 0x3cc,
+        0x3ce, 0x3cf, 0x3d4, 0x3d5, 0x3da, 0x1ce, 0x1cf, 0x1d0,
+    ];
+    for i in 0..200_000u32 {
+        let r = next();
+        let port = ports[(r % ports.len() as u64) as usize];
+        let size = [1u8, 2, 4][(r >> 8) as usize % 3];
+        match (r >> 16) % 4 {
+            0 => v.io_write(port, size, (r >> 32) as u32),
+            1 => {
+                v.io_read(port, size, r >> 24);
+            }
+            2 => v.legacy_write((r >> 24) as u32 % 0x20000, size, (r >> 40) as u32),
+            _ => {
+                v.legacy_read((r >> 24) as u32 % 0x20000, size);
+            }
+        }
+        // Now and then, draw whatever mode that made.
+        if i % 5000 == 0 {
+            let s = v.render();
+            assert_eq!(s.pixels.len(), (s.width * s.height) as usize);
+        }
+    }
+}
