@@ -11,9 +11,11 @@ pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod uart;
+pub mod vga;
 
 pub use cmos::Cmos;
 pub use i8042::I8042;
 pub use pic::PicPair;
 pub use pit::Pit;
 pub use uart::Uart;
+pub use vga::Vga;

@@ -1,5 +1,6 @@
-//! Guest physical memory: RAM in one anonymous mapping, read-only (ROM) pages, and the
-//! per-page record of which bytes hold decoded code (for self-modifying code).
+//! Guest physical memory: RAM in one anonymous mapping, read-only (ROM) pages, MMIO
+//! windows inside RAM (VGA's 0xA0000-0xBFFFF), and the per-page record of which bytes
+//! hold decoded code (for self-modifying code).
 
 use memmap2::MmapMut;
 
@@ -26,6 +27,9 @@ pub struct PhysMemory {
     code: Vec<u64>,
     /// Per page: read-only (ROM shadow).
     readonly: Vec<bool>,
+    /// Per page: an MMIO window inside RAM. Such a page is not RAM for `is_ram`, so it is
+    /// never entered in the soft TLB and every access reaches `Bus::mmio_read/write`.
+    mmio: Vec<bool>,
     /// Pages whose code was overwritten since the CPU last looked.
     invalidated: Vec<u32>,
     /// Bumped whenever the set of code pages or read-only pages grows, so the CPU knows to
@@ -48,6 +52,7 @@ impl PhysMemory {
             ram,
             code: vec![0; pages],
             readonly: vec![false; pages],
+            mmio: vec![false; pages],
             invalidated: Vec::new(),
             write_gen: 0,
             map_gen: 0,
@@ -93,9 +98,21 @@ impl PhysMemory {
         self.a20_mask
     }
 
+    /// Is `pa` plain RAM (in the mapping and not in an MMIO window)?
     #[inline]
     pub fn is_ram(&self, pa: u64) -> bool {
-        pa < self.ram.len() as u64
+        pa < self.ram.len() as u64 && !self.mmio[(pa >> PAGE_SHIFT) as usize]
+    }
+
+    /// Make `[pa, pa+len)` (whole pages) an MMIO window routed to the bus, or RAM again.
+    /// The RAM underneath is kept but hidden. Every TLB entry is dropped.
+    pub fn set_mmio(&mut self, pa: u64, len: u64, mmio: bool) {
+        let first = (pa >> PAGE_SHIFT) as usize;
+        let last = ((pa + len.max(1) - 1) >> PAGE_SHIFT) as usize;
+        for p in first..=last.min(self.mmio.len() - 1) {
+            self.mmio[p] = mmio;
+        }
+        self.map_gen += 1;
     }
 
     pub fn set_readonly(&mut self, pa: u64, len: u64, ro: bool) {
@@ -178,11 +195,12 @@ impl PhysMemory {
     }
 
     /// Copy bytes into RAM with code tracking (DMA, loaders after start). Bytes beyond RAM
-    /// are dropped; read-only pages are written too (this is the loader's path).
+    /// are dropped; read-only pages are written too (this is the loader's path), and so is
+    /// the RAM hidden under an MMIO window.
     pub fn write_bytes(&mut self, pa: u64, data: &[u8]) {
         for (i, &b) in data.iter().enumerate() {
             let a = pa + i as u64;
-            if !self.is_ram(a) {
+            if a >= self.ram.len() as u64 {
                 break;
             }
             self.note_write(a, 1);

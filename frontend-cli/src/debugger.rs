@@ -44,6 +44,8 @@ ox86 debugger commands (ADDR: 0x hex or decimal linear address, or SEG:OFF in he
   gdt, idt                 descriptor tables
   page, walk ADDR          page-table walk of a linear address
   pic, pit                 interrupt controller and timer state
+  tlb                      the soft TLB
+  screendump FILE.png      the VGA's screen as a PNG image
   trace on FILE, trace off instruction trace
   q, quit                  end the run
 ";
@@ -74,7 +76,7 @@ pub fn run(a: DebugArgs) -> Result<i32> {
         .context("cannot start the debugger's thread")?;
     let report = m.run(a.run.max_insns);
     let _ = front.join();
-    Ok(run::finish(&a.run, &m, &report))
+    run::finish(&a.run, &m, &report)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -264,7 +266,9 @@ impl Repl {
                 Some(a) => self.monitor(&format!("walk {a}"))?,
                 None => println!("usage: page ADDR"),
             },
-            "info" | "gdt" | "idt" | "pic" | "pit" | "trace" => self.monitor(line)?,
+            "info" | "gdt" | "idt" | "pic" | "pit" | "trace" | "tlb" | "screendump" => {
+                self.monitor(line)?
+            }
             _ => println!("unknown command `{name}`; `help` lists them"),
         }
         Ok(Flow::Go)

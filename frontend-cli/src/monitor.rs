@@ -13,6 +13,7 @@ ox86 monitor commands:
   gdt           GDT entries (non-null)
   idt           IDT gates (protected mode) or IVT vectors (real mode)
   walk ADDR     page walk of a linear address (ADDR: hex with 0x, or decimal)
+  screendump FILE.png  the VGA's screen as a PNG image
   tlb           the soft TLB's valid entries (linear page -> physical page)
   pic           the 8259A pair: request, service and mask registers, vector bases
   pit           the 8254's channels: mode, reload value, current count, output
@@ -28,6 +29,13 @@ pub fn command(m: &mut Machine, cmd: &str) -> String {
     match name {
         "pic" => pic(m),
         "tlb" => tlb(m),
+        "screendump" => match arg {
+            Some(path) => match m.screendump(std::path::Path::new(path)) {
+                Ok(()) => format!("wrote {path}\n"),
+                Err(e) => format!("screendump: {e}\n"),
+            },
+            None => "usage: screendump FILE.png\n".to_string(),
+        },
         "pit" => pit(m),
         "trace" => trace(m, arg, words.next()),
         "" | "help" => HELP.to_string(),

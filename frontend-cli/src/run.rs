@@ -20,6 +20,8 @@ const DEMO_ROM: &[u8] = include_bytes!("../../test-roms/bin/demo.bin");
 
 /// The firmware that boots disks when no --bios is given (Debian's `seabios` package).
 pub const SEABIOS: &str = "/usr/share/seabios/bios.bin";
+/// The VGA BIOS firmware is given for the VGA (QEMU's for its std VGA, same package).
+pub const VGABIOS: &str = "/usr/share/seabios/vgabios-stdvga.bin";
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -127,6 +129,9 @@ pub struct RunArgs {
     /// The trace's format (default: json for a .json/.jsonl FILE, else text).
     #[arg(long, value_enum, requires = "trace")]
     pub trace_format: Option<TraceFormatArg>,
+    /// Write what the VGA shows to FILE (PNG) when the run ends.
+    #[arg(long, value_name = "FILE.png")]
+    pub screenshot: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -380,6 +385,10 @@ pub fn build(
         bail!("memory size `{}` is zero", a.memory);
     }
     let mut cfg = MachineConfig::new(ram_size, boot(a)?);
+    if a.kernel.is_none() {
+        // As QEMU does for its std VGA; without it the firmware has no video BIOS.
+        cfg.vga_bios = std::fs::read(VGABIOS).ok();
+    }
     cfg.drives = drives(a)?;
     let gdb = match &a.gdb {
         Some(spec) => {
@@ -485,15 +494,20 @@ pub fn end_status(explicit_exit_port: bool, end: RunEnd) -> i32 {
 }
 
 pub fn run(a: RunArgs) -> Result<i32> {
+    // A screenshot that cannot be written is bad input: say so before the run.
+    if let Some(p) = &a.screenshot {
+        std::fs::File::create(p)
+            .with_context(|| format!("cannot create screenshot file {}", p.display()))?;
+    }
     let (mut m, raw, _) = build(&a, Front::Run)?;
     let report = m.run(a.max_insns);
     // Leave raw mode before printing anything of our own.
     drop(raw);
-    Ok(finish(&a, &m, &report))
+    finish(&a, &m, &report)
 }
 
 /// Say how the run ended (and `--stats`, `--dump-state`); the exit status.
-pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> i32 {
+pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> Result<i32> {
     let s = &m.cpu.s;
     let at = format!("{:04x}:{:08x}", s.segs[Seg::Cs as usize].selector, s.eip);
     match report.end {
@@ -513,6 +527,9 @@ pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> i32 {
     if let Some(p) = m.board.post {
         eprintln!("post: {p:#04x}");
     }
+    if let Some(p) = &a.screenshot {
+        m.screendump(p)?;
+    }
     if a.stats {
         print_stats(report);
         if let Some(acc) = &m.interp.accel {
@@ -524,7 +541,7 @@ pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> i32 {
     if a.dump_state {
         eprint!("{}", dump_state(m));
     }
-    status(a, report)
+    Ok(status(a, report))
 }
 
 fn print_stats(r: &RunReport) {

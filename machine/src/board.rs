@@ -11,7 +11,7 @@ use ox86_devices::ide::{self, Ide};
 use ox86_devices::pci::{self, Pci, PciEvent};
 use ox86_devices::pit::{ns_at, ticks_at};
 use ox86_devices::uart::COM_PORTS;
-use ox86_devices::{Cmos, PicPair, Pit, Uart, I8042};
+use ox86_devices::{vga, Cmos, PicPair, Pit, Uart, Vga, I8042};
 
 use crate::shadow::{self, Shadow};
 
@@ -48,20 +48,24 @@ pub struct Devices {
     pub fw_cfg: FwCfg,
     /// The PIIX3 IDE controller and its drives (their images survive a reset).
     pub ide: Ide,
+    pub vga: Vga,
 }
 
 impl Devices {
     pub fn new(ram_size: u64, rtc_start_secs: u64) -> Self {
+        let mut pci = Pci::new();
+        pci.functions.push(vga::pci_function());
         Devices {
             pic: PicPair::new(),
             pit: Pit::new(),
             cmos: Cmos::new(rtc_start_secs, ram_size),
             kbc: I8042::new(),
             uarts: Default::default(),
-            pci: Pci::new(),
+            pci,
             pm: AcpiPm::new(),
             fw_cfg: FwCfg::new(),
             ide: Ide::new(),
+            vga: Vga::new(),
         }
     }
 }
@@ -130,6 +134,7 @@ impl Board {
             attention: false,
             stop_after_interrupt: false,
         };
+        b.mem.set_mmio(vga::LEGACY_BASE, vga::LEGACY_SIZE, true);
         b.shadow_rom();
         b
     }
@@ -439,6 +444,9 @@ impl Bus for Board {
     }
 
     fn mmio_read(&mut self, pa: u64, size: u8) -> u32 {
+        if let Some(v) = self.vga_mmio_read(pa, size) {
+            return v;
+        }
         let rom_base = (1u64 << 32) - self.rom.len() as u64;
         let mut v = 0;
         for k in 0..size as u64 {
@@ -455,8 +463,11 @@ impl Bus for Board {
 
     fn mmio_write(&mut self, pa: u64, size: u8, value: u32) {
         if let Some(s) = &mut self.shadow {
-            s.write(pa, size, value);
+            if s.write(pa, size, value) {
+                return;
+            }
         }
+        self.vga_mmio_write(pa, size, value);
     }
 
     fn set_clock(&mut self, now: u64) {
@@ -481,6 +492,9 @@ impl Bus for Board {
         }
         if let Some(off) = self.pm_offset(port) {
             return self.dev.pm.read(off, size, self.now);
+        }
+        if Vga::is_port(port) {
+            return self.dev.vga.io_read(port, size, self.now);
         }
         let mut v = 0;
         for k in 0..size as u16 {
@@ -517,6 +531,8 @@ impl Bus for Board {
                 PmEvent::Sleep(_) | PmEvent::None => {}
             }
             self.attention = true; // the SCI timer may have been enabled
+        } else if Vga::is_port(port) {
+            self.dev.vga.io_write(port, size, value);
         } else {
             for k in 0..size as u16 {
                 self.write8(port.wrapping_add(k), (value >> (8 * k)) as u8);

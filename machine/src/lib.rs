@@ -5,6 +5,7 @@ pub mod board;
 pub mod boot;
 pub mod console;
 pub mod debug;
+pub mod display;
 pub mod machine;
 pub mod run;
 pub mod shadow;

@@ -69,6 +69,9 @@ pub struct MachineConfig {
     pub boot_order: String,
     /// Where firmware mirrors its screen (SeaBIOS's `etc/sercon-port`), if anywhere.
     pub sercon: Option<u16>,
+    /// The VGA's option ROM, offered to firmware as fw_cfg file `pci1234,1111.rom`
+    /// (SeaBIOS copies it to 0xC0000 and runs it with the VGA's PCI address).
+    pub vga_bios: Option<Vec<u8>>,
     /// Ports besides 0xE9 that write to the debug console (0x402: SeaBIOS's debug log).
     pub debug_ports: Vec<u16>,
     /// IDE drives: (channel 0/1, unit 0 master / 1 slave, kind, image).
@@ -111,6 +114,7 @@ impl MachineConfig {
             boot_order: crate::boot::firmware::DEFAULT_BOOT_ORDER.to_string(),
             sercon: Some(crate::boot::firmware::SERCON_PORT),
             debug_ports: Vec::new(),
+            vga_bios: None,
             drives: Vec::new(),
         }
     }
@@ -210,6 +214,9 @@ impl Machine {
         if firmware {
             let drives: Vec<_> = cfg.drives.iter().map(|d| (d.0, d.1, d.2)).collect();
             firmware::configure(&mut dev, cfg.ram_size, &cfg.boot_order, &drives, cfg.sercon);
+            if let Some(rom) = cfg.vga_bios {
+                dev.fw_cfg.add_file("pci1234,1111.rom", rom);
+            }
         }
         for (channel, unit, kind, disk) in cfg.drives {
             dev.ide.attach(channel, unit, kind, disk);

@@ -157,10 +157,42 @@ fn x87() {
     check_rom("x87");
 }
 
+#[test]
+fn vga_text() {
+    check_rom("vga_text");
+}
+
+#[test]
+fn vga_mode13() {
+    check_rom("vga_mode13");
+}
+
+#[test]
+fn vga_mode12() {
+    check_rom("vga_mode12");
+}
+
+#[test]
+fn vga_vbe() {
+    check_rom("vga_vbe");
+}
+
+/// Without a VGA BIOS at 0xC0000 (QEMU maps none for -bios either) these say so and
+/// exit with 1; machine/tests/vga_bios.rs runs them with one.
+#[test]
+fn vgabios_text() {
+    check_rom("vgabios_text");
+}
+
+#[test]
+fn vgabios_vbe() {
+    check_rom("vgabios_vbe");
+}
+
 /// Every ROM with expected output has a test above: a new ROM must get one too.
 #[test]
 fn every_rom_is_covered() {
-    const COVERED: [&str; 10] = [
+    const COVERED: [&str; 16] = [
         "demo",
         "realmode",
         "pm_checks",
@@ -171,6 +203,12 @@ fn every_rom_is_covered() {
         "v86",
         "debug",
         "x87",
+        "vga_text",
+        "vga_mode13",
+        "vga_mode12",
+        "vga_vbe",
+        "vgabios_text",
+        "vgabios_vbe",
     ];
     let dir = roms_dir();
     let mut found = Vec::new();

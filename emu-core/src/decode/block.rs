@@ -336,7 +336,8 @@ fn fetch<B: Bus>(cpu: &mut Cpu, bus: &mut B, lin: u32, buf: &mut [u8]) -> Result
     let user = cpu.s.cpl == 3;
     let t = cpu.walk(bus, lin, false, user)?;
     let m = bus.mem();
-    if m.is_ram(t.phys + buf.len() as u64 - 1) {
+    // Both ends: an MMIO window inside RAM (VGA) goes through the bus byte by byte.
+    if m.is_ram(t.phys) && m.is_ram(t.phys + buf.len() as u64 - 1) {
         let a = t.phys as usize;
         buf.copy_from_slice(&m.ram()[a..a + buf.len()]);
     } else {

@@ -1,0 +1,109 @@
+//! The VGA adapter on the board: its memory windows (the legacy 0xA0000-0xBFFFF window
+//! and the linear framebuffer behind its PCI BAR0), the VGA BIOS image at 0xC0000, and
+//! screenshots of what it shows.
+
+use std::path::Path;
+
+use ox86_devices::vga::{self, Screen};
+
+use crate::board::Board;
+use crate::Machine;
+
+/// The most a VGA BIOS image may take: 0xC0000-0xDFFFF.
+pub const MAX_VGA_BIOS: usize = 128 << 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DisplayError {
+    #[error("VGA BIOS image is empty")]
+    EmptyBios,
+    #[error("VGA BIOS image is {0} bytes: at most 128 KiB fit at 0xC0000")]
+    BiosTooBig(usize),
+    #[error(transparent)]
+    Png(#[from] vga::png::PngError),
+    #[error("cannot write the screenshot {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Board {
+    /// The VGA's answer to a physical read outside RAM, if the address is its.
+    pub(crate) fn vga_mmio_read(&mut self, pa: u64, size: u8) -> Option<u32> {
+        if (vga::LEGACY_BASE..vga::LEGACY_BASE + vga::LEGACY_SIZE).contains(&pa) {
+            return Some(
+                self.dev
+                    .vga
+                    .legacy_read((pa - vga::LEGACY_BASE) as u32, size),
+            );
+        }
+        let off = self.lfb_offset(pa)?;
+        Some(self.dev.vga.lfb_read(off, size))
+    }
+
+    /// A physical write outside RAM to the VGA; false when the address is not its.
+    pub(crate) fn vga_mmio_write(&mut self, pa: u64, size: u8, value: u32) -> bool {
+        if (vga::LEGACY_BASE..vga::LEGACY_BASE + vga::LEGACY_SIZE).contains(&pa) {
+            let off = (pa - vga::LEGACY_BASE) as u32;
+            self.dev.vga.legacy_write(off, size, value);
+            return true;
+        }
+        match self.lfb_offset(pa) {
+            Some(off) => {
+                self.dev.vga.lfb_write(off, size, value);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The offset into the linear framebuffer, where BAR0 maps it.
+    fn lfb_offset(&self, pa: u64) -> Option<u64> {
+        let f = self
+            .dev
+            .pci
+            .functions
+            .iter()
+            .find(|f| f.devfn == vga::PCI_DEVFN)?;
+        let base = vga::lfb_base(f)?;
+        let off = pa.checked_sub(base)?;
+        (off < vga::VRAM_SIZE as u64).then_some(off)
+    }
+
+    /// Put a VGA BIOS image (an option ROM: 0x55 0xAA, length in 512-byte units, entry
+    /// at offset 3) at 0xC0000, where a system BIOS looks for it and calls its entry.
+    /// The copy is shadow RAM, writable: SeaVGABIOS keeps its variables in its own
+    /// segment while it initialises (a system BIOS write-protects the shadow through the
+    /// PAM registers afterwards, which ox86 keeps as storage only).
+    pub fn map_vga_bios(&mut self, image: &[u8]) -> Result<(), DisplayError> {
+        if image.is_empty() {
+            return Err(DisplayError::EmptyBios);
+        }
+        if image.len() > MAX_VGA_BIOS {
+            return Err(DisplayError::BiosTooBig(image.len()));
+        }
+        let len = image.len().next_multiple_of(ox86_core::mem::PAGE_SIZE) as u64;
+        let mut padded = image.to_vec();
+        padded.resize(len as usize, 0xff);
+        self.mem.set_readonly(vga::BIOS_BASE, len, false);
+        self.mem.write_bytes(vga::BIOS_BASE, &padded);
+        Ok(())
+    }
+}
+
+impl Machine {
+    /// What the VGA shows now.
+    pub fn screen(&self) -> Screen {
+        self.board.dev.vga.render()
+    }
+
+    /// Write the screen to `path` as a PNG image (`--screenshot`, the debugger's
+    /// `screendump`).
+    pub fn screendump(&self, path: &Path) -> Result<(), DisplayError> {
+        let png = vga::png::encode(&self.screen())?;
+        std::fs::write(path, png).map_err(|source| DisplayError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
