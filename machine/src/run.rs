@@ -206,9 +206,10 @@ impl Machine {
                 msg = rx.try_recv().map_err(|e| e == TryRecvError::Disconnected);
             }
         }
+        // Logged input due here is delivered again (also at the frontier itself); host
+        // input waits for the end of a replay.
+        self.replay_input();
         if self.replaying() {
-            // Host input waits for the end of the replay; the logged input is due now.
-            self.replay_input();
             return None;
         }
         while let Some(&b) = self.pending_input.front() {

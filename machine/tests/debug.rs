@@ -7,7 +7,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use ox86_core::cpu::state::{CR0_PE, CR0_PG};
 use ox86_machine::debug::{BreakKind, DebugCmd, DebugStop, Debugger, WatchKind};
-use ox86_machine::{Boot, HostInput, Machine, MachineConfig, RunEnd};
+use ox86_machine::{Boot, HostInput, Machine, MachineConfig, RunEnd, SharedBuf};
 
 /// A 64 KiB ROM with `code` at F000:FF00 and a reset vector jumping there.
 fn rom(code: &[u8]) -> Vec<u8> {
@@ -121,12 +121,22 @@ impl Client {
 
 /// A machine running `code` on its own thread, waiting for a debugger.
 fn start(code: &'static [u8]) -> (Client, std::thread::JoinHandle<RunEnd>) {
+    start_with(code, SharedBuf::new())
+}
+
+/// The same, with the 0xE9 console going to `console` and the exit port at 0x501.
+fn start_with(
+    code: &'static [u8],
+    console: SharedBuf,
+) -> (Client, std::thread::JoinHandle<RunEnd>) {
     let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::unbounded();
     let (in_tx, in_rx) = crossbeam_channel::unbounded();
     let run = std::thread::spawn(move || {
         let mut cfg = MachineConfig::new(2 << 20, Boot::Firmware(rom(code)));
         cfg.input = Some(in_rx);
+        cfg.console = Box::new(console);
+        cfg.exit_port = Some(0x501);
         let mut m = Machine::new(cfg).expect("machine");
         m.debug = Some(Debugger::new(cmd_rx, stop_tx, true));
         m.run(None).end
@@ -238,14 +248,110 @@ fn watchpoints_and_interrupt() {
             .expect("debugger")
             .remove_watchpoint(0x501, 1, WatchKind::Read));
     });
-    c.send(DebugCmd::Continue);
-    std::thread::sleep(Duration::from_millis(50));
-    c.send(DebugCmd::Interrupt);
-    assert!(matches!(c.stop(), DebugStop::Interrupted));
-    let (_, irqs, _) = c.state();
+    // (On a loaded host the guest may need a few tries to get CPU time.)
+    let mut irqs = 0;
+    for _ in 0..100 {
+        c.send(DebugCmd::Continue);
+        std::thread::sleep(Duration::from_millis(50));
+        c.send(DebugCmd::Interrupt);
+        assert!(matches!(c.stop(), DebugStop::Interrupted));
+        irqs = c.state().1;
+        if irqs > 2 {
+            break;
+        }
+    }
     assert!(irqs > 2, "the guest ran: {irqs} interrupts");
     // Detach: the guest runs on; kill ends the run.
     c.send(DebugCmd::Detach);
     c.send(DebugCmd::Kill);
     assert_eq!(run.join().expect("run thread"), RunEnd::Quit);
+}
+
+/// Real mode at F000:FF00: poll COM1 for bytes, fold each into BL (add, rotate), echo it
+/// to port 0xE9, and at a newline write BL to the exit port.
+const ECHO_CODE: &[u8] = &[
+    0x31, 0xdb, // xor bx,bx
+    0xba, 0xfd, 0x03, // ff02: mov dx,0x3fd
+    0xec, // in al,dx
+    0xa8, 0x01, // test al,1
+    0x74, 0xf8, // jz ff02
+    0xba, 0xf8, 0x03, // mov dx,0x3f8
+    0xec, // in al,dx
+    0x00, 0xc3, // ff0e: add bl,al
+    0xd0, 0xc3, // rol bl,1
+    0xe6, 0xe9, // out 0xe9,al
+    0x3c, 0x0a, // cmp al,10
+    0x75, 0xea, // jne ff02
+    0x88, 0xd8, // mov al,bl
+    0xba, 0x01, 0x05, // mov dx,0x501
+    0xee, // out dx,al
+    0xf4, // hlt
+];
+const GOT_BYTE: u32 = 0xfff0e;
+
+/// Serial input arrives while the guest polls for it, at points that depend on the host's
+/// timing; going back and running forward again replays it from the log at exactly the
+/// same points, and the output it caused is not repeated.
+#[test]
+fn reverse_execution_replays_serial_input_exactly() {
+    let console = SharedBuf::new();
+    let (c, run) = start_with(ECHO_CODE, console.clone());
+    c.with(|m| {
+        let d = m.debug.as_mut().expect("debugger");
+        d.add_breakpoint(GOT_BYTE, BreakKind::Software);
+    });
+    // (position, AL, BL) at a stop.
+    let at = |c: &Client| {
+        c.with(|m| {
+            let s = &m.cpu.stats;
+            let r = m.cpu.s.regs;
+            (
+                s.instructions + s.exceptions + s.interrupts,
+                m.cpu.s.eip,
+                r[0] & 0xff,
+                r[3] & 0xff,
+            )
+        })
+    };
+    let mut hits = Vec::new();
+    for b in [b'a', b'b', b'\n'] {
+        c.send(DebugCmd::Continue);
+        std::thread::sleep(Duration::from_millis(30)); // the guest spins meanwhile
+        c.wake
+            .send(HostInput::Serial(vec![b]))
+            .expect("machine gone");
+        assert!(matches!(c.stop(), DebugStop::Breakpoint { .. }));
+        let h = at(&c);
+        assert_eq!((h.1, h.2), (0xff0e, b as u32), "stopped on the byte read");
+        hits.push(h);
+    }
+    assert!(hits[0].0 < hits[1].0 && hits[1].0 < hits[2].0);
+    // Back to each earlier byte: the same point, the same registers.
+    c.send(DebugCmd::ReverseContinue);
+    assert!(matches!(c.stop(), DebugStop::Breakpoint { .. }));
+    assert_eq!(at(&c), hits[1]);
+    c.send(DebugCmd::ReverseContinue);
+    assert!(matches!(c.stop(), DebugStop::Breakpoint { .. }));
+    assert_eq!(at(&c), hits[0]);
+    // Forward again: the logged input, not the host, supplies 'b' and the newline.
+    c.send(DebugCmd::Continue);
+    assert!(matches!(c.stop(), DebugStop::Breakpoint { .. }));
+    assert_eq!(at(&c), hits[1]);
+    c.send(DebugCmd::Continue);
+    assert!(matches!(c.stop(), DebugStop::Breakpoint { .. }));
+    assert_eq!(at(&c), hits[2]);
+    c.send(DebugCmd::Continue);
+    match c.stop() {
+        DebugStop::Exited { end, .. } => {
+            // BL = rol(rol(rol('a') + 'b') + '\n'), as the guest folds them.
+            let mut bl = 0u8;
+            for b in [b'a', b'b', b'\n'] {
+                bl = bl.wrapping_add(b).rotate_left(1);
+            }
+            assert_eq!(end, RunEnd::ExitPort(bl as u32));
+        }
+        s => panic!("expected the end of the run, got {s:?}"),
+    }
+    assert_eq!(run.join().expect("run thread"), RunEnd::ExitPort(0xa4));
+    assert_eq!(console.text(), "ab\n", "each echo once");
 }
