@@ -24,6 +24,9 @@ pub(crate) type Point = (u64, u64);
 /// Most checkpoints kept; beyond it every other old one is dropped (history stays as long,
 /// with coarser steps).
 const MAX_CHECKPOINTS: usize = 48;
+/// Most host memory the checkpoints' RAM pages may take; beyond it old checkpoints are
+/// dropped as for `MAX_CHECKPOINTS` (the newest is always kept).
+const MAX_BYTES: usize = 1 << 30;
 /// Fewest instructions between two periodic checkpoints.
 const MIN_INTERVAL: u64 = 1 << 20;
 /// A periodic checkpoint may take at most 1/N of the run's time.
@@ -54,6 +57,8 @@ pub(crate) struct History {
     zero: Page,
     /// When the last checkpoint was taken and how long it took.
     last: Option<(Instant, Duration)>,
+    /// Host memory the checkpoints' pages take, at most (see `thin`).
+    est_bytes: usize,
 }
 
 impl History {
@@ -65,6 +70,7 @@ impl History {
             frontier: (0, 0),
             zero: vec![0; PAGE_SIZE].into(),
             last: None,
+            est_bytes: 0,
         }
     }
 
@@ -73,16 +79,41 @@ impl History {
         self.checkpoints.iter().rposition(|c| c.at.0 < pos)
     }
 
-    fn thin(&mut self) {
-        if self.checkpoints.len() <= MAX_CHECKPOINTS {
-            return;
+    /// Host memory held by the checkpoints' distinct RAM pages.
+    fn bytes(&self) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.checkpoints {
+            for p in &c.ram {
+                seen.insert(Arc::as_ptr(p) as *const u8 as usize);
+            }
         }
-        // Keep the first (the start of history) and the newer half as they are.
-        let half = self.checkpoints.len() / 2;
+        seen.len() * PAGE_SIZE
+    }
+
+    /// Keep to `MAX_CHECKPOINTS` and `MAX_BYTES` (counted exactly only when the running
+    /// estimate says the budget may be exceeded).
+    fn thin(&mut self, fresh_bytes: usize) {
+        self.est_bytes += fresh_bytes;
+        if self.est_bytes > MAX_BYTES {
+            self.est_bytes = self.bytes();
+            while self.checkpoints.len() > 2 && self.est_bytes > MAX_BYTES {
+                self.drop_every_other(self.checkpoints.len());
+                self.est_bytes = self.bytes();
+            }
+        }
+        if self.checkpoints.len() > MAX_CHECKPOINTS {
+            // The newer half keeps its spacing.
+            self.drop_every_other(self.checkpoints.len() / 2);
+        }
+    }
+
+    /// Drop every other checkpoint among the first `upto` (never the first or the last).
+    fn drop_every_other(&mut self, upto: usize) {
+        let len = self.checkpoints.len();
         let mut i = 0;
         self.checkpoints.retain(|_| {
             i += 1;
-            i == 1 || i > half || i % 2 == 0
+            i == 1 || i == len || i > upto.max(2) || i % 2 == 1
         });
     }
 }
@@ -149,13 +180,17 @@ impl Machine {
         }
         let prev = h.checkpoints.last().map(|c| &c.ram);
         let ram = self.board.mem.ram();
+        let mut fresh = 0;
         let pages = ram
             .chunks(PAGE_SIZE)
             .enumerate()
             .map(|(i, page)| match prev.and_then(|p| p.get(i)) {
                 Some(old) if **old == *page => old.clone(),
                 _ if page.iter().all(|&b| b == 0) => h.zero.clone(),
-                _ => Page::from(page),
+                _ => {
+                    fresh += PAGE_SIZE;
+                    Page::from(page)
+                }
             })
             .collect();
         let c = Checkpoint {
@@ -170,7 +205,7 @@ impl Machine {
         let h = self.history().unwrap();
         h.frontier = h.frontier.max(at);
         h.checkpoints.push(c);
-        h.thin();
+        h.thin(fresh);
         h.last = Some((Instant::now(), t0.elapsed()));
     }
 
