@@ -55,7 +55,9 @@ if ! [ -s "$KERNEL" ] || ! [ -s "$INITRD" ]; then
     say "no kernel/initramfs in $DIR yet: running scripts/fetch-linux.sh"
     "$HERE/fetch-linux.sh" >&2 || die "scripts/fetch-linux.sh failed"
 fi
-[ -s "$KERNEL" ] && [ -s "$INITRD" ] || die "$KERNEL or $INITRD missing after fetch-linux.sh"
+if ! [ -s "$KERNEL" ] || ! [ -s "$INITRD" ]; then
+    die "$KERNEL or $INITRD missing after fetch-linux.sh"
+fi
 
 # --- what goes in the images ------------------------------------------------------
 
