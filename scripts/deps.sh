@@ -6,6 +6,8 @@
 #   apt:    nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu
 #           libc6-dev-arm64-cross gdb acpica-tools (iasl/acpiexec check ox86's
 #           ACPI tables) seabios (the firmware that boots disk images)
+#           syslinux syslinux-common isolinux mtools dosfstools xorriso
+#           (scripts/make-boot-disk.sh: bootable disk and ISO images)
 #   rustup: target aarch64-unknown-linux-gnu, components clippy and rustfmt
 #
 # Run as root, or as a user who may use sudo. Exits non-zero with a message
@@ -16,7 +18,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."   # so rustup sees the project's toolchain, if it names one
 
-APT_PACKAGES=(nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gdb acpica-tools cpio seabios)
+APT_PACKAGES=(nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gdb acpica-tools cpio seabios
+              syslinux syslinux-common isolinux mtools dosfstools xorriso)
 RUST_TARGET=aarch64-unknown-linux-gnu
 RUST_COMPONENTS=(clippy rustfmt)
 
@@ -86,7 +89,8 @@ done
 
 # --- the commands the tests run must now exist -----------------------------------
 
-for cmd in nasm qemu-system-i386 qemu-aarch64 aarch64-linux-gnu-gcc gdb iasl acpiexec cargo; do
+for cmd in nasm qemu-system-i386 qemu-aarch64 aarch64-linux-gnu-gcc gdb iasl acpiexec cargo \
+    syslinux mcopy mkfs.fat xorriso; do
     command -v "$cmd" >/dev/null || die "'$cmd' is not on PATH although its package is installed"
 done
 cargo clippy --version >/dev/null 2>&1 || die "'cargo clippy' does not run"

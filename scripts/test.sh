@@ -8,7 +8,9 @@
 # Steps, each with a header line; a failing step does not stop the later ones:
 #   1. scripts/deps.sh (apt packages, rustup target and components), then
 #      scripts/fetch-linux.sh (the Debian i386 kernel + busybox initramfs the
-#      Linux boot tests run; cached outside the tree)
+#      Linux boot tests run; cached outside the tree), then
+#      scripts/make-boot-disk.sh (a hard-disk image and an ISO of that guest,
+#      for the SeaBIOS boot tests)
 #   2. cargo fmt --all -- --check
 #   3. cargo clippy --workspace --all-targets --release -- -D warnings
 #   4. cargo test --workspace --release (unit tests, test ROMs, the Linux boot
@@ -35,7 +37,7 @@ quick=0
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "test.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -141,6 +143,7 @@ run_sst() {
 step_deps() {
     scripts/deps.sh
     scripts/fetch-linux.sh
+    scripts/make-boot-disk.sh
 }
 
 step_fmt() {
@@ -184,7 +187,7 @@ step_cross_sst() {
     echo "the two hosts agree"
 }
 
-step "deps (scripts/deps.sh, scripts/fetch-linux.sh)" step_deps
+step "deps (scripts/deps.sh, scripts/fetch-linux.sh, scripts/make-boot-disk.sh)" step_deps
 step "cargo fmt --check" step_fmt
 step "cargo clippy (release, -D warnings)" step_clippy
 step "cargo test --workspace --release" step_test

@@ -3,7 +3,10 @@
 //! here too since both drive the same A20 gate.
 //!
 //! The auxiliary (mouse) port has no device: commands sent to it answer 0xFE. Host key
-//! input arrives as ready-made scancode bytes (`key_bytes`).
+//! input arrives as ready-made scancode bytes (`key_bytes`), or as set 1 codes
+//! (`key_set1`) that the keyboard sends in the form the guest reads: set 1 when the
+//! controller translates (command byte bit 6, as SeaBIOS and Linux set it) or the
+//! keyboard was switched to set 1, set 2 otherwise.
 
 use std::collections::VecDeque;
 
@@ -22,6 +25,48 @@ const CB_AUX_IRQ: u8 = 0x02;
 const CB_SYS: u8 = 0x04;
 const CB_KBD_OFF: u8 = 0x10;
 const CB_AUX_OFF: u8 = 0x20;
+const CB_XLATE: u8 = 0x40;
+
+/// Set 2 make codes of the set 1 make codes 0x00-0x58 (0 where a code has no key). An
+/// 0xE0-prefixed key has the same second byte mapping in both sets (the arrows share the
+/// keypad's codes, right Ctrl the left one's, ...).
+const SET1_TO_SET2: [u8; 0x59] = [
+    0x00, 0x76, 0x16, 0x1e, 0x26, 0x25, 0x2e, 0x36, // 00-07: Esc 1-6
+    0x3d, 0x3e, 0x46, 0x45, 0x4e, 0x55, 0x66, 0x0d, // 08-0F: 7-0 - = BS Tab
+    0x15, 0x1d, 0x24, 0x2d, 0x2c, 0x35, 0x3c, 0x43, // 10-17: Q-I
+    0x44, 0x4d, 0x54, 0x5b, 0x5a, 0x14, 0x1c, 0x1b, // 18-1F: O P [ ] Enter Ctrl A S
+    0x23, 0x2b, 0x34, 0x33, 0x3b, 0x42, 0x4b, 0x4c, // 20-27: D-L ;
+    0x52, 0x0e, 0x12, 0x5d, 0x1a, 0x22, 0x21, 0x2a, // 28-2F: ' ` LShift \ Z X C V
+    0x32, 0x31, 0x3a, 0x41, 0x49, 0x4a, 0x59, 0x7c, // 30-37: B N M , . / RShift KP*
+    0x11, 0x29, 0x58, 0x05, 0x06, 0x04, 0x0c, 0x03, // 38-3F: Alt Space Caps F1-F5
+    0x0b, 0x83, 0x0a, 0x01, 0x09, 0x77, 0x7e, 0x6c, // 40-47: F6-F10 Num Scroll KP7
+    0x75, 0x7d, 0x7b, 0x6b, 0x73, 0x74, 0x79, 0x69, // 48-4F: KP8 KP9 KP- KP4-6 KP+ KP1
+    0x72, 0x7a, 0x70, 0x71, 0x00, 0x00, 0x61, 0x78, // 50-57: KP2 KP3 KP0 KP. - - <> F11
+    0x07, // 58: F12
+];
+
+/// Set 1 scancode bytes (make codes, break codes with bit 7, 0xE0 prefixes) as set 2:
+/// a break is 0xF0 and the make code. Codes with no set 2 equivalent are dropped.
+pub fn set1_to_set2(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        if b == 0xe0 || b == 0xe1 {
+            out.push(b);
+            continue;
+        }
+        let Some(&code) = SET1_TO_SET2.get((b & 0x7f) as usize) else {
+            continue;
+        };
+        if code == 0 {
+            continue;
+        }
+        if b & 0x80 != 0 {
+            out.push(0xf0);
+        }
+        out.push(code);
+    }
+    out
+}
 
 /// What the controller asks of the board after an access.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,6 +174,29 @@ impl I8042 {
             0x92 => (self.fast_a20 as u8) << 1,
             _ => 0xff,
         }
+    }
+
+    /// Host key input as set 1 scancodes, sent in the form the guest reads (see the
+    /// module comment).
+    pub fn key_set1(&mut self, bytes: &[u8]) {
+        let b = self.key_form(bytes);
+        self.key_bytes(&b);
+    }
+
+    /// Set 1 scancodes as the guest reads them now: as they are when the controller
+    /// translates or the keyboard uses set 1, else in set 2.
+    pub fn key_form(&self, set1: &[u8]) -> Vec<u8> {
+        if self.command_byte & CB_XLATE != 0 || self.scancode_set == 1 {
+            set1.to_vec()
+        } else {
+            set1_to_set2(set1)
+        }
+    }
+
+    /// Nothing waits in the output buffer (a key byte may follow: the guest sees the
+    /// output-buffer-full edge of each byte).
+    pub fn output_empty(&self) -> bool {
+        self.out.is_empty()
     }
 
     /// A write; the returned lines tell the board about A20 and reset.
@@ -310,5 +378,37 @@ mod tests {
         k.write(0x60, 0xf4);
         assert_eq!(k.read(0x64) & AUX_DATA, AUX_DATA);
         assert_eq!(k.read(0x60), 0xfe);
+    }
+
+    #[test]
+    fn set1_keys_reach_the_guest_translated_or_as_set2() {
+        // 'a' pressed and released, then Up (0xE0-prefixed).
+        let keys = [0x1e, 0x9e, 0xe0, 0x48, 0xe0, 0xc8];
+        let mut k = I8042::new();
+        k.key_set1(&keys);
+        let got: Vec<u8> =
+            std::iter::from_fn(|| (k.read(0x64) & OBF != 0).then(|| k.read(0x60))).collect();
+        assert_eq!(got, [0x1c, 0xf0, 0x1c, 0xe0, 0x75, 0xe0, 0xf0, 0x75]);
+        // With translation on (SeaBIOS, Linux) the guest reads set 1 as it is.
+        k.write(0x64, 0x60);
+        k.write(0x60, CB_KBD_IRQ | CB_SYS | CB_XLATE);
+        k.key_set1(&keys);
+        let got: Vec<u8> =
+            std::iter::from_fn(|| (k.read(0x64) & OBF != 0).then(|| k.read(0x60))).collect();
+        assert_eq!(got, keys);
+    }
+
+    #[test]
+    fn every_set1_key_has_a_distinct_set2_code() {
+        let mut seen = std::collections::HashSet::new();
+        for (i, &c) in SET1_TO_SET2.iter().enumerate() {
+            if c != 0 {
+                assert!(
+                    seen.insert(c),
+                    "set 1 code {i:#04x}: set 2 code {c:#04x} twice"
+                );
+            }
+        }
+        assert_eq!(seen.len(), 86);
     }
 }

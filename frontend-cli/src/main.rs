@@ -2,6 +2,7 @@
 
 mod bench;
 mod debugger;
+mod display;
 mod gdb;
 mod link;
 mod monitor;

@@ -11,8 +11,10 @@ use ox86_devices::ide::{Kind, ATAPI_BLOCK};
 use ox86_machine::board::DEFAULT_EXIT_PORT;
 use ox86_machine::boot::multiboot;
 use ox86_machine::debug::{TraceFormat, Tracer};
+use ox86_machine::display::TextSink;
 use ox86_machine::{Boot, HostInput, Machine, MachineConfig, RunEnd, RunReport};
 
+use crate::display::{self, DisplayKind};
 use crate::{gdb, terminal};
 
 /// The demo guest `ox86 run` boots with no arguments (test-roms/src/demo.asm).
@@ -77,8 +79,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub jit_threshold: u32,
     /// COM1: `stdio` (the terminal, raw; Ctrl-A x quits), `none`, or `file:PATH`.
-    #[arg(long, value_name = "DEV", default_value = "stdio", value_parser = parse_serial)]
-    pub serial: Serial,
+    /// Default: stdio, or none with --display text.
+    #[arg(long, value_name = "DEV", value_parser = parse_serial)]
+    pub serial: Option<Serial>,
+    /// The screen: `none` (not shown), `text` (the VGA's text mode on this terminal, keys
+    /// go to the PS/2 keyboard; Ctrl-A x quits), `window` (not in this build).
+    #[arg(long, value_enum, value_name = "KIND", default_value = "none")]
+    pub display: DisplayKind,
     /// Let an idle guest's time pass at the host clock's pace (sleep in HLT) instead of
     /// skipping to the next timer event. On by default when the serial console is an
     /// interactive terminal.
@@ -420,8 +427,36 @@ pub fn build(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
+    let text = match (a.display, front) {
+        (DisplayKind::None, _) => false,
+        (DisplayKind::Window, _) => bail!(
+            "--display window is not supported in this build: use --display text, or --screenshot FILE.png"
+        ),
+        (DisplayKind::Text, Front::Debugger) => {
+            bail!("--display text needs the terminal, which `ox86 debug` uses: use `ox86 run`")
+        }
+        (DisplayKind::Text, Front::Run) => true,
+    };
+    let serial = match (&a.serial, text) {
+        (Some(Serial::Stdio), true) => bail!(
+            "--serial stdio and --display text both want the terminal: use --serial none or file:PATH"
+        ),
+        (Some(s), _) => s.clone(),
+        (None, true) => Serial::None,
+        (None, false) => Serial::Stdio,
+    };
     let mut raw = None;
-    match &a.serial {
+    if text {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        wake = Some(tx.clone());
+        terminal::spawn_stdin_reader(tx, terminal::InputTo::Keyboard);
+        cfg.input = Some(rx);
+        cfg.realtime = true;
+        if std::io::stdin().is_terminal() {
+            raw = terminal::RawMode::enter();
+        }
+    }
+    match &serial {
         Serial::None => {}
         Serial::File(p) => {
             let f = std::fs::File::create(p)
@@ -434,7 +469,7 @@ pub fn build(
             let (tx, rx) = crossbeam_channel::unbounded();
             let tty = std::io::stdin().is_terminal();
             wake = Some(tx.clone());
-            terminal::spawn_stdin_reader(tx);
+            terminal::spawn_stdin_reader(tx, terminal::InputTo::Serial);
             cfg.input = Some(rx);
             if tty {
                 cfg.realtime = true;
@@ -500,8 +535,18 @@ pub fn run(a: RunArgs) -> Result<i32> {
             .with_context(|| format!("cannot create screenshot file {}", p.display()))?;
     }
     let (mut m, raw, _) = build(&a, Front::Run)?;
+    let renderer = (a.display == DisplayKind::Text).then(|| {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        m.display = Some(TextSink::new(tx, display::FRAME_INTERVAL));
+        display::spawn_renderer(rx)
+    });
     let report = m.run(a.max_insns);
-    // Leave raw mode before printing anything of our own.
+    // Give the terminal back (the renderer ends when its channel closes), and leave raw
+    // mode, before printing anything of our own.
+    m.display = None;
+    if let Some(r) = renderer {
+        let _ = r.join();
+    }
     drop(raw);
     finish(&a, &m, &report)
 }

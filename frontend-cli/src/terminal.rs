@@ -26,9 +26,18 @@ impl Drop for RawMode {
     }
 }
 
-/// Read standard input on its own thread and send it on as serial input. Ctrl-A x quits,
-/// Ctrl-A Ctrl-A sends one Ctrl-A; other escapes are ignored.
-pub fn spawn_stdin_reader(tx: Sender<HostInput>) {
+/// Where typed input goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputTo {
+    /// COM1, byte by byte.
+    Serial,
+    /// The PS/2 keyboard, as key strokes (`--display text`).
+    Keyboard,
+}
+
+/// Read standard input on its own thread and send it on as serial input or key strokes.
+/// Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A; other escapes are ignored.
+pub fn spawn_stdin_reader(tx: Sender<HostInput>, to: InputTo) {
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut buf = [0u8; 256];
@@ -54,7 +63,14 @@ pub fn spawn_stdin_reader(tx: Sender<HostInput>) {
                     (true, _) => escaped = false,
                 }
             }
-            if !out.is_empty() && tx.send(HostInput::Serial(out)).is_err() {
+            if out.is_empty() {
+                continue;
+            }
+            let msg = match to {
+                InputTo::Serial => HostInput::Serial(out),
+                InputTo::Keyboard => HostInput::Keys(crate::display::keys_from_terminal(&out)),
+            };
+            if tx.send(msg).is_err() {
                 return;
             }
         }

@@ -244,7 +244,7 @@ impl Board {
     }
 
     /// Drive the interrupt lines from the devices' levels (after any access).
-    fn update_irqs(&mut self) {
+    pub(crate) fn update_irqs(&mut self) {
         let d = &mut self.dev;
         let (kbd, aux) = d.kbc.irqs();
         d.pic.set_irq(1, kbd);

@@ -3,8 +3,9 @@
 //! screenshots of what it shows.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use ox86_devices::vga::{self, Screen};
+use ox86_devices::vga::{self, text::TextView, Screen};
 
 use crate::board::Board;
 use crate::Machine;
@@ -91,7 +92,52 @@ impl Board {
     }
 }
 
+/// A text display fed from the run loop: a snapshot of the VGA's text view, sent when it
+/// changed, at most once per `interval` (host time).
+pub struct TextSink {
+    tx: crossbeam_channel::Sender<TextView>,
+    interval: Duration,
+    last_sent: Option<TextView>,
+    last_time: Option<Instant>,
+}
+
+impl TextSink {
+    pub fn new(tx: crossbeam_channel::Sender<TextView>, interval: Duration) -> Self {
+        TextSink {
+            tx,
+            interval,
+            last_sent: None,
+            last_time: None,
+        }
+    }
+}
+
 impl Machine {
+    /// What a text display shows now.
+    pub fn text_view(&self) -> TextView {
+        self.board.dev.vga.text_view()
+    }
+
+    /// Send the text view to the display, if it has one, when the interval has passed (or
+    /// `force`: at the end of a run) and the view changed.
+    pub(crate) fn display_tick(&mut self, force: bool) {
+        let Some(d) = &mut self.display else {
+            return;
+        };
+        if !force && d.last_time.is_some_and(|t| t.elapsed() < d.interval) {
+            return;
+        }
+        d.last_time = Some(Instant::now());
+        let v = self.board.dev.vga.text_view();
+        if d.last_sent.as_ref() != Some(&v) {
+            if d.tx.send(v.clone()).is_err() {
+                self.display = None; // the display is gone
+                return;
+            }
+            d.last_sent = Some(v);
+        }
+    }
+
     /// What the VGA shows now.
     pub fn screen(&self) -> Screen {
         self.board.dev.vga.render()

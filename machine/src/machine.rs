@@ -34,6 +34,9 @@ pub enum Boot {
 pub enum HostInput {
     /// Bytes typed at the serial console (COM1).
     Serial(Vec<u8>),
+    /// Keys for the PS/2 keyboard: set 1 scancodes (make codes, break codes with bit 7,
+    /// 0xE0 prefixes), sent to the guest in the form it reads (see `I8042::key_form`).
+    Keys(Vec<u8>),
     /// The user asked to quit (Ctrl-A x).
     Quit,
     /// Nothing to deliver: wake the run loop (a debugger command is waiting).
@@ -160,6 +163,11 @@ pub struct Machine {
     pub(crate) input: Option<crossbeam_channel::Receiver<HostInput>>,
     /// Serial input the guest's FIFO had no room for yet.
     pub(crate) pending_input: std::collections::VecDeque<u8>,
+    /// Keyboard bytes (in the guest's form) waiting for the i8042's output buffer to
+    /// empty: one byte at a time, so each raises its own IRQ 1 edge.
+    pub(crate) pending_keys: std::collections::VecDeque<u8>,
+    /// A text display being fed (`--display text`).
+    pub display: Option<crate::display::TextSink>,
     /// A kernel to load again after each reset (there is no firmware to do it).
     linux: Option<BootImage>,
     /// The same for a Multiboot kernel.
@@ -247,6 +255,8 @@ impl Machine {
             realtime: cfg.realtime,
             input: cfg.input,
             pending_input: Default::default(),
+            pending_keys: Default::default(),
+            display: None,
             linux,
             multiboot,
             debug: None,

@@ -68,6 +68,7 @@ impl Machine {
             if let Some(end) = self.poll_input(None) {
                 break end;
             }
+            self.display_tick(false);
             let now = self.cpu.clock();
             self.board.advance(now);
             let done = self.cpu.stats.instructions - first;
@@ -127,6 +128,7 @@ impl Machine {
             }
         };
         self.board.flush_output();
+        self.display_tick(true);
         self.trace_flush();
         self.board.flush_disks();
         self.debug_finish(end);
@@ -195,6 +197,10 @@ impl Machine {
                 match msg {
                     Ok(HostInput::Quit) => return Some(RunEnd::Quit),
                     Ok(HostInput::Serial(bytes)) => self.pending_input.extend(bytes),
+                    Ok(HostInput::Keys(keys)) => {
+                        let bytes = self.board.dev.kbc.key_form(&keys);
+                        self.pending_keys.extend(bytes);
+                    }
                     Ok(HostInput::Wake) => {}
                     Err(gone) => {
                         if gone {
@@ -211,6 +217,13 @@ impl Machine {
         self.replay_input();
         if self.replaying() {
             return None;
+        }
+        if let Some(&b) = self.pending_keys.front() {
+            if self.board.dev.kbc.output_empty() {
+                self.board.dev.kbc.key_bytes(&[b]);
+                self.board.update_irqs();
+                self.pending_keys.pop_front();
+            }
         }
         while let Some(&b) = self.pending_input.front() {
             if !self.board.serial_input(b) {

@@ -15,6 +15,7 @@ pub mod regs;
 pub mod render;
 #[cfg(test)]
 mod tests;
+pub mod text;
 pub mod vbe;
 
 use serde::{Deserialize, Serialize};

@@ -70,7 +70,7 @@ impl Vga {
 
     /// Plane `p` at offset `o` (wrapping in 64 Ki offsets).
     #[inline]
-    fn plane(&self, p: u32, o: u32) -> u8 {
+    pub(super) fn plane(&self, p: u32, o: u32) -> u8 {
         self.vram[((o & 0xffff) * 4 + p) as usize]
     }
 
@@ -141,7 +141,7 @@ impl Vga {
     }
 
     /// Where the cursor shows: (row, column, first line, last line), if it does.
-    fn cursor(
+    pub(super) fn cursor(
         &self,
         start: u32,
         stride: u32,

@@ -327,6 +327,37 @@ fn text_mode_renders_glyphs_from_plane_2() {
 }
 
 #[test]
+fn text_view_has_the_cells_the_cursor_and_knows_graphics_modes() {
+    use super::text::TextView;
+    let mut v = Vga::new();
+    assert_eq!(v.text_view(), TextView::Blank);
+    text_mode(&mut v);
+    v.legacy_write(0x18002, 2, 0x1f41); // (0,1): 'A' white on blue
+    v.legacy_write(0x180a0 + 6, 2, 0x0742); // (1,3): 'B'
+    v.io_write(0x3d4, 2, 0x000e);
+    v.io_write(0x3d4, 2, 0x530f); // cursor at 83 = (1,3)
+    let TextView::Text(t) = v.text_view() else {
+        panic!("mode 3 is a text mode");
+    };
+    assert_eq!((t.cols, t.rows), (80, 25));
+    assert_eq!(t.cells[1], (0x41, 0x1f));
+    assert_eq!(t.cells[83], (0x42, 0x07));
+    assert_eq!(t.cursor, Some((1, 3)));
+    assert!(t.blink);
+    // Cursor off (CRTC 0x0A bit 5).
+    v.io_write(0x3d4, 2, 0x2d0a);
+    let TextView::Text(t) = v.text_view() else {
+        panic!("still text");
+    };
+    assert_eq!(t.cursor, None);
+    // A graphics mode: attribute mode control bit 0.
+    inb(&mut v, 0x3da);
+    out(&mut v, 0x3c0, 0x30);
+    out(&mut v, 0x3c0, 0x01);
+    assert!(matches!(v.text_view(), TextView::Graphics { .. }));
+}
+
+#[test]
 fn vbe_bank_window_and_32bpp_render() {
     let mut v = Vga::new();
     out(&mut v, 0x3c0, 0x20); // unblank
