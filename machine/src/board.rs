@@ -239,6 +239,13 @@ impl Board {
         true
     }
 
+    /// A byte for the keyboard controller's output buffer (a key, already in the form
+    /// the controller delivers).
+    pub fn key_input(&mut self, b: u8) {
+        self.dev.kbc.key_bytes(&[b]);
+        self.update_irqs();
+    }
+
     pub fn clear_attention(&mut self) {
         self.attention = false;
     }

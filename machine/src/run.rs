@@ -9,6 +9,7 @@ use ox86_core::cpu::flags;
 use ox86_core::{Exit, RunStats};
 
 use crate::board::Request;
+use crate::debug::Input;
 use crate::machine::{HostInput, Machine};
 
 /// Why a run ended.
@@ -220,9 +221,9 @@ impl Machine {
         }
         if let Some(&b) = self.pending_keys.front() {
             if self.board.dev.kbc.output_empty() {
-                self.board.dev.kbc.key_bytes(&[b]);
-                self.board.update_irqs();
+                self.board.key_input(b);
                 self.pending_keys.pop_front();
+                self.log_input(Input::Key(b));
             }
         }
         while let Some(&b) = self.pending_input.front() {
@@ -230,7 +231,7 @@ impl Machine {
                 break;
             }
             self.pending_input.pop_front();
-            self.log_input(b);
+            self.log_input(Input::Serial(b));
         }
         None
     }

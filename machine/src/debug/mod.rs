@@ -31,6 +31,7 @@ use ox86_core::cpu::state::{Seg, Segment};
 use crate::machine::Machine;
 use crate::run::RunEnd;
 use predict::Access;
+pub(crate) use reverse::Input;
 use reverse::{position, History};
 pub use trace::{TraceFormat, Tracer};
 

@@ -21,6 +21,15 @@ use crate::machine::Machine;
 /// A point in the run: (position, virtual clock).
 pub(crate) type Point = (u64, u64);
 
+/// A byte of host input as the guest received it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Input {
+    /// Into COM1's receiver.
+    Serial(u8),
+    /// Into the keyboard controller's output buffer (as translated then).
+    Key(u8),
+}
+
 /// Most checkpoints kept; beyond it every other old one is dropped (history stays as long,
 /// with coarser steps).
 const MAX_CHECKPOINTS: usize = 48;
@@ -49,8 +58,8 @@ pub(crate) struct Checkpoint {
 /// The recorded history of a debugging session.
 pub(crate) struct History {
     pub(crate) checkpoints: Vec<Checkpoint>,
-    /// Serial bytes the guest received, and when.
-    inputs: Vec<(Point, u8)>,
+    /// Input the guest received, and when.
+    inputs: Vec<(Point, Input)>,
     /// The next logged input to deliver while replaying.
     next_input: usize,
     frontier: Point,
@@ -245,26 +254,31 @@ impl Machine {
         self.board.forget_output_history();
     }
 
-    /// Serial input while replaying: the logged bytes due at this point.
+    /// Input while replaying: the logged bytes due at this point.
     pub(crate) fn replay_input(&mut self) {
         let now = point(self);
         loop {
             let Some(h) = self.history() else {
                 return;
             };
-            let Some(&(at, b)) = h.inputs.get(h.next_input) else {
+            let Some(&(at, input)) = h.inputs.get(h.next_input) else {
                 return;
             };
             if at > now {
                 return;
             }
             h.next_input += 1;
-            self.board.serial_input(b);
+            match input {
+                Input::Serial(b) => {
+                    self.board.serial_input(b);
+                }
+                Input::Key(b) => self.board.key_input(b),
+            }
         }
     }
 
-    /// Log a byte delivered live.
-    pub(crate) fn log_input(&mut self, b: u8) {
+    /// Log input delivered live.
+    pub(crate) fn log_input(&mut self, b: Input) {
         if !self.recording() {
             return;
         }
