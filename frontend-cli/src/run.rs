@@ -35,7 +35,7 @@ pub enum Engine {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// Firmware image started at the reset vector (a multiple of 64 KiB, like QEMU's -bios).
-    /// Without it and without --kernel, a disk or CD-ROM boots with SeaBIOS
+    /// Without it and without --kernel, a disk, CD-ROM or floppy boots with SeaBIOS
     /// (/usr/share/seabios/bios.bin), and with no disk either the built-in demo guest runs.
     #[arg(long, value_name = "FILE", conflicts_with = "kernel")]
     pub bios: Option<PathBuf>,
