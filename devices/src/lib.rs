@@ -4,6 +4,8 @@
 pub mod acpi_pm;
 pub mod cmos;
 pub mod disk;
+pub mod dma;
+pub mod floppy;
 pub mod fw_cfg;
 pub mod i8042;
 pub mod ide;

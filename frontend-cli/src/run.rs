@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use crossbeam_channel::Sender;
 use ox86_core::cpu::state::Seg;
 use ox86_devices::disk::{Disk, SECTOR};
+use ox86_devices::floppy;
 use ox86_devices::ide::{Kind, ATAPI_BLOCK};
 use ox86_machine::board::DEFAULT_EXIT_PORT;
 use ox86_machine::boot::multiboot;
@@ -36,7 +37,7 @@ pub enum Engine {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// Firmware image started at the reset vector (a multiple of 64 KiB, like QEMU's -bios).
-    /// Without it and without --kernel, a disk or CD-ROM boots with SeaBIOS
+    /// Without it and without --kernel, a disk, CD-ROM or floppy boots with SeaBIOS
     /// (/usr/share/seabios/bios.bin), and with no disk either the built-in demo guest runs.
     #[arg(long, value_name = "FILE", conflicts_with = "kernel")]
     pub bios: Option<PathBuf>,
@@ -61,6 +62,10 @@ pub struct RunArgs {
     /// IDE CD-ROM (secondary master): an ISO image, read only.
     #[arg(long, value_name = "FILE")]
     pub cdrom: Option<PathBuf>,
+    /// Floppy drive A: a raw image of 360K, 720K, 1.2M, 1.44M or 2.88M (its size picks
+    /// the format). Writes go to the file.
+    #[arg(long, value_name = "FILE")]
+    pub fda: Option<PathBuf>,
     /// Keep disk writes in memory and drop them at exit: the images stay untouched.
     #[arg(long)]
     pub snapshot: bool,
@@ -331,7 +336,7 @@ fn boot(a: &RunArgs) -> Result<Boot> {
             cmdline: a.append.clone(),
         });
     }
-    let disks = a.hda.is_some() || a.hdb.is_some() || a.cdrom.is_some();
+    let disks = a.hda.is_some() || a.hdb.is_some() || a.cdrom.is_some() || a.fda.is_some();
     Ok(Boot::Firmware(match &a.bios {
         Some(p) => load_rom(p)?,
         None if disks => {
@@ -367,6 +372,23 @@ fn drives(a: &RunArgs) -> Result<Vec<(usize, usize, Kind, Disk)>> {
     Ok(v)
 }
 
+/// The floppy drive asked for: --fda as drive A:, its size one of the floppy formats.
+fn floppies(a: &RunArgs) -> Result<Vec<(usize, Disk)>> {
+    let Some(p) = &a.fda else {
+        return Ok(Vec::new());
+    };
+    let disk = Disk::open(p, SECTOR, false, a.snapshot).map_err(anyhow::Error::msg)?;
+    if floppy::geometry_for_size(disk.size()).is_none() {
+        bail!(
+            "floppy image {} is {} bytes: not a floppy format ({})",
+            p.display(),
+            disk.size(),
+            floppy::FORMAT_NAMES
+        );
+    }
+    Ok(vec![(0, disk)])
+}
+
 /// How `build` makes the machine.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Front {
@@ -397,6 +419,7 @@ pub fn build(
         cfg.vga_bios = std::fs::read(VGABIOS).ok();
     }
     cfg.drives = drives(a)?;
+    cfg.floppies = floppies(a)?;
     let gdb = match &a.gdb {
         Some(spec) => {
             let (listener, addr) = gdb::listen(spec)?;

@@ -6,6 +6,8 @@ use std::io::Write;
 
 use ox86_core::{Bus, PhysMemory};
 use ox86_devices::acpi_pm::{self, AcpiPm, PmEvent};
+use ox86_devices::dma::Dma;
+use ox86_devices::floppy::{self, Floppy};
 use ox86_devices::fw_cfg::{self, FwCfg};
 use ox86_devices::ide::{self, Ide};
 use ox86_devices::pci::{self, Pci, PciEvent};
@@ -49,6 +51,10 @@ pub struct Devices {
     /// The PIIX3 IDE controller and its drives (their images survive a reset).
     pub ide: Ide,
     pub vga: Vga,
+    /// The 8237A pair and the page registers (always there, as on a PC).
+    pub dma: Dma,
+    /// The floppy controller and its drives (decoded only with a drive attached).
+    pub fdc: Floppy,
 }
 
 impl Devices {
@@ -66,6 +72,8 @@ impl Devices {
             fw_cfg: FwCfg::new(),
             ide: Ide::new(),
             vga: Vga::new(),
+            dma: Dma::new(),
+            fdc: Floppy::new(),
         }
     }
 }
@@ -268,6 +276,8 @@ impl Board {
             let level = d.ide.irq(i);
             d.pic.set_irq(irq, level);
         }
+        let fd = d.fdc.irq();
+        d.pic.set_irq(floppy::IRQ, fd);
         self.intr = d.pic.interrupt_pending();
     }
 
@@ -283,9 +293,15 @@ impl Board {
         Ide::decode(port).is_some() && self.dev.ide.any_drive()
     }
 
+    /// Is `port` a floppy controller port that is decoded (only with a drive)?
+    fn fdc_port(&self, port: u16) -> bool {
+        Floppy::is_port(port) && self.dev.fdc.any_drive()
+    }
+
     /// Write every disk's data out (exit).
     pub fn flush_disks(&mut self) {
         self.dev.ide.flush();
+        self.dev.fdc.flush();
     }
 
     /// The ACPI PM register block's offset for `port`, where the PM function maps it.
@@ -318,6 +334,7 @@ impl Board {
             }
             0x64 | 0x92 => d.kbc.read(port),
             0x70 | 0x71 => d.cmos.read(port, now),
+            0x00..=0x0f | 0x80..=0x8f | 0xc0..=0xdf => d.dma.read(port),
             _ if self.debug_ports.contains(&port) => DEBUGCON_READBACK,
             _ => match Self::uart_at(port) {
                 Some((i, reg)) => d.uarts[i].read(reg),
@@ -355,6 +372,12 @@ impl Board {
                 d.cmos.write(port, v, now);
                 self.attention = true;
             }
+            // Port 0x80 is also the POST-code port (`io_write` notes the code first).
+            0x00..=0x0f | 0x80..=0x8f | 0xc0..=0xdf => {
+                d.dma.write(port, v);
+                // An unmasked channel 2 lets a waiting floppy transfer run.
+                d.fdc.dma_changed(&mut d.dma, &mut self.mem);
+            }
             _ if self.debug_ports.contains(&port) => {
                 self.console.emit(&[v]);
                 if v == b'\n' {
@@ -386,12 +409,15 @@ impl Board {
         fw_cfg.reset();
         let mut ide = std::mem::take(&mut self.dev.ide);
         ide.reset();
+        let mut fdc = std::mem::take(&mut self.dev.fdc);
+        fdc.hard_reset();
         let with_ide = ide.any_drive();
         self.dev = Devices::new(ram_size, 0);
         // The RTC keeps time across a reset; only its interrupt state restarts.
         self.dev.cmos = rtc;
         self.dev.fw_cfg = fw_cfg;
         self.dev.ide = ide;
+        self.dev.fdc = fdc;
         if with_ide {
             self.dev.pci.add_ide();
         }
@@ -497,6 +523,11 @@ impl Bus for Board {
         if let Some(off) = self.bmide_offset(port) {
             return self.dev.ide.bm_read(off, size);
         }
+        if self.fdc_port(port) {
+            let v = self.dev.fdc.read(port);
+            self.update_irqs();
+            return v as u32;
+        }
         if let Some(off) = self.pm_offset(port) {
             return self.dev.pm.read(off, size, self.now);
         }
@@ -532,6 +563,9 @@ impl Bus for Board {
             self.dev.ide.write(port, size, value, &mut self.mem);
         } else if let Some(off) = self.bmide_offset(port) {
             self.dev.ide.bm_write(off, size, value, &mut self.mem);
+        } else if self.fdc_port(port) {
+            let d = &mut self.dev;
+            d.fdc.write(port, value as u8, &mut d.dma, &mut self.mem);
         } else if let Some(off) = self.pm_offset(port) {
             match self.dev.pm.write(off, size, value, self.now) {
                 PmEvent::PowerOff => self.request(Request::PowerOff),

@@ -84,6 +84,8 @@ pub struct MachineConfig {
         ox86_devices::ide::Kind,
         ox86_devices::disk::Disk,
     )>,
+    /// Floppy drives: (unit 0 A: / 1 B:, image of a known floppy size).
+    pub floppies: Vec<(usize, ox86_devices::disk::Disk)>,
 }
 
 /// How guest code runs.
@@ -119,6 +121,7 @@ impl MachineConfig {
             debug_ports: Vec::new(),
             vga_bios: None,
             drives: Vec::new(),
+            floppies: Vec::new(),
         }
     }
 }
@@ -141,6 +144,8 @@ pub enum MachineError {
     Mem(#[from] ox86_core::MemError),
     #[error(transparent)]
     Jit(#[from] ox86_jit::JitError),
+    #[error("floppy image {0}")]
+    Floppy(String),
 }
 
 /// Check a firmware image the way QEMU's -bios does.
@@ -219,6 +224,9 @@ impl Machine {
         };
         let mem = PhysMemory::new(cfg.ram_size)?;
         let mut dev = Devices::new(cfg.ram_size, cfg.rtc_start_secs);
+        for (unit, disk) in cfg.floppies {
+            dev.fdc.attach(unit, disk).map_err(MachineError::Floppy)?;
+        }
         if firmware {
             let drives: Vec<_> = cfg.drives.iter().map(|d| (d.0, d.1, d.2)).collect();
             firmware::configure(&mut dev, cfg.ram_size, &cfg.boot_order, &drives, cfg.sercon);

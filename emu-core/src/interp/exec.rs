@@ -94,6 +94,7 @@ impl<B: Bus> Interpreter<B> {
             if cpu.stats.instructions + cpu.stats.exceptions - exc0 >= end {
                 return Exit::InstructionLimit;
             }
+            let shadow = cpu.irq_inhibit;
             if cpu.irq_inhibit {
                 cpu.irq_inhibit = false;
             } else if cpu.s.flags.bits & flags::IF != 0 && bus.interrupt_pending() {
@@ -107,6 +108,14 @@ impl<B: Bus> Interpreter<B> {
             }
             self.sync(cpu, bus);
             cpu.end_block = false;
+            if shadow && cpu.s.flags.bits & flags::IF != 0 && bus.interrupt_pending() {
+                // The instruction after STI (or MOV SS) runs alone; the interrupt that
+                // waits is taken right after it.
+                if let Err(e) = self.step_block(cpu, bus, 1, false) {
+                    cpu.deliver_exception(bus, e);
+                }
+                continue;
+            }
             if cpu.s.flags.bits & flags::TF != 0 || cpu.breakpoints_armed() {
                 if let Err(e) = self.step_block(cpu, bus, 1, true) {
                     cpu.deliver_exception(bus, e);

@@ -108,7 +108,11 @@ fn cli_sti<B: Bus, const SET: bool>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> 
         }
     }
     if SET && c.s.flags.bits & flags::IF == 0 {
+        // Interrupts are recognised after the next instruction: end the block here so
+        // the run loop runs that one alone and then takes a waiting interrupt (code such
+        // as `sti; nop; cli` must see it).
         c.irq_inhibit = true;
+        c.end_block = true;
     }
     c.s.flags.set_bit(flags::IF, SET);
     Ok(())

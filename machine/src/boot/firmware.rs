@@ -31,12 +31,17 @@ pub fn valid_boot_order(order: &str) -> bool {
 }
 
 /// The `bootorder` fw_cfg file for `order` over the attached IDE `drives` (channel,
-/// unit, kind): one OpenFirmware device path per line, as QEMU writes for bootindex
-/// (`/pci@i0cf8/ide@1,1/drive@CHANNEL/disk@UNIT`), NUL-terminated; None when no letter
-/// names an attached drive.
-pub fn bootorder(order: &str, drives: &[(usize, usize, Kind)]) -> Option<Vec<u8>> {
+/// unit, kind) and floppy drive A: (`floppy`): one OpenFirmware device path per line,
+/// as QEMU writes for bootindex (`/pci@i0cf8/ide@1,1/drive@CHANNEL/disk@UNIT`,
+/// `/pci@i0cf8/isa@1/fdc@03f0/floppy@0`), NUL-terminated; None when no letter names an
+/// attached drive.
+pub fn bootorder(order: &str, drives: &[(usize, usize, Kind)], floppy: bool) -> Option<Vec<u8>> {
     let mut s = String::new();
     for c in order.chars() {
+        if c == 'a' && floppy {
+            s += "/pci@i0cf8/isa@1/fdc@03f0/floppy@0\n";
+            continue;
+        }
         let want = match c {
             'c' => Kind::Disk,
             'd' => Kind::Cdrom,
@@ -82,7 +87,8 @@ pub fn configure(
     if let Some(port) = sercon {
         f.add_file("etc/sercon-port", port.to_le_bytes().to_vec());
     }
-    if let Some(b) = bootorder(order, drives) {
+    let floppies = dev.fdc.drive_count();
+    if let Some(b) = bootorder(order, drives, dev.fdc.cmos_types() & 0xf0 != 0) {
         f.add_file("bootorder", b);
     }
     // Boot order in CMOS 0x3D (first device low nibble, second high) and 0x38 (third in
@@ -92,8 +98,15 @@ pub fn configure(
     dev.cmos.set(0x3d, code(0) | code(1) << 4);
     dev.cmos.set(0x38, code(2) << 4);
     dev.cmos.set(0x5f, 0); // CPUs - 1
-                           // Equipment byte as QEMU sets it: no floppy, FPU, PS/2 mouse port.
-    dev.cmos.set(0x14, 0x06);
+                           // Equipment byte as QEMU sets it: FPU, PS/2 mouse port, and bit 0 with bits 6-7
+                           // (count - 1) for floppy drives; register 0x10 has their types (A: high nibble).
+    let fd_bits = match floppies {
+        0 => 0,
+        1 => 0x01,
+        _ => 0x41,
+    };
+    dev.cmos.set(0x14, 0x06 | fd_bits);
+    dev.cmos.set(0x10, dev.fdc.cmos_types());
     // Hard disk types (0x12): type 47 ("user defined", 0x19/0x1A) for each disk on the
     // primary channel, as QEMU does; SeaBIOS probes the drives itself.
     let hd = |unit| drives.contains(&(0, unit, Kind::Disk));
@@ -125,6 +138,11 @@ mod tests {
             d.fw_cfg.item(0x22),
             Some(&b"/pci@i0cf8/ide@1,1/drive@1/disk@0\n/pci@i0cf8/ide@1,1/drive@0/disk@1\n\0"[..])
         );
-        assert_eq!(bootorder("a", &drives), None);
+        assert_eq!(bootorder("a", &drives, false), None);
+        assert_eq!(
+            bootorder("ac", &drives, true).as_deref(),
+            Some(&b"/pci@i0cf8/isa@1/fdc@03f0/floppy@0\n/pci@i0cf8/ide@1,1/drive@0/disk@1\n\0"[..])
+        );
+        assert_eq!((d.cmos.ram[0x10], d.cmos.ram[0x14]), (0, 0x06));
     }
 }
