@@ -12,65 +12,23 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SEABIOS: &str = "/usr/share/seabios/bios.bin";
-const SECTOR: usize = 512;
+mod common;
+use common::{boot_sector, have_seabios, workspace, TempDir, SEABIOS, SECTOR};
+
 const CD_BLOCK: usize = 2048;
 /// Enough instructions for SeaBIOS (about 7.7 million to the boot sector) and the test.
 const MAX_INSNS: &str = "200000000";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// SeaBIOS is there (scripts/deps.sh installs it); otherwise say so and skip.
-fn have_seabios() -> bool {
-    let ok = Path::new(SEABIOS).exists();
-    if !ok {
-        eprintln!("skipped: {SEABIOS} is missing (apt install seabios, or scripts/deps.sh)");
-    }
-    ok
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("ox86-fw-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The boot sector, assembled with nasm, with its mode byte (0x1FD) set.
-fn boot_sector(dir: &TempDir, mode: u8) -> Vec<u8> {
-    let out = dir.path("bootsector.bin");
-    let src = workspace().join("test-roms/disks/bootsector.asm");
-    let st = Command::new("nasm")
-        .args(["-f", "bin", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("nasm not found (apt install nasm, or scripts/deps.sh)");
-    assert!(st.success(), "nasm failed on {}", src.display());
-    let mut b = std::fs::read(&out).expect("read the boot sector");
-    assert_eq!(b.len(), SECTOR);
+fn mode_sector(dir: &TempDir, mode: u8) -> Vec<u8> {
+    let mut b = boot_sector(dir, "test-roms/disks/bootsector.asm");
     b[0x1fd] = mode;
     b
 }
 
 /// A 64-sector disk: the boot sector, then sector k filled with the byte k.
 fn disk_image(dir: &TempDir, mode: u8) -> (PathBuf, Vec<u8>) {
-    let mut img = boot_sector(dir, mode);
+    let mut img = mode_sector(dir, mode);
     for k in 1..64u8 {
         img.extend_from_slice(&[k; SECTOR]);
     }
@@ -111,7 +69,7 @@ fn iso_image(dir: &TempDir) -> PathBuf {
     img[cat + 0x20] = 0x88; // bootable, no emulation, load segment 0 (0x7C0)
     img[cat + 0x26..cat + 0x28].copy_from_slice(&4u16.to_le_bytes());
     img[cat + 0x28..cat + 0x2c].copy_from_slice(&20u32.to_le_bytes());
-    let bs = boot_sector(dir, 2);
+    let bs = mode_sector(dir, 2);
     img[blk(20)..blk(20) + SECTOR].copy_from_slice(&bs);
     for k in 21..n {
         img[blk(k)..blk(k + 1)].fill(k as u8);
@@ -376,7 +334,7 @@ fn bad_disk_images_get_one_error_line() {
     let empty = dir.path("empty.img");
     std::fs::write(&empty, []).unwrap();
     let missing = dir.path("missing.img");
-    let d = dir.0.display().to_string();
+    let d = dir.path("").display().to_string();
     let cases: [(Vec<String>, &str); 5] = [
         (
             vec!["--hda".into(), missing.display().to_string()],

@@ -5,11 +5,12 @@
 //! --snapshot stays byte for byte what it was. Under the interpreter and the JIT, with
 //! `--boot a` beside a hard disk, and the error lines for bad floppy images.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const SEABIOS: &str = "/usr/share/seabios/bios.bin";
-const SECTOR: usize = 512;
+mod common;
+use common::{boot_sector, have_seabios, workspace, TempDir, SECTOR};
+
 /// A 1.44 MB diskette: 80 cylinders, 2 heads, 18 sectors.
 const SECTORS: usize = 2880;
 /// The sector the guest writes (C3 H1 S5) and the byte it fills it with.
@@ -17,56 +18,9 @@ const WRITTEN_LBA: usize = 130;
 /// SeaBIOS boots the floppy and the test finishes in about 6.1 million instructions.
 const MAX_INSNS: &str = "100000000";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn have_seabios() -> bool {
-    let ok = Path::new(SEABIOS).exists();
-    if !ok {
-        eprintln!("skipped: {SEABIOS} is missing (apt install seabios, or scripts/deps.sh)");
-    }
-    ok
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("ox86-fd-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn nasm(dir: &TempDir, src: &str) -> Vec<u8> {
-    let out = dir.path("boot.bin");
-    let src = workspace().join(src);
-    let st = Command::new("nasm")
-        .args(["-f", "bin", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("nasm not found (apt install nasm, or scripts/deps.sh)");
-    assert!(st.success(), "nasm failed on {}", src.display());
-    let b = std::fs::read(&out).expect("read the boot sector");
-    assert_eq!(b.len(), SECTOR);
-    b
-}
-
 /// The floppy: the boot sector, then LBA k filled with k & 0xFF.
 fn floppy_image(dir: &TempDir) -> (PathBuf, Vec<u8>) {
-    let mut img = nasm(dir, "test-roms/disks/floppy.asm");
+    let mut img = boot_sector(dir, "test-roms/disks/floppy.asm");
     for k in 1..SECTORS {
         img.extend_from_slice(&[k as u8; SECTOR]);
     }
@@ -168,7 +122,7 @@ fn boot_a_picks_the_floppy_over_a_hard_disk() {
     let (img, _) = floppy_image(&dir);
     let img_s = img.display().to_string();
     // A hard disk whose boot sector would exit 42 (test-roms/disks/bootsector.asm).
-    let mut hd = nasm(&dir, "test-roms/disks/bootsector.asm");
+    let mut hd = boot_sector(&dir, "test-roms/disks/bootsector.asm");
     for k in 1..64u8 {
         hd.extend_from_slice(&[k; SECTOR]);
     }
@@ -198,7 +152,7 @@ fn bad_floppy_images_get_one_error_line() {
     let odd = dir.path("odd.img");
     std::fs::write(&odd, vec![0u8; 1000 * SECTOR]).unwrap();
     let missing = dir.path("missing.img");
-    let d = dir.0.display().to_string();
+    let d = dir.path("").display().to_string();
     let odd_s = odd.display().to_string();
     let missing_s = missing.display().to_string();
     let cases = [
