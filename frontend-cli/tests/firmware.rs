@@ -8,12 +8,12 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{boot_sector, have_seabios, workspace, TempDir, SEABIOS, SECTOR};
+use common::{boot_sector, describe, have_seabios, ox86, TempDir, SEABIOS, SECTOR};
 
 const CD_BLOCK: usize = 2048;
 /// Enough instructions for SeaBIOS (about 7.7 million to the boot sector) and the test.
@@ -77,23 +77,6 @@ fn iso_image(dir: &TempDir) -> PathBuf {
     let p = dir.path("cd.iso");
     std::fs::write(&p, &img).expect("write the ISO image");
     p
-}
-
-fn ox86(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ox86"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("could not start the ox86 binary")
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "status: {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn run_disk(args: &[&str], expect_status: i32, expect: &[&str]) {

@@ -6,10 +6,9 @@
 //! `--boot a` beside a hard disk, and the error lines for bad floppy images.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 mod common;
-use common::{boot_sector, have_seabios, workspace, TempDir, SECTOR};
+use common::{boot_sector, describe, have_seabios, ox86, TempDir, SECTOR};
 
 /// A 1.44 MB diskette: 80 cylinders, 2 heads, 18 sectors.
 const SECTORS: usize = 2880;
@@ -27,23 +26,6 @@ fn floppy_image(dir: &TempDir) -> (PathBuf, Vec<u8>) {
     let p = dir.path("floppy.img");
     std::fs::write(&p, &img).expect("write the floppy image");
     (p, img)
-}
-
-fn ox86(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ox86"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("could not start the ox86 binary")
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "status: {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn run(extra: &[&str], expect_status: i32, expect: &[&str]) {

@@ -82,3 +82,22 @@ pub fn boot_sector(dir: &TempDir, src: &str) -> Vec<u8> {
     assert_eq!(b.len(), SECTOR, "{} is not one sector", src.display());
     b
 }
+
+/// Run the ox86 binary with `args` from the workspace; its output.
+pub fn ox86(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ox86"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("could not start the ox86 binary")
+}
+
+/// A run's status and output, for assertion messages.
+pub fn describe(o: &std::process::Output) -> String {
+    format!(
+        "status: {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
