@@ -20,7 +20,11 @@ pub extern "sysv64" fn run_handler<B: Bus>(
     let start = cpu.s.eip;
     let mask = if cpu.s.code32() { u32::MAX } else { 0xffff };
     cpu.s.eip = start.wrapping_add(d.len as u32) & mask;
-    match h(cpu, bus, d) {
+    let r = h(cpu, bus, d);
+    // Only instructions can raise an interrupt request inside a run (device time moves
+    // between runs): chained code reads this instead of asking the bus.
+    cpu.intr_seen = bus.interrupt_pending();
+    match r {
         Ok(()) if cpu.block_ending() => END_BLOCK,
         Ok(()) => CONTINUE,
         Err(e) => {

@@ -6,6 +6,7 @@
 //! only the CPU state and the bus pointer it is given; all `unsafe` lives in
 //! `backend/` and `code_cache.rs`.
 
+mod chain;
 mod code_cache;
 
 #[cfg(target_arch = "x86_64")]
@@ -31,6 +32,8 @@ pub enum JitError {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JitStats {
     pub blocks_translated: u64,
+    /// Entries from the dispatcher (the rest of the blocks run were chained).
+    pub dispatches: u64,
     /// Guest instructions in translated blocks, and how many were inlined.
     pub insns_translated: u64,
     pub insns_inlined: u64,
@@ -42,8 +45,9 @@ pub struct JitStats {
 /// The JIT for buses of type `B`.
 pub struct Jit<B> {
     cache: code_cache::CodeCache,
-    /// Handle - 1 -> offset of the block's entry in the code cache.
-    entries: Vec<usize>,
+    /// Handle - 1 -> offsets of the block's entry and chain entry in the code cache.
+    entries: Vec<(usize, usize)>,
+    links: Box<chain::Links>,
     pub stats: JitStats,
     _bus: std::marker::PhantomData<fn(&mut B)>,
 }
@@ -59,6 +63,7 @@ impl<B: Bus> Jit<B> {
         Ok(Jit {
             cache: code_cache::CodeCache::new(cache_bytes)?,
             entries: Vec::new(),
+            links: chain::Links::new(),
             stats: JitStats::default(),
             _bus: std::marker::PhantomData,
         })
@@ -70,19 +75,18 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
         #[cfg(target_arch = "x86_64")]
         {
             let t0 = std::time::Instant::now();
-            let out = backend::x64::translate(block, self.cache.next_addr());
-            let Some((code, inlined)) = out else {
+            let Some(t) = backend::x64::translate(block, self.cache.next_addr()) else {
                 return Translation::Unsupported;
             };
-            let Some(offset) = self.cache.push(&code) else {
+            let Some(offset) = self.cache.push(&t.code) else {
                 return Translation::Full;
             };
-            self.entries.push(offset);
+            self.entries.push((offset, offset + t.chain_entry));
             let s = &mut self.stats;
             s.blocks_translated += 1;
             s.insns_translated += block.insns.len() as u64;
-            s.insns_inlined += inlined as u64;
-            s.host_bytes += code.len() as u64;
+            s.insns_inlined += t.inlined as u64;
+            s.host_bytes += t.code.len() as u64;
             s.translate_ns += t0.elapsed().as_nanos() as u64;
             match NonZeroU32::new(self.entries.len() as u32) {
                 Some(h) => Translation::Code(h),
@@ -102,24 +106,33 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
         cpu: &mut Cpu,
         bus: &mut B,
         block: &Block<B>,
-    ) -> (u32, Option<Exception>) {
-        let offset = self.entries[code.get() as usize - 1];
+    ) -> Option<Exception> {
+        let (entry, chain_entry) = self.entries[code.get() as usize - 1];
+        self.stats.dispatches += 1;
         #[cfg(target_arch = "x86_64")]
         {
-            let _ = block; // the code holds its instructions' addresses
-            let r = backend::x64::call(&self.cache, offset, cpu, bus);
-            (r as u32, Exception::from_bits((r >> 32) as u32))
+            let chain_entry = self.cache.addr(chain_entry);
+            self.links
+                .enter(block.key, chain_entry, block.insns.len(), code.get());
+            cpu.intr_seen = bus.interrupt_pending();
+            let r = backend::x64::call(self.cache.addr(entry), cpu, bus, &self.links);
+            Exception::from_bits(r)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (offset, cpu, bus, block);
-            (0, None)
+            let _ = (entry, chain_entry, cpu, bus, block);
+            None
         }
+    }
+
+    fn unchain(&mut self) {
+        self.links.clear();
     }
 
     fn reset(&mut self) {
         self.cache.clear();
         self.entries.clear();
+        self.links.clear();
         self.stats.flushes += 1;
     }
 
@@ -127,6 +140,8 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
         let s = &self.stats;
         vec![
             ("blocks translated", s.blocks_translated),
+            ("dispatcher entries", s.dispatches),
+            ("chained transitions", self.links.chained),
             ("instructions translated", s.insns_translated),
             ("instructions inlined", s.insns_inlined),
             ("host code bytes", s.host_bytes),

@@ -1,7 +1,7 @@
 //! JIT against interpreter: random 32-bit code, looped so its blocks get translated (the
 //! JIT translates on the first run here), must leave exactly the same CPU state, RAM and
 //! instruction count under both engines. Programs mix instructions the JIT inlines
-//! (32-bit register MOV/ALU/TEST/LEA) with everything else, which it runs through the
+//! (32-bit register MOV/ALU/TEST/LEA/shifts, loads and stores) with everything else, which it runs through the
 //! interpreter's handlers, faults included (every vector halts in its handler).
 //!
 //! Deterministic: OX86_JIT_SEED and OX86_JIT_PROGRAMS explore further.
@@ -66,6 +66,16 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
             out.extend([0x8d, 0x84 | reg << 3, r.next() as u8]);
             out.extend((r.next() as u32).to_le_bytes());
         }
+        // SHL/SHR/SAR r32 by imm8 (any count, 0 and over 31 included) or by 1
+        8 if r.below(4) == 0 => out.extend([
+            0xd1,
+            0xe0 | [0, 8, 24][r.below(3) as usize] | r.below(8) as u8,
+        ]),
+        8 => out.extend([
+            0xc1,
+            0xe0 | [0, 8, 24][r.below(3) as usize] | r.below(8) as u8,
+            r.below(40) as u8,
+        ]),
         // MOVZX/MOVSX r32, byte/word [reg + disp8]
         9 => {
             out.extend([

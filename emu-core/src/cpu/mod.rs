@@ -96,6 +96,12 @@ pub struct Cpu {
     pub debug_break_skip: Option<u32>,
     /// The breakpoint execution stopped at.
     pub debug_break_hit: Option<u32>,
+    /// For generated code: chained blocks may run while the retired-instruction count
+    /// stays at or below this (0: every block returns to the dispatcher).
+    pub chain_end: u64,
+    /// For generated code: the bus's interrupt request as last seen (the dispatcher and
+    /// every helper call refresh it; nothing else can raise one inside a run).
+    pub intr_seen: bool,
 }
 
 impl Cpu {
@@ -114,6 +120,8 @@ impl Cpu {
             debug_phys_breaks: Vec::new(),
             debug_break_skip: None,
             debug_break_hit: None,
+            chain_end: 0,
+            intr_seen: false,
         }
     }
 

@@ -27,17 +27,22 @@ pub enum Translation {
 pub trait Accelerator<B> {
     fn translate(&mut self, block: &Block<B>) -> Translation;
     /// Run translated `block`: all its instructions, or up to one that faults or ends
-    /// the block. Returns the instructions completed and the fault, if any (EIP then at
-    /// the faulting instruction, state as before it).
+    /// the block, and then translated blocks chained after it while `cpu.chain_end`
+    /// allows and no interrupt is waiting (as the dispatcher's own loop would run them).
+    /// Completed instructions are added to `cpu.stats.instructions`; returns the fault,
+    /// if any (EIP then at the faulting instruction, state as before it).
     fn execute(
         &mut self,
         code: NonZeroU32,
         cpu: &mut Cpu,
         bus: &mut B,
         block: &Block<B>,
-    ) -> (u32, Option<Exception>);
+    ) -> Option<Exception>;
     /// Drop all host code (the block cache is being flushed).
     fn reset(&mut self);
+    /// Blocks left the block cache: chain no more into any block not run again through
+    /// `execute`.
+    fn unchain(&mut self) {}
     /// Named counters for `--stats`.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
@@ -124,9 +129,14 @@ impl<B: Bus> Interpreter<B> {
             }
             // Chain blocks until one of them asks for the checks above (mode change,
             // exception, store into code, HLT, I/O...) or an interrupt is waiting.
+            // Translated blocks chain among themselves under the same conditions.
+            let chain_end = if cpu.debug_breaks_armed() { 0 } else { end };
             loop {
                 let max = end - cpu.stats.instructions;
-                if let Err(e) = self.step_block(cpu, bus, max, false) {
+                cpu.chain_end = chain_end;
+                let r = self.step_block(cpu, bus, max, false);
+                cpu.chain_end = 0;
+                if let Err(e) = r {
                     cpu.deliver_exception(bus, e);
                     break;
                 }
@@ -146,8 +156,15 @@ impl<B: Bus> Interpreter<B> {
     fn sync(&mut self, cpu: &mut Cpu, bus: &mut B) {
         if cpu.code_dirty || bus.mem().has_invalidated() {
             cpu.code_dirty = false;
+            let mut dropped = 0;
             for page in bus.mem().take_invalidated() {
-                cpu.stats.blocks_invalidated += self.cache.invalidate_page(page) as u64;
+                dropped += self.cache.invalidate_page(page) as u64;
+            }
+            cpu.stats.blocks_invalidated += dropped;
+            if dropped != 0 {
+                if let Some(a) = &mut self.accel {
+                    a.unchain();
+                }
             }
         }
         cpu.sync_tlb(bus);
@@ -165,7 +182,9 @@ impl<B: Bus> Interpreter<B> {
         let user = cpu.s.cpl == 3;
         let phys = match cpu.tlb.read_hit(user, lin) {
             Some(p) => p as u64,
-            None => cpu.walk(bus, lin, false, user)?.phys,
+            // Filled as for a data read, so the next fetch here (and host code chaining
+            // here) hits.
+            None => cpu.translate_fill(bus, lin, false, user)?,
         };
         let key = block_key(phys, code32, cpu.is_286());
         let index = match self.cache.find(key) {
@@ -188,7 +207,15 @@ impl<B: Bus> Interpreter<B> {
                 }
                 bus.mem().mark_code(b.phys, b.size as u64);
                 cpu.sync_tlb(bus);
-                self.cache.insert(key, b)
+                let before = self.cache.len();
+                let i = self.cache.insert(key, b);
+                if self.cache.len() == before {
+                    // It replaced a block: host code may no longer chain into that one.
+                    if let Some(a) = &mut self.accel {
+                        a.unchain();
+                    }
+                }
+                i
             }
         };
         if cpu.debug_breaks_armed() {
@@ -285,9 +312,7 @@ impl<B: Bus> Interpreter<B> {
                 }
             };
             if let Some(c) = code {
-                let (done, fault) = acc.execute(c, cpu, bus, block);
-                cpu.stats.instructions += done as u64;
-                if let Some(e) = fault {
+                if let Some(e) = acc.execute(c, cpu, bus, block) {
                     cpu.deliver_exception(bus, e);
                 }
                 return false;

@@ -137,7 +137,7 @@ impl Cpu {
     }
 
     /// Walk and, for RAM, fill the TLB.
-    fn translate_fill<B: Bus>(
+    pub(crate) fn translate_fill<B: Bus>(
         &mut self,
         bus: &mut B,
         lin: u32,

@@ -1,9 +1,12 @@
 //! x86-64 code for a block, emitted with dynasmrt.
 //!
-//! Generated code is `extern "sysv64" fn(cpu: *mut Cpu, bus: *mut B) -> u64`, returning
-//! the instructions completed in the low half and a packed exception (or 0) in the high
-//! half. R12 holds the CPU, R13 the bus. EIP is kept exact before every helper call and at
-//! every exit; inline instructions only add to a pending delta in between.
+//! A block's code is entered from the dispatcher as `extern "sysv64" fn(cpu, bus, ram,
+//! links) -> u64`, returning a packed exception (or 0). R12 holds the CPU, R13 the bus,
+//! RBX guest RAM and R14 the chain table. Blocks add the instructions they complete to
+//! the CPU's count themselves and, when one finishes, jump straight into the next
+//! translated block (`emit_chain`), in the same stack frame. EIP is kept exact before
+//! every helper call and at every exit; inline instructions only add to a pending delta
+//! in between.
 
 use std::mem::{offset_of, size_of};
 
@@ -16,7 +19,7 @@ use ox86_core::decode::{Block, DecodedInsn, Opd};
 use ox86_core::mmu::tlb::{TlbEntry, ENTRIES};
 use ox86_core::{Bus, Cpu};
 
-use crate::code_cache::CodeCache;
+use crate::chain::{ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{run_handler, END_BLOCK};
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -34,6 +37,15 @@ const SEG_ATTR: i32 = offset_of!(Segment, attr) as i32;
 const SEG_BASE: i32 = offset_of!(Segment, base) as i32;
 const SEG_LIMIT: i32 = offset_of!(Segment, limit) as i32;
 const CPL: i32 = offset_of!(Cpu, s.cpl) as i32;
+const FLAGS_BITS: i32 = offset_of!(Cpu, s.flags.bits) as i32;
+const INSNS: i32 = offset_of!(Cpu, stats.instructions) as i32;
+const CHAIN_END: i32 = offset_of!(Cpu, chain_end) as i32;
+const INTR_SEEN: i32 = offset_of!(Cpu, intr_seen) as i32;
+const CHAINED: i32 = offset_of!(Links, chained) as i32;
+const SLOTS: i32 = offset_of!(Links, slots) as i32;
+const SLOT_KEY: i32 = offset_of!(ChainSlot, key) as i32;
+const SLOT_ENTRY: i32 = offset_of!(ChainSlot, entry) as i32;
+const SLOT_LEN: i32 = offset_of!(ChainSlot, len) as i32;
 const TLB_SETS: i32 = TLB_SETS_OFFSET as i32;
 const TLB_ENTRY: i32 = size_of::<TlbEntry>() as i32;
 const TLB_READ_TAG: i32 = offset_of!(TlbEntry, read_tag) as i32;
@@ -160,6 +172,17 @@ enum Inline {
         dst: i32,
         ea: Ea,
     },
+    /// SHL/SHR/SAR r32 by a constant (0: no effect at all).
+    Shift {
+        dst: i32,
+        op: LazyOp,
+        count: u8,
+    },
+    /// INC/DEC r32: CF carries over from the flags before.
+    IncDec {
+        dst: i32,
+        dec: bool,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -222,6 +245,37 @@ fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                 Inline::Pop { dst: r }
             });
         }
+        Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar => {
+            // The interpreter's register-by-constant form (`shift_reg`).
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            let constant = d.i.op_count() == 1
+                || matches!(d.ops[1], Opd::Imm(_))
+                || d.i.op1_kind() == iced_x86::OpKind::Immediate8;
+            if !constant {
+                return None;
+            }
+            let count = match d.ops[1] {
+                Opd::Imm(n) => (n & 0x1f) as u8,
+                _ => 1,
+            };
+            let op = match d.i.mnemonic() {
+                Mnemonic::Shr => LazyOp::Shr,
+                Mnemonic::Sar => LazyOp::Sar,
+                _ => LazyOp::Shl,
+            };
+            return Some(Inline::Shift {
+                dst: reg32(r)?,
+                op,
+                count,
+            });
+        }
+        Mnemonic::Inc | Mnemonic::Dec => {
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            return Some(Inline::IncDec {
+                dst: reg32(r)?,
+                dec: d.i.mnemonic() == Mnemonic::Dec,
+            });
+        }
         Mnemonic::Add => Alu::Add,
         Mnemonic::Sub => Alu::Sub,
         Mnemonic::And => Alu::And,
@@ -245,6 +299,30 @@ fn inline_form(d: &DecodedInsn) -> Option<Inline> {
 }
 
 impl Inline {
+    /// The lazy flags it records (all of them, top 31), if any.
+    fn writes_flags(&self) -> Option<LazyOp> {
+        match *self {
+            Inline::Alu { op, .. } => Some(match op {
+                Alu::Add => LazyOp::Add,
+                Alu::Sub | Alu::Cmp => LazyOp::Sub,
+                _ => LazyOp::Logic,
+            }),
+            Inline::Shift { op, count, .. } => (count != 0).then_some(op),
+            Inline::IncDec { dec, .. } => Some(if dec { LazyOp::Dec } else { LazyOp::Inc }),
+            _ => None,
+        }
+    }
+
+    /// Reads the flags before it (INC/DEC keep CF).
+    fn reads_flags(&self) -> bool {
+        matches!(self, Inline::IncDec { .. })
+    }
+
+    /// May leave the inline path (for the handler, which may fault).
+    fn has_slow_path(&self) -> bool {
+        self.touches_memory() || self.reads_flags()
+    }
+
     fn touches_memory(&self) -> bool {
         match self {
             Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. } => true,
@@ -257,9 +335,44 @@ impl Inline {
     }
 }
 
-/// Emit `f`; memory forms jump to `slow` when the fast path does not apply.
-fn emit_inline(a: &mut Asm, f: &Inline, slow: dynasmrt::DynamicLabel) {
+/// Emit `f`; forms with a slow path jump to `slow` when the fast path does not apply.
+/// `before` is what recorded the flags before it, when known; `keep_flags` false when
+/// later code of the block overwrites them unread (nothing can observe them in between).
+fn emit_inline(
+    a: &mut Asm,
+    f: &Inline,
+    slow: dynasmrt::DynamicLabel,
+    before: Option<LazyOp>,
+    keep_flags: bool,
+) {
     match *f {
+        Inline::Shift { count: 0, .. } => {}
+        Inline::Shift { dst, op, count } => {
+            dynasm!(a ; .arch x64 ; mov eax, [r12 + dst] ; mov edx, eax);
+            match op {
+                LazyOp::Shl => dynasm!(a ; .arch x64 ; shl edx, count as i8),
+                LazyOp::Shr => dynasm!(a ; .arch x64 ; shr edx, count as i8),
+                _ => dynasm!(a ; .arch x64 ; sar edx, count as i8),
+            }
+            dynasm!(a ; .arch x64 ; mov [r12 + dst], edx);
+            if keep_flags {
+                dynasm!(a ; .arch x64 ; mov ecx, count as i32);
+                emit_lazy(a, op);
+            }
+        }
+        Inline::IncDec { dst, dec } => {
+            emit_carry_in(a, before, slow);
+            dynasm!(a ; .arch x64 ; mov eax, [r12 + dst] ; mov ecx, 1);
+            if dec {
+                dynasm!(a ; .arch x64 ; lea edx, [rax - 1]);
+            } else {
+                dynasm!(a ; .arch x64 ; lea edx, [rax + 1]);
+            }
+            dynasm!(a ; .arch x64 ; mov [r12 + dst], edx);
+            if keep_flags {
+                emit_lazy(a, if dec { LazyOp::Dec } else { LazyOp::Inc });
+            }
+        }
         Inline::LoadExt { dst, ref m, signed } => {
             emit_tlb_lookup(a, m, false, slow);
             match (m.size, signed) {
@@ -339,20 +452,9 @@ fn emit_inline(a: &mut Asm, f: &Inline, slow: dynasmrt::DynamicLabel) {
                 Alu::Or => dynasm!(a ; .arch x64 ; or edx, ecx),
                 Alu::Xor => dynasm!(a ; .arch x64 ; xor edx, ecx),
             }
-            // The lazy flags exactly as the interpreter records them.
-            let lazy = match op {
-                Alu::Add => LazyOp::Add,
-                Alu::Sub | Alu::Cmp => LazyOp::Sub,
-                _ => LazyOp::Logic,
-            } as u8 as i8;
-            dynasm!(a
-                ; .arch x64
-                ; mov BYTE [r12 + F_OP], lazy
-                ; mov BYTE [r12 + F_TOP], 31
-                ; mov [r12 + F_A], eax
-                ; mov [r12 + F_B], ecx
-                ; mov [r12 + F_R], edx
-            );
+            if keep_flags {
+                emit_lazy(a, f.writes_flags().unwrap_or(LazyOp::Logic));
+            }
             if writes {
                 match dst {
                     Operand::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rsi], edx),
@@ -362,6 +464,80 @@ fn emit_inline(a: &mut Asm, f: &Inline, slow: dynasmrt::DynamicLabel) {
             }
         }
     }
+}
+
+/// Record lazy flags `op` of a 32-bit operation exactly as the interpreter does:
+/// operands in EAX and ECX, result in EDX.
+fn emit_lazy(a: &mut Asm, op: LazyOp) {
+    let op_top = (op as u8 as u16 | 31 << 8) as i16;
+    dynasm!(a
+        ; .arch x64
+        ; mov WORD [r12 + F_OP], op_top
+        ; mov [r12 + F_A], eax
+        ; mov [r12 + F_B], ecx
+        ; mov [r12 + F_R], edx
+    );
+}
+
+/// INC/DEC keep CF: move it from the lazy flags into `bits`, as `set_lazy` does. Known
+/// 32-bit ADD/SUB/logic sources inline, anything else (a shift, ADC...) takes `slow`.
+fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: dynasmrt::DynamicLabel) {
+    const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
+    let cf = ox86_core::cpu::flags::CF as i32;
+    let set = a.new_dynamic_label();
+    let done = a.new_dynamic_label();
+    match before {
+        Some(LazyOp::Inc | LazyOp::Dec | LazyOp::None) => return,
+        Some(LazyOp::Add) => {
+            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_R] ; cmp eax, [r12 + F_A] ; setb dl)
+        }
+        Some(LazyOp::Sub) => {
+            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; cmp eax, [r12 + F_B] ; setb dl)
+        }
+        Some(LazyOp::Logic) => dynasm!(a ; .arch x64 ; xor edx, edx),
+        Some(_) => {
+            dynasm!(a ; .arch x64 ; jmp =>slow);
+            return;
+        }
+        None => {
+            let w = |op: LazyOp| op as i32 | 31 << 8;
+            dynasm!(a
+                ; .arch x64
+                ; movzx eax, WORD [r12 + F_OP]
+                ; cmp al, LazyOp::Inc as i8
+                ; je =>done
+                ; cmp al, LazyOp::Dec as i8
+                ; je =>done
+                ; cmp al, LazyOp::None as i8
+                ; je =>done
+                ; cmp eax, w(LazyOp::Add)
+                ; jne >not_add
+                ; mov eax, [r12 + F_R]
+                ; cmp eax, [r12 + F_A]
+                ; setb dl
+                ; jmp =>set
+                ; not_add:
+                ; cmp eax, w(LazyOp::Sub)
+                ; jne >not_sub
+                ; mov eax, [r12 + F_A]
+                ; cmp eax, [r12 + F_B]
+                ; setb dl
+                ; jmp =>set
+                ; not_sub:
+                ; cmp eax, w(LazyOp::Logic)
+                ; jne =>slow
+                ; xor edx, edx
+            );
+        }
+    }
+    dynasm!(a
+        ; .arch x64
+        ; =>set
+        ; movzx edx, dl
+        ; and DWORD [r12 + FLAGS_BITS], !cf
+        ; or [r12 + FLAGS_BITS], edx
+        ; =>done
+    );
 }
 
 const ESP: i32 = REGS + 4 * 4;
@@ -482,52 +658,91 @@ fn emit_jcc<B: Bus>(
     a: &mut Asm,
     insn: &(ox86_core::decode::Handler<B>, DecodedInsn),
     cc: u8,
+    known: Option<LazyOp>,
     exit: dynasmrt::DynamicLabel,
-    done: i32,
 ) {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
     let d = &insn.1;
-    let sub = LazyOp::Sub as i32 | 31 << 8;
-    let logic = LazyOp::Logic as i32 | 31 << 8;
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
-    let (taken, slow) = (a.new_dynamic_label(), a.new_dynamic_label());
-    dynasm!(a
-        ; .arch x64
-        ; movzx eax, WORD [r12 + F_OP]
-        ; cmp eax, sub
-        ; jne >logic
-        ; mov eax, [r12 + F_A]
-        ; cmp eax, [r12 + F_B]
+    let (taken, not_taken, slow) = (
+        a.new_dynamic_label(),
+        a.new_dynamic_label(),
+        a.new_dynamic_label(),
     );
-    emit_host_jcc(a, cc, taken);
+    match known {
+        Some(op) => {
+            if emit_host_flags(a, op, cc) {
+                emit_host_jcc(a, cc, taken);
+                dynasm!(a ; .arch x64 ; jmp =>not_taken);
+            } else {
+                dynasm!(a ; .arch x64 ; jmp =>slow);
+            }
+        }
+        None => {
+            // Whatever recorded the flags is known only at run time.
+            dynasm!(a ; .arch x64 ; movzx eax, WORD [r12 + F_OP]);
+            for op in [
+                LazyOp::Sub,
+                LazyOp::Logic,
+                LazyOp::Add,
+                LazyOp::Inc,
+                LazyOp::Dec,
+            ] {
+                let next = a.new_dynamic_label();
+                dynasm!(a ; .arch x64 ; cmp eax, op as i32 | 31 << 8 ; jne =>next);
+                if emit_host_flags(a, op, cc) {
+                    emit_host_jcc(a, cc, taken);
+                    dynasm!(a ; .arch x64 ; jmp =>not_taken);
+                } else {
+                    dynasm!(a ; .arch x64 ; jmp =>slow);
+                }
+                dynasm!(a ; .arch x64 ; =>next);
+            }
+            dynasm!(a ; .arch x64 ; jmp =>slow);
+        }
+    }
     dynasm!(a
         ; .arch x64
-        ; jmp >not_taken
-        ; logic:
-        ; cmp eax, logic
-        ; jne =>slow
-        ; mov eax, [r12 + F_R]
-        ; test eax, eax
-    );
-    emit_host_jcc(a, cc, taken);
-    dynasm!(a
-        ; .arch x64
-        ; not_taken:
+        ; =>not_taken
         ; add DWORD [r12 + EIP], d.len as i32
-        ; mov eax, done
-        ; jmp ->ret
+        ; jmp ->chain
         ; =>taken
         ; mov eax, [r12 + EIP]
         ; add eax, (d.len as u32).wrapping_add(d.rel) as i32
         ; cmp eax, [r12 + cs_limit]
         ; ja =>slow
         ; mov [r12 + EIP], eax
-        ; mov eax, done
-        ; jmp ->ret
+        ; jmp ->chain
         ; =>slow
     );
     emit_helper_call::<B>(a, insn, exit);
-    dynasm!(a ; .arch x64 ; mov eax, done ; jmp ->ret);
+    dynasm!(a ; .arch x64 ; jmp ->chain);
+}
+
+/// Set the host's flags to the guest's for condition `cc`, from 32-bit lazy flags of
+/// kind `op`, by redoing the operation (CMP a, b for SUB; ADD a, b; CMP r, 0 for logic,
+/// CF = OF = 0; INC/DEC a with CF loaded from `bits`, which they keep). For a shift only
+/// ZF, SF and PF come from the result alone. False when `cc` cannot be had this way.
+fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8) -> bool {
+    let result_only = matches!(cc & 15, 4 | 5 | 8 | 9 | 10 | 11);
+    match op {
+        LazyOp::Sub => dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; cmp eax, [r12 + F_B]),
+        LazyOp::Add => dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; add eax, [r12 + F_B]),
+        LazyOp::Logic => dynasm!(a ; .arch x64 ; cmp DWORD [r12 + F_R], 0),
+        LazyOp::Inc | LazyOp::Dec => {
+            dynasm!(a ; .arch x64 ; bt DWORD [r12 + FLAGS_BITS], 0 ; mov eax, [r12 + F_A]);
+            if op == LazyOp::Inc {
+                dynasm!(a ; .arch x64 ; inc eax);
+            } else {
+                dynasm!(a ; .arch x64 ; dec eax);
+            }
+        }
+        LazyOp::Shl | LazyOp::Shr | LazyOp::Sar if result_only => {
+            dynasm!(a ; .arch x64 ; cmp DWORD [r12 + F_R], 0)
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// Unconditional near branches that end a block.
@@ -557,7 +772,6 @@ fn emit_branch<B: Bus>(
     insn: &(ox86_core::decode::Handler<B>, DecodedInsn),
     b: Branch,
     exit: dynasmrt::DynamicLabel,
-    done: i32,
 ) {
     let d = &insn.1;
     let next = d.len as i32;
@@ -601,9 +815,9 @@ fn emit_branch<B: Bus>(
             );
         }
     }
-    dynasm!(a ; .arch x64 ; mov eax, done ; jmp ->ret ; =>slow);
+    dynasm!(a ; .arch x64 ; jmp ->chain ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
-    dynasm!(a ; .arch x64 ; mov eax, done ; jmp ->ret);
+    dynasm!(a ; .arch x64 ; jmp ->chain);
 }
 
 /// `jcc target` on x86 condition code `cc`.
@@ -628,38 +842,72 @@ fn emit_host_jcc(a: &mut Asm, cc: u8, t: dynasmrt::DynamicLabel) {
     }
 }
 
-/// Translate `block` for the code cache address `base`. The code and the number of
+/// Whether the flags instruction `k` records may be read: false only when a later
+/// inline instruction of the block records all of them again with nothing in between
+/// that reads them or can leave the inline path (a helper, a fault, the block's end).
+fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
+    for f in &forms[k + 1..] {
+        let Some(f) = f else { return true };
+        if f.reads_flags() || f.has_slow_path() {
+            return true;
+        }
+        if f.writes_flags().is_some() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Translate `block` for the code cache address `base`: the code, the offset of its
+/// chain entry (where other blocks jump in, past the prologue) and the number of
 /// instructions inlined; None if the block cannot be translated.
-pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<(Vec<u8>, usize)> {
+pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<Translated> {
     let code32 = block.key >> 40 & 1 != 0;
+    let is_286 = block.key >> 41 & 1 != 0;
     let mut a = Asm::new(base);
+    // The dispatcher enters here; chained blocks jump past this, into the same frame.
+    // Five pushes keep RSP 16-byte aligned for helper calls.
     dynasm!(a
         ; .arch x64
+        ; push rbx
         ; push r12
         ; push r13
-        ; push rbx
+        ; push r14
+        ; push r15
         ; mov r12, rdi
         ; mov r13, rsi
         ; mov rbx, rdx
+        ; mov r14, rcx
     );
+    let chain_entry = a.offset().0;
     let mut exits = Vec::new();
     // Slow paths of inline memory accesses: (label, back label, insn, EIP delta before).
     let mut slow_paths = Vec::new();
     let mut delta = 0u32;
     let mut inlined = 0;
+    // Inline only in 32-bit code, where EIP needs no 16-bit wrap.
+    let forms: Vec<Option<Inline>> = block
+        .insns
+        .iter()
+        .map(|(_, d)| inline_form(d).filter(|_| code32))
+        .collect();
+    // What recorded the flags, as far as this block's own code tells.
+    let mut known: Option<LazyOp> = None;
     for (k, insn) in block.insns.iter().enumerate() {
         let d = &insn.1;
-        // Inline only in 32-bit code, where EIP needs no 16-bit wrap.
-        if let Some(f) = inline_form(d).filter(|_| code32) {
+        if let Some(f) = &forms[k] {
             let slow = a.new_dynamic_label();
-            emit_inline(&mut a, &f, slow);
-            if f.touches_memory() {
+            let keep = f.writes_flags().is_none() || flags_read_after(&forms, k);
+            emit_inline(&mut a, f, slow, known, keep);
+            if f.has_slow_path() {
                 let back = a.new_dynamic_label();
                 dynasm!(a ; .arch x64 ; =>back);
                 let exit = a.new_dynamic_label();
                 exits.push((exit, k as i32));
                 slow_paths.push((slow, back, exit, insn, delta));
             }
+            // The handler on the slow path records the same kind of flags.
+            known = f.writes_flags().or(known);
             delta = delta.wrapping_add(d.len as u32);
             inlined += 1;
             continue;
@@ -669,32 +917,25 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<(Vec<u8>, usiz
         exits.push((exit, k as i32));
         let last = k + 1 == block.insns.len();
         if last && code32 && d.o32 {
-            let done = block.insns.len() as i32;
             if d.i.flow_control() == FlowControl::ConditionalBranch {
                 if let Some(cc) = host_cc(d) {
-                    emit_jcc::<B>(&mut a, insn, cc, exit, done);
+                    emit_jcc::<B>(&mut a, insn, cc, known, exit);
                     inlined += 1;
                     continue;
                 }
             }
             if let Some(b) = branch_form(d) {
-                emit_branch::<B>(&mut a, insn, b, exit, done);
+                emit_branch::<B>(&mut a, insn, b, exit);
                 inlined += 1;
                 continue;
             }
         }
+        known = None;
         emit_helper_call::<B>(&mut a, insn, exit);
     }
     flush_eip(&mut a, &mut delta);
-    dynasm!(a
-        ; .arch x64
-        ; mov eax, block.insns.len() as i32
-        ; ->ret:
-        ; pop rbx
-        ; pop r13
-        ; pop r12
-        ; ret
-    );
+    dynasm!(a ; .arch x64 ; ->chain:);
+    emit_chain(&mut a, block.insns.len() as i32, is_286);
     // A memory access off the fast path runs the handler with EIP made exact, then puts
     // EIP back where the inline path leaves it (the delta stays pending).
     for (slow, back, exit, insn, before) in slow_paths {
@@ -707,7 +948,7 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<(Vec<u8>, usiz
         dynasm!(a ; .arch x64 ; sub DWORD [r12 + EIP], after as i32 ; jmp =>back);
     }
     // Helper exits: EAX is END_BLOCK (instruction k done) or a packed exception
-    // (instruction k faulted, not done).
+    // (instruction k faulted, not done). Either way the dispatcher takes over.
     for (label, k) in exits {
         dynasm!(a ; .arch x64 ; =>label ; mov edx, k ; jmp ->exit);
     }
@@ -719,25 +960,107 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<(Vec<u8>, usiz
         ; lea edx, [rdx + 1]
         ; xor eax, eax
         ; fault:
-        ; shl rax, 32
-        ; or rax, rdx
-        ; jmp ->ret
+        ; add [r12 + INSNS], rdx
+        ; jmp ->leave
     );
     let code = a.finalize().ok()?;
-    Some((code, inlined))
+    Some(Translated {
+        code,
+        chain_entry,
+        inlined,
+    })
 }
 
-/// Run the code at `offset` on `cpu` and `bus`.
-pub fn call<B: Bus>(cache: &CodeCache, offset: usize, cpu: &mut Cpu, bus: &mut B) -> u64 {
-    let addr = cache.addr(offset);
+/// What `translate` made of a block.
+pub struct Translated {
+    pub code: Vec<u8>,
+    pub chain_entry: usize,
+    pub inlined: usize,
+}
+
+/// The end of a block that ran to completion, EIP exact: retire its `len` instructions,
+/// then go on into the translated block at CS:EIP, found as the dispatcher finds it (CS
+/// limit, the soft TLB's read entry, the block key) in the chain table, if it is there,
+/// fits the instruction budget, and no interrupt is waiting. Otherwise return 0.
+fn emit_chain(a: &mut Asm, len: i32, is_286: bool) {
+    let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
+    let slot = size_of::<ChainSlot>() as i32;
+    const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
+    dynasm!(a
+        ; .arch x64
+        ; add QWORD [r12 + INSNS], len
+        ; cmp BYTE [r12 + INTR_SEEN], 0
+        ; jne >irq
+        ; lookup:
+        ; mov eax, [r12 + EIP]
+        ; cmp eax, [r12 + cs_seg + SEG_LIMIT]
+        ; ja >out
+        ; add eax, [r12 + cs_seg + SEG_BASE]
+        ; mov edx, eax
+        ; shr edx, 12
+        ; and edx, (ENTRIES - 1) as i32
+        ; imul edx, edx, TLB_ENTRY
+        ; cmp BYTE [r12 + CPL], 3
+        ; jne >supervisor
+        ; add edx, ENTRIES as i32 * TLB_ENTRY
+        ; supervisor:
+        ; add rdx, [r12 + TLB_SETS]
+        ; mov ecx, eax
+        ; and ecx, 0xffff_f000_u32 as i32
+        ; cmp ecx, [rdx + TLB_READ_TAG]
+        ; jne >out
+        ; and eax, 0xfff
+        ; or eax, [rdx + TLB_PHYS]
+        ; test WORD [r12 + cs_seg + SEG_ATTR], attr::DB as i16
+        ; jz >code16
+        ; bts rax, 40
+        ; code16:
+    );
+    if is_286 {
+        dynasm!(a ; .arch x64 ; bts rax, 41);
+    }
+    dynasm!(a
+        ; .arch x64
+        ; mov rdx, rax
+        ; shr rdx, 12
+        ; xor rdx, rax
+        ; and edx, (CHAIN_SLOTS - 1) as i32
+        ; shl edx, slot.trailing_zeros() as i8
+        ; cmp rax, [r14 + rdx + SLOTS + SLOT_KEY]
+        ; jne >out
+        ; mov rax, [r12 + INSNS]
+        ; add rax, [r14 + rdx + SLOTS + SLOT_LEN]
+        ; cmp rax, [r12 + CHAIN_END]
+        ; ja >out
+        ; inc QWORD [r14 + CHAINED]
+        ; jmp QWORD [r14 + rdx + SLOTS + SLOT_ENTRY]
+        ; irq:
+        ; test DWORD [r12 + FLAGS_BITS], ox86_core::cpu::flags::IF as i32
+        ; jz <lookup
+        ; out:
+        ; xor eax, eax
+        ; ->leave:
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbx
+        ; ret
+    );
+}
+
+/// Run the code at `entry` on `cpu` and `bus`, chaining through `links`: the packed
+/// exception that ended it, or 0.
+pub fn call<B: Bus>(entry: usize, cpu: &mut Cpu, bus: &mut B, links: &Links) -> u32 {
     let ram = bus.mem().ram_mut().as_mut_ptr();
-    // SAFETY: `addr` is the entry of code `translate::<B>` emitted into the executable
+    // SAFETY: `entry` is the entry of code `translate::<B>` emitted into the executable
     // code cache for a block of this same bus type, not cleared since (handles are reset
-    // with the cache). That code follows the sysv64 ABI, touches only `*cpu` (through
-    // the field offsets above), guest RAM at `ram` at the physical offsets of soft-TLB
-    // hits (entries exist only for pages inside RAM, accesses never cross a page), and
-    // calls `run_handler::<B>` with `cpu` and `bus`.
-    let f: extern "sysv64" fn(*mut Cpu, *mut B, *mut u8) -> u64 =
-        unsafe { std::mem::transmute(addr) };
-    f(cpu, bus, ram)
+    // with the cache), and `links` holds only chain entries of such code. That code
+    // follows the sysv64 ABI, touches only `*cpu` (through the field offsets above),
+    // reads `links`, accesses guest RAM at `ram` at the physical offsets of soft-TLB hits
+    // (entries exist only for pages inside RAM, accesses never cross a page), and calls
+    // `run_handler::<B>` with `cpu` and `bus`.
+    let f: extern "sysv64" fn(*mut Cpu, *mut B, *mut u8, *const Links) -> u64 =
+        unsafe { std::mem::transmute(entry) };
+    f(cpu, bus, ram, links) as u32
 }

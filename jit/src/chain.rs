@@ -1,0 +1,76 @@
+//! The chain table: where a finished block finds the next one without leaving host code.
+//!
+//! A direct-mapped table from block key (physical address and mode bits, as the block
+//! cache keys blocks) to the chain entry of the block's host code. Generated code looks
+//! the next CS:EIP up here after each block; a miss returns to the dispatcher, which
+//! runs the block its own way and enters it here if it is translated. The table is
+//! emptied whenever blocks leave the block cache, so it never leads to stale code.
+
+// Only the x86-64 backend emits lookups so far.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
+/// Slots in the table (a power of two).
+pub const CHAIN_SLOTS: usize = 4096;
+
+/// A key no block has.
+const NO_KEY: u64 = u64::MAX;
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ChainSlot {
+    pub key: u64,
+    /// Host address of the block's chain entry.
+    pub entry: u64,
+    /// The block's instruction count (the budget check before entering it).
+    pub len: u64,
+    /// The JIT's handle for the block's code.
+    pub handle: u64,
+}
+
+const EMPTY: ChainSlot = ChainSlot {
+    key: NO_KEY,
+    entry: 0,
+    len: 0,
+    handle: 0,
+};
+
+/// What generated code reads (through R14).
+#[repr(C)]
+pub struct Links {
+    /// Block-to-block transitions made in host code (for `--stats` and `ox86 bench`).
+    pub chained: u64,
+    pub slots: [ChainSlot; CHAIN_SLOTS],
+}
+
+/// The slot for `key`; generated code computes the same.
+#[inline]
+pub fn slot(key: u64) -> usize {
+    ((key ^ (key >> 12)) as usize) & (CHAIN_SLOTS - 1)
+}
+
+impl Links {
+    pub fn new() -> Box<Links> {
+        Box::new(Links {
+            chained: 0,
+            slots: [EMPTY; CHAIN_SLOTS],
+        })
+    }
+
+    /// Make `key` lead to `entry` (code `handle` of a block of `len` instructions).
+    #[inline]
+    pub fn enter(&mut self, key: u64, entry: usize, len: usize, handle: u32) {
+        let s = &mut self.slots[slot(key)];
+        if s.handle != handle as u64 || s.key != key {
+            *s = ChainSlot {
+                key,
+                entry: entry as u64,
+                len: len as u64,
+                handle: handle as u64,
+            };
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.slots.fill(EMPTY);
+    }
+}
