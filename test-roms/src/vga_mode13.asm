@@ -119,6 +119,9 @@ pm_main:
         HEX32 edx
         PUTC 10
         PUTS "vga_mode13: done", 10
+%ifmacro VGA_KEYS 0
+        VGA_KEYS
+%endif
         EXIT 0
 
         bits 16
