@@ -119,8 +119,8 @@ pm_main:
         HEX32 edx
         PUTC 10
         PUTS "vga_mode13: done", 10
-%ifmacro VGA_KEYS 0
-        VGA_KEYS
+%ifmacro KEY_ECHO 0
+        KEY_ECHO                        ; window_*.asm: keys before the exit
 %endif
         EXIT 0
 
