@@ -8,6 +8,9 @@
 #           ACPI tables) seabios (the firmware that boots disk images)
 #           syslinux syslinux-common isolinux mtools dosfstools xorriso
 #           (scripts/make-boot-disk.sh: bootable disk and ISO images)
+#           xvfb x11-apps xdotool (frontend-cli/tests/window.rs: a virtual X
+#           server for --display window, xwd to read the window back, xdotool
+#           to type into it)
 #   rustup: target aarch64-unknown-linux-gnu, components clippy and rustfmt
 #
 # Run as root, or as a user who may use sudo. Exits non-zero with a message
@@ -19,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."   # so rustup sees the project's toolchain, if it names one
 
 APT_PACKAGES=(nasm qemu-system-x86 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gdb acpica-tools cpio seabios
-              syslinux syslinux-common isolinux mtools dosfstools xorriso)
+              syslinux syslinux-common isolinux mtools dosfstools xorriso xvfb x11-apps xdotool)
 RUST_TARGET=aarch64-unknown-linux-gnu
 RUST_COMPONENTS=(clippy rustfmt)
 

@@ -55,8 +55,12 @@ pub fn run(a: DebugArgs) -> Result<i32> {
     if a.run.gdb.is_some() {
         bail!("--gdb belongs to `ox86 run`; `ox86 debug` is a debugger itself");
     }
-    let (mut m, _raw, wake) = run::build(&a.run, Front::Debugger)?;
-    let wake = wake.context("internal error: no wake channel for the debugger")?;
+    let mut b = run::build(&a.run, Front::Debugger)?;
+    let wake = b
+        .wake
+        .take()
+        .context("internal error: no wake channel for the debugger")?;
+    let m = &mut b.machine;
     let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::unbounded();
     m.debug = Some(Debugger::new(cmd_rx, stop_tx, true));
@@ -76,7 +80,8 @@ pub fn run(a: DebugArgs) -> Result<i32> {
         .context("cannot start the debugger's thread")?;
     let report = m.run(a.run.max_insns);
     let _ = front.join();
-    run::finish(&a.run, &m, &report)
+    b.close_window();
+    run::finish(&a.run, &b.machine, &report)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

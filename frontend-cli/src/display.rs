@@ -17,7 +17,8 @@ pub enum DisplayKind {
     None,
     /// The VGA's text mode on this terminal; keys typed go to the PS/2 keyboard.
     Text,
-    /// A graphical window (not in this build).
+    /// A window of its own showing text and graphics modes; keys typed there go to the
+    /// PS/2 keyboard.
     Window,
 }
 

@@ -9,6 +9,7 @@ mod monitor;
 mod run;
 mod sst;
 mod terminal;
+mod window;
 
 use clap::{Parser, Subcommand};
 

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::thread::JoinHandle;
 
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::Sender;
@@ -12,7 +13,7 @@ use ox86_devices::ide::{Kind, ATAPI_BLOCK};
 use ox86_machine::board::DEFAULT_EXIT_PORT;
 use ox86_machine::boot::multiboot;
 use ox86_machine::debug::{TraceFormat, Tracer};
-use ox86_machine::display::TextSink;
+use ox86_machine::display::{DisplaySink, FrameSink, TextSink};
 use ox86_machine::{Boot, HostInput, Machine, MachineConfig, RunEnd, RunReport};
 
 use crate::display::{self, DisplayKind};
@@ -88,7 +89,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "DEV", value_parser = parse_serial)]
     pub serial: Option<Serial>,
     /// The screen: `none` (not shown), `text` (the VGA's text mode on this terminal, keys
-    /// go to the PS/2 keyboard; Ctrl-A x quits), `window` (not in this build).
+    /// go to the PS/2 keyboard; Ctrl-A x quits), `window` (a window showing text and
+    /// graphics modes, on the X display DISPLAY names; keys go to the PS/2 keyboard;
+    /// closing it quits).
     #[arg(long, value_enum, value_name = "KIND", default_value = "none")]
     pub display: DisplayKind,
     /// Let an idle guest's time pass at the host clock's pace (sleep in HLT) instead of
@@ -399,16 +402,31 @@ pub enum Front {
     Debugger,
 }
 
-/// The machine, for `--serial stdio` on a terminal the raw-mode guard to keep, and for
-/// the debugger a sender that wakes the run loop.
-pub fn build(
-    a: &RunArgs,
-    front: Front,
-) -> Result<(
-    Machine,
-    Option<terminal::RawMode>,
-    Option<Sender<HostInput>>,
-)> {
+/// What `build` makes: the machine and what runs beside it.
+pub struct Built {
+    pub machine: Machine,
+    /// For `--serial stdio` or `--display text` on a terminal: raw mode, while kept.
+    pub raw: Option<terminal::RawMode>,
+    /// For the debugger: a sender that wakes the run loop.
+    pub wake: Option<Sender<HostInput>>,
+    /// `--display window`: the window's thread, which ends after the machine's display
+    /// (`Machine::display`) is dropped.
+    pub window: Option<JoinHandle<()>>,
+}
+
+impl Built {
+    /// Close the display (the window's thread, or the text renderer fed through
+    /// `Machine::display`) and wait for its thread.
+    pub fn close_window(&mut self) {
+        self.machine.display = None;
+        if let Some(w) = self.window.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The machine and what runs beside it (raw mode, the window, the debugger's wake-up).
+pub fn build(a: &RunArgs, front: Front) -> Result<Built> {
     let ram_size = parse_size(&a.memory)?;
     if ram_size == 0 {
         bail!("memory size `{}` is zero", a.memory);
@@ -430,8 +448,10 @@ pub fn build(
         }
         None => None,
     };
-    // The gdb stub wakes the run loop through the input channel.
-    let mut wake = None;
+    // Host input for the run loop: typed input, window keys, and the gdb stub's or
+    // debugger's wake-ups all come through one channel.
+    let (in_tx, in_rx) = crossbeam_channel::unbounded();
+    let mut input = false;
     cfg.console = Box::new(std::io::stdout());
     cfg.exit_port = Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT));
     cfg.post_ports.extend(&a.post_port);
@@ -451,10 +471,7 @@ pub fn build(
             .map_or(0, |d| d.as_secs()),
     };
     let text = match (a.display, front) {
-        (DisplayKind::None, _) => false,
-        (DisplayKind::Window, _) => bail!(
-            "--display window is not supported in this build: use --display text, or --screenshot FILE.png"
-        ),
+        (DisplayKind::None | DisplayKind::Window, _) => false,
         (DisplayKind::Text, Front::Debugger) => {
             bail!("--display text needs the terminal, which `ox86 debug` uses: use `ox86 run`")
         }
@@ -470,10 +487,8 @@ pub fn build(
     };
     let mut raw = None;
     if text {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        wake = Some(tx.clone());
-        terminal::spawn_stdin_reader(tx, terminal::InputTo::Keyboard);
-        cfg.input = Some(rx);
+        terminal::spawn_stdin_reader(in_tx.clone(), terminal::InputTo::Keyboard);
+        input = true;
         cfg.realtime = true;
         if std::io::stdin().is_terminal() {
             raw = terminal::RawMode::enter();
@@ -489,46 +504,63 @@ pub fn build(
         Serial::Stdio if front == Front::Debugger => cfg.serial = Box::new(std::io::stdout()),
         Serial::Stdio => {
             cfg.serial = Box::new(std::io::stdout());
-            let (tx, rx) = crossbeam_channel::unbounded();
             let tty = std::io::stdin().is_terminal();
-            wake = Some(tx.clone());
-            terminal::spawn_stdin_reader(tx, terminal::InputTo::Serial);
-            cfg.input = Some(rx);
+            terminal::spawn_stdin_reader(in_tx.clone(), terminal::InputTo::Serial);
+            input = true;
             if tty {
                 cfg.realtime = true;
                 raw = terminal::RawMode::enter();
             }
         }
     }
-    if front == Front::Debugger {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        cfg.input = Some(rx);
-        let mut m = Machine::new(cfg)?;
-        start_trace(&mut m, a)?;
-        return Ok((m, raw, Some(tx)));
-    }
-    let Some(listener) = gdb else {
-        let mut m = Machine::new(cfg)?;
-        start_trace(&mut m, a)?;
-        return Ok((m, raw, None));
-    };
-    let wake = match wake {
-        Some(tx) => tx,
-        None => {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            cfg.input = Some(rx);
-            tx
+    // The window opens before the machine is built, so that a missing display is
+    // reported at once; its thread ends when the frame channel closes.
+    let mut window = None;
+    let mut frames = None;
+    if a.display == DisplayKind::Window {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        window = Some(crate::window::spawn(rx, in_tx.clone())?);
+        frames = Some(tx);
+        input = true;
+        // A window on an interactive terminal is interactive use, as the serial console
+        // there is: guest time follows the host clock.
+        if front == Front::Run && std::io::stdin().is_terminal() {
+            cfg.realtime = true;
         }
-    };
+    }
+    if front == Front::Debugger || gdb.is_some() {
+        input = true;
+    }
+    if input {
+        cfg.input = Some(in_rx);
+    }
     let mut m = Machine::new(cfg)?;
-    m.debug = Some(gdb::start(
-        listener,
-        a.wait_gdb,
-        wake,
-        a.exit_port.is_some(),
-    )?);
+    if let Some(tx) = frames {
+        m.display = Some(DisplaySink::Frames(FrameSink::new(
+            tx,
+            crate::window::FRAME_INTERVAL,
+        )));
+    }
+    let mut wake = None;
+    match (front, gdb) {
+        (Front::Debugger, _) => wake = Some(in_tx),
+        (Front::Run, Some(listener)) => {
+            m.debug = Some(gdb::start(
+                listener,
+                a.wait_gdb,
+                in_tx,
+                a.exit_port.is_some(),
+            )?);
+        }
+        (Front::Run, None) => drop(in_tx),
+    }
     start_trace(&mut m, a)?;
-    Ok((m, raw, None))
+    Ok(Built {
+        machine: m,
+        raw,
+        wake,
+        window,
+    })
 }
 
 /// The process exit status for a run.
@@ -557,21 +589,21 @@ pub fn run(a: RunArgs) -> Result<i32> {
         std::fs::File::create(p)
             .with_context(|| format!("cannot create screenshot file {}", p.display()))?;
     }
-    let (mut m, raw, _) = build(&a, Front::Run)?;
-    let renderer = (a.display == DisplayKind::Text).then(|| {
+    let mut b = build(&a, Front::Run)?;
+    if a.display == DisplayKind::Text {
         let (tx, rx) = crossbeam_channel::unbounded();
-        m.display = Some(TextSink::new(tx, display::FRAME_INTERVAL));
-        display::spawn_renderer(rx)
-    });
-    let report = m.run(a.max_insns);
-    // Give the terminal back (the renderer ends when its channel closes), and leave raw
-    // mode, before printing anything of our own.
-    m.display = None;
-    if let Some(r) = renderer {
-        let _ = r.join();
+        b.machine.display = Some(DisplaySink::Text(TextSink::new(
+            tx,
+            display::FRAME_INTERVAL,
+        )));
+        b.window = Some(display::spawn_renderer(rx));
     }
-    drop(raw);
-    finish(&a, &m, &report)
+    let report = b.machine.run(a.max_insns);
+    // Give the terminal back (the renderer ends when its channel closes) or close the
+    // window, and leave raw mode, before printing anything of our own.
+    b.close_window();
+    drop(b.raw.take());
+    finish(&a, &b.machine, &report)
 }
 
 /// Say how the run ended (and `--stats`, `--dump-state`); the exit status.

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ox86_devices::vga::{self, text::TextView, Screen};
+use ox86_devices::vga::{self, text::TextView, Screen, Vga};
 
 use crate::board::Board;
 use crate::Machine;
@@ -92,6 +92,12 @@ impl Board {
     }
 }
 
+/// What the run loop feeds: the host side of `--display text` or `--display window`.
+pub enum DisplaySink {
+    Text(TextSink),
+    Frames(FrameSink),
+}
+
 /// A text display fed from the run loop: a snapshot of the VGA's text view, sent when it
 /// changed, at most once per `interval` (host time).
 pub struct TextSink {
@@ -112,29 +118,104 @@ impl TextSink {
     }
 }
 
+/// A graphical display fed from the run loop: a copy of the adapter's state (registers
+/// and the video memory the picture comes from, `Vga::display_copy`) that the display's
+/// thread draws with `Vga::render`, sent at most once per `interval` (host time) and only
+/// when the guest ran since the last one. The CPU thread only copies; the channel should
+/// hold one frame (bounded): while the display has not taken the last one, no new one is
+/// made.
+pub struct FrameSink {
+    tx: crossbeam_channel::Sender<Vga>,
+    interval: Duration,
+    last_time: Option<Instant>,
+    /// The instruction count at the last frame sent.
+    last_insns: Option<u64>,
+}
+
+impl FrameSink {
+    pub fn new(tx: crossbeam_channel::Sender<Vga>, interval: Duration) -> Self {
+        FrameSink {
+            tx,
+            interval,
+            last_time: None,
+            last_insns: None,
+        }
+    }
+}
+
+impl DisplaySink {
+    fn interval(&self) -> Duration {
+        match self {
+            DisplaySink::Text(t) => t.interval,
+            DisplaySink::Frames(f) => f.interval,
+        }
+    }
+}
+
 impl Machine {
     /// What a text display shows now.
     pub fn text_view(&self) -> TextView {
         self.board.dev.vga.text_view()
     }
 
-    /// Send the text view to the display, if it has one, when the interval has passed (or
-    /// `force`: at the end of a run) and the view changed.
+    /// Feed the display, if there is one, when the interval has passed (or `force`: at
+    /// the end of a run, or before the CPU waits): a text view when it changed, a frame
+    /// when the guest ran since the last. Reads the adapter only: guest state and timing
+    /// are the same with a display and without.
     pub(crate) fn display_tick(&mut self, force: bool) {
+        let insns = self.cpu.stats.instructions;
         let Some(d) = &mut self.display else {
             return;
         };
-        if !force && d.last_time.is_some_and(|t| t.elapsed() < d.interval) {
+        let (last_time, interval) = match d {
+            DisplaySink::Text(t) => (&mut t.last_time, t.interval),
+            DisplaySink::Frames(f) => (&mut f.last_time, f.interval),
+        };
+        if !force && last_time.is_some_and(|t| t.elapsed() < interval) {
             return;
         }
-        d.last_time = Some(Instant::now());
-        let v = self.board.dev.vga.text_view();
-        if d.last_sent.as_ref() != Some(&v) {
-            if d.tx.send(v.clone()).is_err() {
-                self.display = None; // the display is gone
-                return;
+        *last_time = Some(Instant::now());
+        let gone = match d {
+            DisplaySink::Text(t) => {
+                let v = self.board.dev.vga.text_view();
+                if t.last_sent.as_ref() == Some(&v) {
+                    false
+                } else if t.tx.send(v.clone()).is_err() {
+                    true
+                } else {
+                    t.last_sent = Some(v);
+                    false
+                }
             }
-            d.last_sent = Some(v);
+            DisplaySink::Frames(f) => {
+                if f.last_insns == Some(insns) || f.tx.is_full() {
+                    false
+                } else {
+                    match f.tx.try_send(self.board.dev.vga.display_copy()) {
+                        Ok(()) => {
+                            f.last_insns = Some(insns);
+                            false
+                        }
+                        Err(crossbeam_channel::TrySendError::Full(_)) => false,
+                        Err(crossbeam_channel::TrySendError::Disconnected(_)) => true,
+                    }
+                }
+            }
+        };
+        if gone {
+            self.display = None; // the display is gone
+        }
+    }
+
+    /// The CPU is about to wait `gap` ns of host time (None: until input comes): bring the
+    /// display up to date first when that is longer than its refresh interval, or the
+    /// last picture the guest drew would not show until the wait ends.
+    pub(crate) fn display_before_wait(&mut self, gap: Option<u64>) {
+        let Some(d) = &self.display else {
+            return;
+        };
+        if gap.is_none_or(|g| g > d.interval().as_nanos() as u64) {
+            self.display_tick(true);
         }
     }
 

@@ -171,8 +171,8 @@ pub struct Machine {
     /// Keyboard bytes (in the guest's form) waiting for the i8042's output buffer to
     /// empty: one byte at a time, so each raises its own IRQ 1 edge.
     pub(crate) pending_keys: std::collections::VecDeque<u8>,
-    /// A text display being fed (`--display text`).
-    pub display: Option<crate::display::TextSink>,
+    /// A display being fed (`--display text` or `window`).
+    pub display: Option<crate::display::DisplaySink>,
     /// A kernel to load again after each reset (there is no firmware to do it).
     linux: Option<BootImage>,
     /// The same for a Multiboot kernel.

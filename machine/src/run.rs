@@ -161,6 +161,7 @@ impl Machine {
         }
         let realtime = self.realtime && !recording;
         if realtime || gap.is_none() {
+            self.display_before_wait(gap);
             let t0 = Instant::now();
             let wait = gap.map(Duration::from_nanos);
             if let Some(end) = self.poll_input(Some(wait)) {

@@ -146,6 +146,9 @@ start:
         jb .plane
         PUTC 10
         PUTS "vga_mode12: done", 10
+%ifmacro KEY_ECHO 0
+        KEY_ECHO                        ; window_*.asm: keys before the exit
+%endif
         EXIT 0
 
 probes: dw 100 * 80 + 10, 149 * 80 + 19, 100 * 80 + 9, 99 * 80 + 10, 300 * 80

@@ -119,6 +119,9 @@ pm_main:
         HEX32 edx
         PUTC 10
         PUTS "vga_mode13: done", 10
+%ifmacro KEY_ECHO 0
+        KEY_ECHO                        ; window_*.asm: keys before the exit
+%endif
         EXIT 0
 
         bits 16

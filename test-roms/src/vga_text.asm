@@ -79,6 +79,9 @@ start:
         HEX8 eax
         PUTC 10
         PUTS "vga_text: done", 10
+%ifmacro KEY_ECHO 0
+        KEY_ECHO                        ; window_*.asm: keys before the exit
+%endif
         EXIT 0
 
 mode3:

@@ -120,6 +120,9 @@ start:
         HEX32 [es:0]
         PUTC 10
         PUTS "vga_vbe: done", 10
+%ifmacro KEY_ECHO 0
+        KEY_ECHO                        ; window_*.asm: keys before the exit
+%endif
         EXIT 0
 
         ROM_END

@@ -13,6 +13,8 @@ const MAX_W: u32 = 4096;
 const MAX_H: u32 = 4096;
 /// What is shown with no usable mode programmed ("no signal").
 const BLANK: (u32, u32) = (640, 480);
+/// The planar memory: four planes of 64 KiB at the start of video memory.
+const PLANAR_SIZE: usize = 256 << 10;
 
 /// A rendered screen: width, height and 0xRRGGBB pixels, row by row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +68,26 @@ impl Vga {
             s.pixels.fill(0);
         }
         s
+    }
+
+    /// A copy of what `render` reads: the registers and the part of video memory the
+    /// picture comes from (the 256 KiB of planar memory, or a VBE mode's frame from its
+    /// display start), so that a display can draw it on another thread. The copy's
+    /// `render` gives the same picture as this adapter's.
+    pub fn display_copy(&self) -> Vga {
+        let used = if self.vbe.enabled() {
+            let v = &self.vbe;
+            v.start() as u64 + v.regs[vbe::YRES] as u64 * v.line_bytes() as u64
+        } else {
+            PLANAR_SIZE as u64
+        };
+        let n = used.min(self.vram.len() as u64) as usize;
+        Vga {
+            regs: self.regs.clone(),
+            vbe: self.vbe.clone(),
+            latch: self.latch,
+            vram: self.vram[..n].to_vec(),
+        }
     }
 
     /// Plane `p` at offset `o` (wrapping in 64 Ki offsets).

@@ -324,6 +324,10 @@ fn text_mode_renders_glyphs_from_plane_2() {
         (s.pixel(9, 13), s.pixel(17, 14), s.pixel(9, 12)),
         (white, white, blue)
     );
+    // A display's copy holds the planar memory only and draws the same.
+    let c = v.display_copy();
+    assert_eq!(c.vram.len(), 256 << 10);
+    assert_eq!(c.render(), s);
 }
 
 #[test]
@@ -477,6 +481,10 @@ fn vbe_virtual_screen_and_offsets() {
     dispi(&mut v, vbe::X_OFFSET, 100);
     dispi(&mut v, vbe::Y_OFFSET, 100);
     assert_eq!(v.render().pixel(600, 400), 0xff0000);
+    // A display's copy holds the frame from the display start and draws the same.
+    let c = v.display_copy();
+    assert_eq!(c.vram.len(), (100 * 1024 + 100 + 480 * 1024) as usize);
+    assert_eq!(c.render(), v.render());
     // An offset that would leave the visible screen outside the virtual one is cut.
     dispi(&mut v, vbe::X_OFFSET, 1000);
     v.io_write(vbe::INDEX_PORT, 2, vbe::X_OFFSET as u32);

@@ -401,6 +401,7 @@ impl Machine {
             if let Some(end) = self.poll_input(None) {
                 return Some(end);
             }
+            self.display_before_wait(None);
             self.debug_sleep();
         }
     }
