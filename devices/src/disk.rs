@@ -6,12 +6,16 @@
 //! Every method takes `&self`, so drives can share a disk (`Arc<Disk>`) and device state
 //! that holds one stays `Clone` (debugger checkpoints copy device state; a disk's
 //! contents are outside it, as a real disk's are).
+//!
+//! For machine snapshots a disk knows its file, can hand out and take back its overlay
+//! (`overlay_blocks`, `load_overlay`), and can switch a writable image to an overlay
+//! (`freeze`), so that the image a snapshot refers to stays as it was.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Hard disk sectors.
@@ -20,9 +24,12 @@ pub const SECTOR: usize = 512;
 /// A disk image.
 pub struct Disk {
     file: File,
+    /// The image's file, as given to `open`.
+    path: PathBuf,
     size: u64,
-    /// Snapshot mode: written blocks by block index (blocks of `block` bytes).
-    overlay: Option<Mutex<HashMap<u64, Vec<u8>>>>,
+    /// Snapshot mode: written blocks by block index (blocks of `block` bytes). `None`
+    /// inside: writes go to the file (a `freeze` switches to an overlay).
+    overlay: Mutex<Option<HashMap<u64, Vec<u8>>>>,
     block: usize,
     read_only: bool,
 }
@@ -31,7 +38,7 @@ impl std::fmt::Debug for Disk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Disk")
             .field("size", &self.size)
-            .field("snapshot", &self.overlay.is_some())
+            .field("snapshot", &self.has_overlay())
             .finish()
     }
 }
@@ -73,11 +80,89 @@ impl Disk {
         }
         Ok(Disk {
             file,
+            path: path.to_path_buf(),
             size,
-            overlay: snapshot.then(|| Mutex::new(HashMap::new())),
+            overlay: Mutex::new(snapshot.then(HashMap::new)),
             block,
             read_only,
         })
+    }
+
+    /// The image's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Block size in bytes.
+    pub fn block_size(&self) -> usize {
+        self.block
+    }
+
+    /// Read only (a CD-ROM)?
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn overlay(&self) -> io::Result<std::sync::MutexGuard<'_, Option<HashMap<u64, Vec<u8>>>>> {
+        self.overlay
+            .lock()
+            .map_err(|_| io::Error::other("snapshot overlay poisoned"))
+    }
+
+    /// Do writes go to an in-memory overlay (the image is never written)?
+    pub fn has_overlay(&self) -> bool {
+        self.overlay().is_ok_and(|o| o.is_some())
+    }
+
+    /// From now on keep writes in an overlay and leave the file as it is (data written so
+    /// far is pushed to the file first). Nothing changes for a read-only disk or one that
+    /// already has an overlay.
+    pub fn freeze(&self) -> io::Result<()> {
+        let mut o = self.overlay()?;
+        if o.is_none() && !self.read_only {
+            self.file.sync_data()?;
+            *o = Some(HashMap::new());
+        }
+        Ok(())
+    }
+
+    /// The overlay's blocks in block order (empty without an overlay).
+    pub fn overlay_blocks(&self) -> io::Result<Vec<(u64, Vec<u8>)>> {
+        let o = self.overlay()?;
+        let mut v: Vec<_> = o
+            .iter()
+            .flat_map(|m| m.iter().map(|(&n, b)| (n, b.clone())))
+            .collect();
+        v.sort_unstable_by_key(|&(n, _)| n);
+        Ok(v)
+    }
+
+    /// Replace the overlay with `blocks` (switching to overlay mode). Every block must lie
+    /// on the disk and be one block long.
+    pub fn load_overlay(&self, blocks: Vec<(u64, Vec<u8>)>) -> io::Result<()> {
+        if blocks
+            .iter()
+            .any(|(n, b)| *n >= self.blocks() || b.len() != self.block)
+        {
+            return Err(io::Error::other(
+                "an overlay block lies beyond the disk or has the wrong size",
+            ));
+        }
+        *self.overlay()? = Some(blocks.into_iter().collect());
+        Ok(())
+    }
+
+    /// Read the whole image file (not the overlay) through `f`, in pieces, in order.
+    pub fn read_base(&self, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        while at < self.size {
+            let n = (self.size - at).min(buf.len() as u64) as usize;
+            self.file.read_exact_at(&mut buf[..n], at)?;
+            f(&buf[..n]);
+            at += n as u64;
+        }
+        Ok(())
     }
 
     /// Size in bytes.
@@ -95,10 +180,7 @@ impl Disk {
         if n >= self.blocks() {
             return Err(io::Error::other("block beyond the end of the disk"));
         }
-        if let Some(o) = &self.overlay {
-            let o = o
-                .lock()
-                .map_err(|_| io::Error::other("snapshot overlay poisoned"))?;
+        if let Some(o) = &*self.overlay()? {
             if let Some(b) = o.get(&n) {
                 buf.copy_from_slice(b);
                 return Ok(());
@@ -112,10 +194,7 @@ impl Disk {
         if n >= self.blocks() || self.read_only {
             return Err(io::Error::other("cannot write this block"));
         }
-        if let Some(o) = &self.overlay {
-            let mut o = o
-                .lock()
-                .map_err(|_| io::Error::other("snapshot overlay poisoned"))?;
+        if let Some(o) = &mut *self.overlay()? {
             o.insert(n, buf.to_vec());
             return Ok(());
         }
@@ -124,7 +203,7 @@ impl Disk {
 
     /// Push written data to the disk (FLUSH CACHE, exit).
     pub fn flush(&self) -> io::Result<()> {
-        if self.overlay.is_some() || self.read_only {
+        if self.has_overlay() || self.read_only {
             return Ok(());
         }
         self.file.sync_data()

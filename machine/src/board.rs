@@ -28,7 +28,7 @@ pub const POST_PORT: u16 = 0x80;
 const DEBUGCON_READBACK: u8 = 0xe9;
 
 /// Something the guest asked of the machine as a whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Request {
     /// CPU reset (keyboard controller 0xFE, port 0x92 bit 0, 0xCF9).
     Reset,
@@ -37,7 +37,7 @@ pub enum Request {
 }
 
 /// The devices of the PC, each a plain struct driven through its ports.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Devices {
     pub pic: PicPair,
     pub pit: Pit,
@@ -160,6 +160,21 @@ impl Board {
         if let Some(s) = &mut self.shadow {
             s.set(&mut self.mem, shadow::modes_from_pam(&self.dev.pci.pam()));
         }
+    }
+
+    /// The firmware image (empty for a directly booted kernel).
+    pub fn rom(&self) -> &[u8] {
+        &self.rom
+    }
+
+    /// The exit device's port, if there is one.
+    pub fn exit_port(&self) -> Option<u16> {
+        self.exit_port
+    }
+
+    /// Ports whose writes are POST codes.
+    pub fn post_ports(&self) -> &[u16] {
+        &self.post_ports
     }
 
     pub fn flush_output(&mut self) {
@@ -454,10 +469,10 @@ impl Output {
     }
 }
 
-/// The board's part of a checkpoint: device state and the output positions.
-#[derive(Clone)]
+/// The board's part of a checkpoint or snapshot: device state and the output positions.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct BoardState {
-    dev: Devices,
+    pub(crate) dev: Devices,
     now: u64,
     exit_value: Option<u32>,
     post: Option<u8>,
