@@ -1,7 +1,7 @@
 //! `ox86 run`: build a machine from the command line and run a guest.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::Sender;
@@ -32,6 +32,15 @@ pub enum Engine {
     Interp,
     /// The JIT: blocks run often are translated to host code (x86-64 hosts).
     Jit,
+}
+
+impl From<Engine> for ox86_machine::Engine {
+    fn from(e: Engine) -> Self {
+        match e {
+            Engine::Interp => ox86_machine::Engine::Interp,
+            Engine::Jit => ox86_machine::Engine::Jit,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -144,7 +153,16 @@ pub struct RunArgs {
     /// Write what the VGA shows to FILE (PNG) when the run ends.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
+    /// When the run ends (--max-insns, guest power-off, Ctrl-A x...), save the whole
+    /// machine to DIR (`ox86 restore DIR` resumes it). A disk that writes to its image
+    /// refers to the image as it is then; the image is not copied.
+    #[arg(long, value_name = "DIR")]
+    pub save_on_exit: Option<PathBuf>,
 }
+
+/// The label a snapshot carries when --exit-port was given (QEMU isa-debug-exit status).
+const EXIT_STATUS_LABEL: &str = "exit-status";
+const ISA_DEBUG_EXIT: &str = "isa-debug-exit";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TraceFormatArg {
@@ -430,19 +448,12 @@ pub fn build(
         }
         None => None,
     };
-    // The gdb stub wakes the run loop through the input channel.
-    let mut wake = None;
-    cfg.console = Box::new(std::io::stdout());
     cfg.exit_port = Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT));
     cfg.post_ports.extend(&a.post_port);
     cfg.debug_ports.clone_from(&a.debug_port);
     cfg.boot_order.clone_from(&a.boot);
     cfg.reboot = !a.no_reboot;
-    cfg.realtime = a.realtime && front == Front::Run;
-    cfg.engine = match a.engine {
-        Engine::Interp => ox86_machine::Engine::Interp,
-        Engine::Jit => ox86_machine::Engine::Jit,
-    };
+    cfg.engine = a.engine.into();
     cfg.jit_threshold = a.jit_threshold;
     cfg.rtc_start_secs = match a.rtc_base {
         RtcBase::Fixed(t) => t,
@@ -450,7 +461,85 @@ pub fn build(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
-    let text = match (a.display, front) {
+    let host = host_io(a.serial.clone(), a.display, a.realtime, front)?;
+    cfg.console = host.console;
+    cfg.serial = host.serial;
+    cfg.input = host.input;
+    cfg.realtime = host.realtime;
+    let (raw, mut wake) = (host.raw, host.wake);
+    if front == Front::Debugger {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        cfg.input = Some(rx);
+        let mut m = Machine::new(cfg)?;
+        label(&mut m, a.exit_port.is_some());
+        start_trace(&mut m, a)?;
+        return Ok((m, raw, Some(tx)));
+    }
+    let mut m = match gdb {
+        Some(listener) => {
+            let tx = gdb_wake(&mut wake, &mut cfg.input);
+            let mut m = Machine::new(cfg)?;
+            m.debug = Some(gdb::start(listener, a.wait_gdb, tx, a.exit_port.is_some())?);
+            m
+        }
+        None => Machine::new(cfg)?,
+    };
+    label(&mut m, a.exit_port.is_some());
+    start_trace(&mut m, a)?;
+    Ok((m, raw, None))
+}
+
+/// The gdb stub wakes the run loop through the input channel: the one there is, or a
+/// new one.
+fn gdb_wake(
+    wake: &mut Option<Sender<HostInput>>,
+    input: &mut Option<crossbeam_channel::Receiver<HostInput>>,
+) -> Sender<HostInput> {
+    match wake.take() {
+        Some(tx) => tx,
+        None => {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            *input = Some(rx);
+            tx
+        }
+    }
+}
+
+/// Note in the machine what a snapshot must keep of the command line.
+fn label(m: &mut Machine, explicit_exit_port: bool) {
+    if explicit_exit_port {
+        m.labels
+            .insert(EXIT_STATUS_LABEL.to_string(), ISA_DEBUG_EXIT.to_string());
+    }
+}
+
+/// The host side of a machine: where its output goes, its input, real time, the raw
+/// terminal, and a sender that wakes the run loop.
+pub struct HostIo {
+    pub console: Box<dyn std::io::Write + Send>,
+    pub serial: Box<dyn std::io::Write + Send>,
+    pub input: Option<crossbeam_channel::Receiver<HostInput>>,
+    pub realtime: bool,
+    pub raw: Option<terminal::RawMode>,
+    pub wake: Option<Sender<HostInput>>,
+}
+
+/// Set up --serial, --display and --realtime.
+pub fn host_io(
+    serial: Option<Serial>,
+    display: DisplayKind,
+    realtime: bool,
+    front: Front,
+) -> Result<HostIo> {
+    let mut h = HostIo {
+        console: Box::new(std::io::stdout()),
+        serial: Box::new(std::io::sink()),
+        input: None,
+        realtime: realtime && front == Front::Run,
+        raw: None,
+        wake: None,
+    };
+    let text = match (display, front) {
         (DisplayKind::None, _) => false,
         (DisplayKind::Window, _) => bail!(
             "--display window is not supported in this build: use --display text, or --screenshot FILE.png"
@@ -460,7 +549,7 @@ pub fn build(
         }
         (DisplayKind::Text, Front::Run) => true,
     };
-    let serial = match (&a.serial, text) {
+    let serial = match (&serial, text) {
         (Some(Serial::Stdio), true) => bail!(
             "--serial stdio and --display text both want the terminal: use --serial none or file:PATH"
         ),
@@ -468,15 +557,14 @@ pub fn build(
         (None, true) => Serial::None,
         (None, false) => Serial::Stdio,
     };
-    let mut raw = None;
     if text {
         let (tx, rx) = crossbeam_channel::unbounded();
-        wake = Some(tx.clone());
+        h.wake = Some(tx.clone());
         terminal::spawn_stdin_reader(tx, terminal::InputTo::Keyboard);
-        cfg.input = Some(rx);
-        cfg.realtime = true;
+        h.input = Some(rx);
+        h.realtime = true;
         if std::io::stdin().is_terminal() {
-            raw = terminal::RawMode::enter();
+            h.raw = terminal::RawMode::enter();
         }
     }
     match &serial {
@@ -484,56 +572,65 @@ pub fn build(
         Serial::File(p) => {
             let f = std::fs::File::create(p)
                 .with_context(|| format!("cannot create serial output file {}", p.display()))?;
-            cfg.serial = Box::new(std::io::BufWriter::new(f));
+            h.serial = Box::new(std::io::BufWriter::new(f));
         }
-        Serial::Stdio if front == Front::Debugger => cfg.serial = Box::new(std::io::stdout()),
+        Serial::Stdio if front == Front::Debugger => h.serial = Box::new(std::io::stdout()),
         Serial::Stdio => {
-            cfg.serial = Box::new(std::io::stdout());
+            h.serial = Box::new(std::io::stdout());
             let (tx, rx) = crossbeam_channel::unbounded();
             let tty = std::io::stdin().is_terminal();
-            wake = Some(tx.clone());
+            h.wake = Some(tx.clone());
             terminal::spawn_stdin_reader(tx, terminal::InputTo::Serial);
-            cfg.input = Some(rx);
+            h.input = Some(rx);
             if tty {
-                cfg.realtime = true;
-                raw = terminal::RawMode::enter();
+                h.realtime = true;
+                h.raw = terminal::RawMode::enter();
             }
         }
     }
-    if front == Front::Debugger {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        cfg.input = Some(rx);
-        let mut m = Machine::new(cfg)?;
-        start_trace(&mut m, a)?;
-        return Ok((m, raw, Some(tx)));
-    }
-    let Some(listener) = gdb else {
-        let mut m = Machine::new(cfg)?;
-        start_trace(&mut m, a)?;
-        return Ok((m, raw, None));
-    };
-    let wake = match wake {
-        Some(tx) => tx,
-        None => {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            cfg.input = Some(rx);
-            tx
-        }
-    };
-    let mut m = Machine::new(cfg)?;
-    m.debug = Some(gdb::start(
-        listener,
-        a.wait_gdb,
-        wake,
-        a.exit_port.is_some(),
-    )?);
-    start_trace(&mut m, a)?;
-    Ok((m, raw, None))
+    Ok(h)
 }
 
-/// The process exit status for a run.
-fn status(a: &RunArgs, r: &RunReport) -> i32 {
-    end_status(a.exit_port.is_some(), r.end)
+/// What `finish` does when a run ends, from the command line.
+pub struct Ending<'a> {
+    pub screenshot: Option<&'a Path>,
+    pub stats: bool,
+    pub dump_state: bool,
+    pub save_on_exit: Option<&'a Path>,
+}
+
+impl RunArgs {
+    pub fn ending(&self) -> Ending<'_> {
+        Ending {
+            screenshot: self.screenshot.as_deref(),
+            stats: self.stats,
+            dump_state: self.dump_state,
+            save_on_exit: self.save_on_exit.as_deref(),
+        }
+    }
+}
+
+/// Is the exit device's value turned into a status as QEMU's isa-debug-exit does?
+fn explicit_exit_port(m: &Machine) -> bool {
+    m.labels.get(EXIT_STATUS_LABEL).map(String::as_str) == Some(ISA_DEBUG_EXIT)
+}
+
+/// Save `m` to `dir`, saying so on standard error.
+pub fn save(m: &Machine, dir: &Path) -> Result<String> {
+    let r = m.save_snapshot(dir)?;
+    let mut msg = format!(
+        "snapshot saved to {} ({:.1} MiB in {:.2} s)",
+        dir.display(),
+        r.bytes as f64 / (1 << 20) as f64,
+        r.elapsed.as_secs_f64()
+    );
+    for p in &r.frozen {
+        msg += &format!(
+            "; writes to {} now stay in memory (the snapshot refers to the image as it is)",
+            p.display()
+        );
+    }
+    Ok(msg)
 }
 
 /// The exit status for a run that ended with `end` (`explicit_exit_port`: --exit-port was
@@ -571,11 +668,119 @@ pub fn run(a: RunArgs) -> Result<i32> {
         let _ = r.join();
     }
     drop(raw);
-    finish(&a, &m, &report)
+    finish(&a.ending(), &m, &report)
 }
 
-/// Say how the run ended (and `--stats`, `--dump-state`); the exit status.
-pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> Result<i32> {
+/// `ox86 restore DIR ...`: resume a saved machine. Its configuration comes from the
+/// snapshot; the command line sets only the host side.
+#[derive(clap::Args, Debug)]
+pub struct RestoreArgs {
+    /// The snapshot directory (`--save-on-exit DIR`, or `savevm DIR` in the monitor).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "interp")]
+    pub engine: Engine,
+    /// Interpreted runs of a block before the JIT translates it.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub jit_threshold: u32,
+    /// COM1: `stdio` (the terminal, raw; Ctrl-A x quits), `none`, or `file:PATH`.
+    /// Default: stdio, or none with --display text.
+    #[arg(long, value_name = "DEV", value_parser = parse_serial)]
+    pub serial: Option<Serial>,
+    /// The screen: `none`, `text` (the VGA's text mode on this terminal), `window`.
+    #[arg(long, value_enum, value_name = "KIND", default_value = "none")]
+    pub display: DisplayKind,
+    /// Let an idle guest's time pass at the host clock's pace.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Stop after N more guest instructions.
+    #[arg(long, value_name = "N")]
+    pub max_insns: Option<u64>,
+    /// Print execution statistics at exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print the registers at exit.
+    #[arg(long)]
+    pub dump_state: bool,
+    /// Listen for gdb on tcp:HOST:PORT.
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    pub gdb: Option<String>,
+    /// With --gdb: do not resume the guest until gdb connects and continues.
+    #[arg(long, requires = "gdb")]
+    pub wait_gdb: bool,
+    /// Write what the VGA shows to FILE (PNG) when the run ends.
+    #[arg(long, value_name = "FILE.png")]
+    pub screenshot: Option<PathBuf>,
+    /// When the run ends, save the machine to DIR (it may be the snapshot restored).
+    #[arg(long, value_name = "DIR")]
+    pub save_on_exit: Option<PathBuf>,
+}
+
+pub fn restore(a: RestoreArgs) -> Result<i32> {
+    if let Some(p) = &a.screenshot {
+        std::fs::File::create(p)
+            .with_context(|| format!("cannot create screenshot file {}", p.display()))?;
+    }
+    // Check the snapshot before the terminal changes hands.
+    ox86_machine::snapshot::read_manifest(&a.dir)?;
+    let gdb = match &a.gdb {
+        Some(spec) => {
+            let (listener, addr) = gdb::listen(spec)?;
+            if a.wait_gdb {
+                eprintln!("ox86: waiting for gdb on tcp:{addr}");
+            }
+            Some(listener)
+        }
+        None => None,
+    };
+    let mut host = host_io(a.serial.clone(), a.display, a.realtime, Front::Run)?;
+    let wake = gdb
+        .is_some()
+        .then(|| gdb_wake(&mut host.wake, &mut host.input));
+    let raw = host.raw;
+    let opts = ox86_machine::HostOptions {
+        console: host.console,
+        serial: host.serial,
+        input: host.input,
+        realtime: host.realtime,
+        engine: a.engine.into(),
+        jit_threshold: a.jit_threshold,
+    };
+    let mut m = match Machine::restore(&a.dir, opts) {
+        Ok(m) => m,
+        Err(e) => {
+            drop(raw);
+            return Err(e.into());
+        }
+    };
+    if let (Some(listener), Some(tx)) = (gdb, wake) {
+        let explicit = explicit_exit_port(&m);
+        m.debug = Some(gdb::start(listener, a.wait_gdb, tx, explicit)?);
+    }
+    let renderer = (a.display == DisplayKind::Text).then(|| {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        m.display = Some(TextSink::new(tx, display::FRAME_INTERVAL));
+        display::spawn_renderer(rx)
+    });
+    let report = m.run(a.max_insns);
+    m.display = None;
+    if let Some(r) = renderer {
+        let _ = r.join();
+    }
+    drop(raw);
+    let ending = Ending {
+        screenshot: a.screenshot.as_deref(),
+        stats: a.stats,
+        dump_state: a.dump_state,
+        save_on_exit: a.save_on_exit.as_deref(),
+    };
+    finish(&ending, &m, &report)
+}
+
+/// Say how the run ended (and `--stats`, `--dump-state`, `--save-on-exit`); the exit
+/// status.
+pub fn finish(a: &Ending, m: &Machine, report: &RunReport) -> Result<i32> {
     let s = &m.cpu.s;
     let at = format!("{:04x}:{:08x}", s.segs[Seg::Cs as usize].selector, s.eip);
     match report.end {
@@ -595,8 +800,11 @@ pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> Result<i32> {
     if let Some(p) = m.board.post {
         eprintln!("post: {p:#04x}");
     }
-    if let Some(p) = &a.screenshot {
+    if let Some(p) = a.screenshot {
         m.screendump(p)?;
+    }
+    if let Some(dir) = a.save_on_exit {
+        eprintln!("ox86: {}", save(m, dir)?);
     }
     if a.stats {
         print_stats(report);
@@ -609,7 +817,7 @@ pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> Result<i32> {
     if a.dump_state {
         eprint!("{}", dump_state(m));
     }
-    Ok(status(a, report))
+    Ok(end_status(explicit_exit_port(m), report.end))
 }
 
 fn print_stats(r: &RunReport) {

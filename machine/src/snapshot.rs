@@ -69,14 +69,14 @@ const MAX_STATE: u64 = 6 << 30;
 /// file concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("no snapshot in {dir}: cannot read {MANIFEST}: {source}")]
-    NoManifest { dir: PathBuf, source: io::Error },
+    #[error("no snapshot in {dir}: cannot read {MANIFEST}: {err}")]
+    NoManifest { dir: PathBuf, err: io::Error },
     #[error("snapshot manifest {path} is not valid: {reason}")]
     BadManifest { path: PathBuf, reason: String },
     #[error("snapshot {dir} has format version {found}; this ox86 reads version {VERSION}")]
     Version { dir: PathBuf, found: u64 },
-    #[error("snapshot file {path} cannot be read: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    #[error("snapshot file {path} cannot be read: {err}")]
+    Read { path: PathBuf, err: io::Error },
     #[error(
         "snapshot file {path} is {found} bytes, the manifest says {expected}: truncated or damaged"
     )]
@@ -89,8 +89,8 @@ pub enum SnapshotError {
     Checksum { path: PathBuf },
     #[error("snapshot file {path} cannot be decoded: {reason}")]
     Decode { path: PathBuf, reason: String },
-    #[error("cannot write snapshot file {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot write snapshot file {path}: {err}")]
+    Write { path: PathBuf, err: io::Error },
     #[error("disk image {path} ({slot}): {reason}")]
     Disk {
         slot: String,
@@ -279,9 +279,9 @@ fn write_file(
 ) -> Result<FileEntry, SnapshotError> {
     let path = dir.join(name);
     let tmp = dir.join(format!("{name}.tmp"));
-    let err = |source| SnapshotError::Write {
+    let err = |err| SnapshotError::Write {
         path: path.clone(),
-        source,
+        err,
     };
     let f = File::create(&tmp).map_err(err)?;
     let mut h = Hashing {
@@ -347,9 +347,9 @@ impl Machine {
     /// `SaveReport::frozen`), so that the image stays as this snapshot recorded it.
     pub fn save_snapshot(&self, dir: &Path) -> Result<SaveReport, SnapshotError> {
         let t0 = Instant::now();
-        std::fs::create_dir_all(dir).map_err(|source| SnapshotError::Write {
+        std::fs::create_dir_all(dir).map_err(|err| SnapshotError::Write {
             path: dir.to_path_buf(),
-            source,
+            err,
         })?;
         let mut files = Vec::new();
         let mut disks = Vec::new();
@@ -420,7 +420,7 @@ impl Machine {
             .serialize(&state)
             .map_err(|e| SnapshotError::Write {
                 path: dir.join(STATE),
-                source: io::Error::other(e),
+                err: io::Error::other(e),
             })?;
         files.push(write_file(dir, STATE, |w| deflate(w, &bytes))?);
         drop(bytes);
@@ -460,7 +460,7 @@ impl Machine {
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| SnapshotError::Write {
             path: dir.join(MANIFEST),
-            source: io::Error::other(e),
+            err: io::Error::other(e),
         })?;
         let m = write_file(dir, MANIFEST, |w| w.write_all(&json))?;
         let bytes = m.size + manifest.files.iter().map(|f| f.size).sum::<u64>();
@@ -628,9 +628,9 @@ fn slot_index(s: &str) -> usize {
 /// Read and check `dir/manifest.json`: format and version first.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, SnapshotError> {
     let path = dir.join(MANIFEST);
-    let text = std::fs::read(&path).map_err(|source| SnapshotError::NoManifest {
+    let text = std::fs::read(&path).map_err(|err| SnapshotError::NoManifest {
         dir: dir.to_path_buf(),
-        source,
+        err,
     })?;
     let bad = |reason: String| SnapshotError::BadManifest {
         path: path.clone(),
@@ -666,9 +666,9 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, SnapshotError> {
 /// Read `dir/f.name` and check its size and SHA-256.
 fn read_checked(dir: &Path, f: &FileEntry) -> Result<Vec<u8>, SnapshotError> {
     let path = dir.join(&f.name);
-    let read_err = |source| SnapshotError::Read {
+    let read_err = |err| SnapshotError::Read {
         path: path.clone(),
-        source,
+        err,
     };
     let len = std::fs::metadata(&path).map_err(read_err)?.len();
     if len != f.size {
