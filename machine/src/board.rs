@@ -269,6 +269,12 @@ impl Board {
         self.update_irqs();
     }
 
+    /// Make the CPU come back to the run loop (a run saved after the guest wrote the exit
+    /// port resumes as ended, with the same value).
+    pub(crate) fn request_attention(&mut self) {
+        self.attention = true;
+    }
+
     pub fn clear_attention(&mut self) {
         self.attention = false;
     }

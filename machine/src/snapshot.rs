@@ -595,6 +595,10 @@ impl Machine {
         board.mem.set_readonly_pages(&state.readonly);
         board.mem.set_a20(state.a20);
         board.mem.reset_code_tracking();
+        if board.exit_value.is_some() {
+            // The guest had written the exit port, which ended that run: so does this one.
+            board.request_attention();
+        }
         let mut interp = new_interp(host.engine, host.jit_threshold)?;
         let mut cpu = Cpu::new(info.cpu_model);
         cpu.restore(&state.cpu);
