@@ -18,6 +18,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// Written blocks by block index.
+type Blocks = HashMap<u64, Vec<u8>>;
+
 /// Hard disk sectors.
 pub const SECTOR: usize = 512;
 
@@ -29,7 +32,7 @@ pub struct Disk {
     size: u64,
     /// Snapshot mode: written blocks by block index (blocks of `block` bytes). `None`
     /// inside: writes go to the file (a `freeze` switches to an overlay).
-    overlay: Mutex<Option<HashMap<u64, Vec<u8>>>>,
+    overlay: Mutex<Option<Blocks>>,
     block: usize,
     read_only: bool,
 }
@@ -103,7 +106,7 @@ impl Disk {
         self.read_only
     }
 
-    fn overlay(&self) -> io::Result<std::sync::MutexGuard<'_, Option<HashMap<u64, Vec<u8>>>>> {
+    fn overlay(&self) -> io::Result<std::sync::MutexGuard<'_, Option<Blocks>>> {
         self.overlay
             .lock()
             .map_err(|_| io::Error::other("snapshot overlay poisoned"))
@@ -238,6 +241,33 @@ mod tests {
         let on_disk = std::fs::read(&p).unwrap();
         assert_eq!(&on_disk[..SECTOR], &[7u8; SECTOR]);
         assert_eq!(&on_disk[SECTOR..], &[9u8; SECTOR]);
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn freeze_keeps_the_image_and_overlays_round_trip() {
+        let p = temp("freeze", &[3u8; 1024]);
+        let d = Disk::open(&p, SECTOR, false, false).unwrap();
+        d.write_block(0, &[4u8; SECTOR]).unwrap();
+        assert!(!d.has_overlay());
+        d.freeze().unwrap();
+        assert!(d.has_overlay());
+        d.write_block(1, &[5u8; SECTOR]).unwrap();
+        let on_disk = std::fs::read(&p).unwrap();
+        assert_eq!(&on_disk[..SECTOR], &[4u8; SECTOR]);
+        assert_eq!(&on_disk[SECTOR..], &[3u8; SECTOR]);
+        let blocks = d.overlay_blocks().unwrap();
+        assert_eq!(blocks, vec![(1, vec![5u8; SECTOR])]);
+        let e = Disk::open(&p, SECTOR, false, true).unwrap();
+        e.load_overlay(blocks).unwrap();
+        let mut b = [0u8; SECTOR];
+        e.read_block(1, &mut b).unwrap();
+        assert_eq!(b, [5u8; SECTOR]);
+        assert!(e.load_overlay(vec![(2, vec![0; SECTOR])]).is_err());
+        assert!(e.load_overlay(vec![(0, vec![0; 3])]).is_err());
+        let mut whole = Vec::new();
+        e.read_base(|c| whole.extend_from_slice(c)).unwrap();
+        assert_eq!(whole, on_disk);
         std::fs::remove_file(&p).unwrap();
     }
 
