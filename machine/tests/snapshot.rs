@@ -357,3 +357,10 @@ fn sha256_hex(b: &[u8]) -> String {
         .map(|x| format!("{x:02x}"))
         .collect()
 }
+
+/// A machine moves between threads (an embedder may run several at once).
+#[test]
+fn machine_is_send() {
+    fn send<T: Send>() {}
+    send::<Machine>();
+}
