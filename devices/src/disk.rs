@@ -6,13 +6,20 @@
 //! Every method takes `&self`, so drives can share a disk (`Arc<Disk>`) and device state
 //! that holds one stays `Clone` (debugger checkpoints copy device state; a disk's
 //! contents are outside it, as a real disk's are).
+//!
+//! For machine snapshots a disk knows its file, can hand out and take back its overlay
+//! (`overlay_blocks`, `load_overlay`), and can switch a writable image to an overlay
+//! (`freeze`), so that the image a snapshot refers to stays as it was.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// Written blocks by block index.
+type Blocks = HashMap<u64, Vec<u8>>;
 
 /// Hard disk sectors.
 pub const SECTOR: usize = 512;
@@ -20,9 +27,12 @@ pub const SECTOR: usize = 512;
 /// A disk image.
 pub struct Disk {
     file: File,
+    /// The image's file, as given to `open`.
+    path: PathBuf,
     size: u64,
-    /// Snapshot mode: written blocks by block index (blocks of `block` bytes).
-    overlay: Option<Mutex<HashMap<u64, Vec<u8>>>>,
+    /// Snapshot mode: written blocks by block index (blocks of `block` bytes). `None`
+    /// inside: writes go to the file (a `freeze` switches to an overlay).
+    overlay: Mutex<Option<Blocks>>,
     block: usize,
     read_only: bool,
 }
@@ -31,7 +41,7 @@ impl std::fmt::Debug for Disk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Disk")
             .field("size", &self.size)
-            .field("snapshot", &self.overlay.is_some())
+            .field("snapshot", &self.has_overlay())
             .finish()
     }
 }
@@ -73,11 +83,89 @@ impl Disk {
         }
         Ok(Disk {
             file,
+            path: path.to_path_buf(),
             size,
-            overlay: snapshot.then(|| Mutex::new(HashMap::new())),
+            overlay: Mutex::new(snapshot.then(HashMap::new)),
             block,
             read_only,
         })
+    }
+
+    /// The image's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Block size in bytes.
+    pub fn block_size(&self) -> usize {
+        self.block
+    }
+
+    /// Read only (a CD-ROM)?
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn overlay(&self) -> io::Result<std::sync::MutexGuard<'_, Option<Blocks>>> {
+        self.overlay
+            .lock()
+            .map_err(|_| io::Error::other("snapshot overlay poisoned"))
+    }
+
+    /// Do writes go to an in-memory overlay (the image is never written)?
+    pub fn has_overlay(&self) -> bool {
+        self.overlay().is_ok_and(|o| o.is_some())
+    }
+
+    /// From now on keep writes in an overlay and leave the file as it is (data written so
+    /// far is pushed to the file first). Nothing changes for a read-only disk or one that
+    /// already has an overlay.
+    pub fn freeze(&self) -> io::Result<()> {
+        let mut o = self.overlay()?;
+        if o.is_none() && !self.read_only {
+            self.file.sync_data()?;
+            *o = Some(HashMap::new());
+        }
+        Ok(())
+    }
+
+    /// The overlay's blocks in block order (empty without an overlay).
+    pub fn overlay_blocks(&self) -> io::Result<Vec<(u64, Vec<u8>)>> {
+        let o = self.overlay()?;
+        let mut v: Vec<_> = o
+            .iter()
+            .flat_map(|m| m.iter().map(|(&n, b)| (n, b.clone())))
+            .collect();
+        v.sort_unstable_by_key(|&(n, _)| n);
+        Ok(v)
+    }
+
+    /// Replace the overlay with `blocks` (switching to overlay mode). Every block must lie
+    /// on the disk and be one block long.
+    pub fn load_overlay(&self, blocks: Vec<(u64, Vec<u8>)>) -> io::Result<()> {
+        if blocks
+            .iter()
+            .any(|(n, b)| *n >= self.blocks() || b.len() != self.block)
+        {
+            return Err(io::Error::other(
+                "an overlay block lies beyond the disk or has the wrong size",
+            ));
+        }
+        *self.overlay()? = Some(blocks.into_iter().collect());
+        Ok(())
+    }
+
+    /// Read the whole image file (not the overlay) through `f`, in pieces, in order.
+    pub fn read_base(&self, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        while at < self.size {
+            let n = (self.size - at).min(buf.len() as u64) as usize;
+            self.file.read_exact_at(&mut buf[..n], at)?;
+            f(&buf[..n]);
+            at += n as u64;
+        }
+        Ok(())
     }
 
     /// Size in bytes.
@@ -95,10 +183,7 @@ impl Disk {
         if n >= self.blocks() {
             return Err(io::Error::other("block beyond the end of the disk"));
         }
-        if let Some(o) = &self.overlay {
-            let o = o
-                .lock()
-                .map_err(|_| io::Error::other("snapshot overlay poisoned"))?;
+        if let Some(o) = &*self.overlay()? {
             if let Some(b) = o.get(&n) {
                 buf.copy_from_slice(b);
                 return Ok(());
@@ -112,10 +197,7 @@ impl Disk {
         if n >= self.blocks() || self.read_only {
             return Err(io::Error::other("cannot write this block"));
         }
-        if let Some(o) = &self.overlay {
-            let mut o = o
-                .lock()
-                .map_err(|_| io::Error::other("snapshot overlay poisoned"))?;
+        if let Some(o) = &mut *self.overlay()? {
             o.insert(n, buf.to_vec());
             return Ok(());
         }
@@ -124,7 +206,7 @@ impl Disk {
 
     /// Push written data to the disk (FLUSH CACHE, exit).
     pub fn flush(&self) -> io::Result<()> {
-        if self.overlay.is_some() || self.read_only {
+        if self.has_overlay() || self.read_only {
             return Ok(());
         }
         self.file.sync_data()
@@ -159,6 +241,33 @@ mod tests {
         let on_disk = std::fs::read(&p).unwrap();
         assert_eq!(&on_disk[..SECTOR], &[7u8; SECTOR]);
         assert_eq!(&on_disk[SECTOR..], &[9u8; SECTOR]);
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn freeze_keeps_the_image_and_overlays_round_trip() {
+        let p = temp("freeze", &[3u8; 1024]);
+        let d = Disk::open(&p, SECTOR, false, false).unwrap();
+        d.write_block(0, &[4u8; SECTOR]).unwrap();
+        assert!(!d.has_overlay());
+        d.freeze().unwrap();
+        assert!(d.has_overlay());
+        d.write_block(1, &[5u8; SECTOR]).unwrap();
+        let on_disk = std::fs::read(&p).unwrap();
+        assert_eq!(&on_disk[..SECTOR], &[4u8; SECTOR]);
+        assert_eq!(&on_disk[SECTOR..], &[3u8; SECTOR]);
+        let blocks = d.overlay_blocks().unwrap();
+        assert_eq!(blocks, vec![(1, vec![5u8; SECTOR])]);
+        let e = Disk::open(&p, SECTOR, false, true).unwrap();
+        e.load_overlay(blocks).unwrap();
+        let mut b = [0u8; SECTOR];
+        e.read_block(1, &mut b).unwrap();
+        assert_eq!(b, [5u8; SECTOR]);
+        assert!(e.load_overlay(vec![(2, vec![0; SECTOR])]).is_err());
+        assert!(e.load_overlay(vec![(0, vec![0; 3])]).is_err());
+        let mut whole = Vec::new();
+        e.read_base(|c| whole.extend_from_slice(c)).unwrap();
+        assert_eq!(whole, on_disk);
         std::fs::remove_file(&p).unwrap();
     }
 

@@ -186,6 +186,26 @@ impl Floppy {
         Ok(())
     }
 
+    /// The drives with an image: (unit, image).
+    pub fn disks(&self) -> Vec<(usize, Arc<Disk>)> {
+        self.drives
+            .iter()
+            .enumerate()
+            .filter_map(|(u, d)| Some((u, d.disk.clone()?)))
+            .collect()
+    }
+
+    /// Does drive `unit` of restored device state expect an image (it had one)?
+    pub fn has_media(&self, unit: usize) -> bool {
+        self.drives.get(unit).is_some_and(|d| d.geom.is_some())
+    }
+
+    /// Give a drive of restored device state its image again (device state leaves the
+    /// image out); the drive's position and the controller stay as they are.
+    pub fn set_disk(&mut self, unit: usize, disk: Arc<Disk>) {
+        self.drives[unit].disk = Some(disk);
+    }
+
     /// Is any drive attached (the board only decodes the ports then)?
     pub fn any_drive(&self) -> bool {
         self.drives.iter().any(Drive::present)

@@ -46,6 +46,7 @@ ox86 debugger commands (ADDR: 0x hex or decimal linear address, or SEG:OFF in he
   pic, pit                 interrupt controller and timer state
   tlb                      the soft TLB
   screendump FILE.png      the VGA's screen as a PNG image
+  savevm DIR               save the whole machine to DIR (`ox86 restore DIR`)
   trace on FILE, trace off instruction trace
   q, quit                  end the run
 ";
@@ -81,7 +82,7 @@ pub fn run(a: DebugArgs) -> Result<i32> {
     let report = m.run(a.run.max_insns);
     let _ = front.join();
     b.close_window();
-    run::finish(&a.run, &b.machine, &report)
+    run::finish(&a.run.ending(), &b.machine, &report)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -271,7 +272,7 @@ impl Repl {
                 Some(a) => self.monitor(&format!("walk {a}"))?,
                 None => println!("usage: page ADDR"),
             },
-            "info" | "gdt" | "idt" | "pic" | "pit" | "trace" | "tlb" | "screendump" => {
+            "info" | "gdt" | "idt" | "pic" | "pit" | "trace" | "tlb" | "screendump" | "savevm" => {
                 self.monitor(line)?
             }
             _ => println!("unknown command `{name}`; `help` lists them"),

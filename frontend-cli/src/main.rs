@@ -28,6 +28,9 @@ enum Cmd {
     Debug(Box<debugger::DebugArgs>),
     /// Benchmark a guest under the interpreter and the JIT (and `--vs qemu`)
     Bench(bench::BenchArgs),
+    /// Resume a machine saved with --save-on-exit or `savevm` (its configuration comes
+    /// from the snapshot; the options here are the host's)
+    Restore(Box<run::RestoreArgs>),
     /// Run SingleStepTests MOO files and report failures
     Sst(sst::SstArgs),
 }
@@ -37,6 +40,7 @@ fn main() {
     let code = match cli.cmd {
         Cmd::Run(a) => run::run(*a),
         Cmd::Debug(a) => debugger::run(*a),
+        Cmd::Restore(a) => run::restore(*a),
         Cmd::Sst(a) => sst::run(a),
         Cmd::Bench(a) => bench::run(a),
     };

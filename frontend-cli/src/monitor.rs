@@ -14,6 +14,7 @@ ox86 monitor commands:
   idt           IDT gates (protected mode) or IVT vectors (real mode)
   walk ADDR     page walk of a linear address (ADDR: hex with 0x, or decimal)
   screendump FILE.png  the VGA's screen as a PNG image
+  savevm DIR    save the whole machine to DIR (`ox86 restore DIR` resumes it)
   tlb           the soft TLB's valid entries (linear page -> physical page)
   pic           the 8259A pair: request, service and mask registers, vector bases
   pit           the 8254's channels: mode, reload value, current count, output
@@ -35,6 +36,13 @@ pub fn command(m: &mut Machine, cmd: &str) -> String {
                 Err(e) => format!("screendump: {e}\n"),
             },
             None => "usage: screendump FILE.png\n".to_string(),
+        },
+        "savevm" => match arg {
+            Some(dir) => match crate::run::save(m, std::path::Path::new(dir)) {
+                Ok(msg) => format!("{msg}\n"),
+                Err(e) => format!("savevm: {e:#}\n"),
+            },
+            None => "usage: savevm DIR\n".to_string(),
         },
         "pit" => pit(m),
         "trace" => trace(m, arg, words.next()),

@@ -1,7 +1,7 @@
 //! `ox86 run`: build a machine from the command line and run a guest.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use anyhow::{bail, Context, Result};
@@ -33,6 +33,15 @@ pub enum Engine {
     Interp,
     /// The JIT: blocks run often are translated to host code (x86-64 hosts).
     Jit,
+}
+
+impl From<Engine> for ox86_machine::Engine {
+    fn from(e: Engine) -> Self {
+        match e {
+            Engine::Interp => ox86_machine::Engine::Interp,
+            Engine::Jit => ox86_machine::Engine::Jit,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -147,7 +156,16 @@ pub struct RunArgs {
     /// Write what the VGA shows to FILE (PNG) when the run ends.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
+    /// When the run ends (--max-insns, guest power-off, Ctrl-A x...), save the whole
+    /// machine to DIR (`ox86 restore DIR` resumes it). A disk that writes to its image
+    /// refers to the image as it is then; the image is not copied.
+    #[arg(long, value_name = "DIR")]
+    pub save_on_exit: Option<PathBuf>,
 }
+
+/// The label a snapshot carries when --exit-port was given (QEMU isa-debug-exit status).
+const EXIT_STATUS_LABEL: &str = "exit-status";
+const ISA_DEBUG_EXIT: &str = "isa-debug-exit";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TraceFormatArg {
@@ -448,21 +466,12 @@ pub fn build(a: &RunArgs, front: Front) -> Result<Built> {
         }
         None => None,
     };
-    // Host input for the run loop: typed input, window keys, and the gdb stub's or
-    // debugger's wake-ups all come through one channel.
-    let (in_tx, in_rx) = crossbeam_channel::unbounded();
-    let mut input = false;
-    cfg.console = Box::new(std::io::stdout());
     cfg.exit_port = Some(a.exit_port.unwrap_or(DEFAULT_EXIT_PORT));
     cfg.post_ports.extend(&a.post_port);
     cfg.debug_ports.clone_from(&a.debug_port);
     cfg.boot_order.clone_from(&a.boot);
     cfg.reboot = !a.no_reboot;
-    cfg.realtime = a.realtime && front == Front::Run;
-    cfg.engine = match a.engine {
-        Engine::Interp => ox86_machine::Engine::Interp,
-        Engine::Jit => ox86_machine::Engine::Jit,
-    };
+    cfg.engine = a.engine.into();
     cfg.jit_threshold = a.jit_threshold;
     cfg.rtc_start_secs = match a.rtc_base {
         RtcBase::Fixed(t) => t,
@@ -470,14 +479,106 @@ pub fn build(a: &RunArgs, front: Front) -> Result<Built> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
-    let text = match (a.display, front) {
+    let wake = front == Front::Debugger || gdb.is_some();
+    let mut host = host_io(a.serial.clone(), a.display, a.realtime, front, wake)?;
+    cfg.console = std::mem::replace(&mut host.console, Box::new(std::io::sink()));
+    cfg.serial = std::mem::replace(&mut host.serial, Box::new(std::io::sink()));
+    cfg.input = host.input.take();
+    cfg.realtime = host.realtime;
+    let mut m = Machine::new(cfg)?;
+    label(&mut m, a.exit_port.is_some());
+    let wake = host.attach(&mut m, front, gdb, a.wait_gdb)?;
+    start_trace(&mut m, a)?;
+    Ok(Built {
+        machine: m,
+        raw: host.raw,
+        wake,
+        window: host.window,
+    })
+}
+
+/// Note in the machine what a snapshot must keep of the command line.
+fn label(m: &mut Machine, explicit_exit_port: bool) {
+    if explicit_exit_port {
+        m.labels
+            .insert(EXIT_STATUS_LABEL.to_string(), ISA_DEBUG_EXIT.to_string());
+    }
+}
+
+/// The host side of a machine: where its output goes, its input, real time, the raw
+/// terminal and the window.
+pub struct HostIo {
+    pub console: Box<dyn std::io::Write + Send>,
+    pub serial: Box<dyn std::io::Write + Send>,
+    pub input: Option<crossbeam_channel::Receiver<HostInput>>,
+    pub realtime: bool,
+    pub raw: Option<terminal::RawMode>,
+    /// Host input for the run loop: typed input, window keys, and the gdb stub's or
+    /// debugger's wake-ups all come through one channel.
+    in_tx: Sender<HostInput>,
+    /// `--display window`: the window's thread and its frame channel.
+    window: Option<JoinHandle<()>>,
+    frames: Option<Sender<ox86_devices::vga::Vga>>,
+}
+
+impl HostIo {
+    /// Connect the built machine to the window and to gdb (`gdb` listening), and for the
+    /// debugger return the sender that wakes the run loop.
+    fn attach(
+        &mut self,
+        m: &mut Machine,
+        front: Front,
+        gdb: Option<std::net::TcpListener>,
+        wait_gdb: bool,
+    ) -> Result<Option<Sender<HostInput>>> {
+        if let Some(tx) = self.frames.take() {
+            m.display = Some(DisplaySink::Frames(FrameSink::new(
+                tx,
+                crate::window::FRAME_INTERVAL,
+            )));
+        }
+        let in_tx = self.in_tx.clone();
+        match (front, gdb) {
+            (Front::Debugger, _) => Ok(Some(in_tx)),
+            (Front::Run, Some(listener)) => {
+                let explicit = explicit_exit_port(m);
+                m.debug = Some(gdb::start(listener, wait_gdb, in_tx, explicit)?);
+                Ok(None)
+            }
+            (Front::Run, None) => Ok(None),
+        }
+    }
+}
+
+/// Set up --serial, --display and --realtime; `wake` when the debugger or gdb will wake
+/// the run loop through its input channel.
+pub fn host_io(
+    serial: Option<Serial>,
+    display: DisplayKind,
+    realtime: bool,
+    front: Front,
+    wake: bool,
+) -> Result<HostIo> {
+    let (in_tx, in_rx) = crossbeam_channel::unbounded();
+    let mut input = wake;
+    let mut h = HostIo {
+        console: Box::new(std::io::stdout()),
+        serial: Box::new(std::io::sink()),
+        input: None,
+        realtime: realtime && front == Front::Run,
+        raw: None,
+        in_tx,
+        window: None,
+        frames: None,
+    };
+    let text = match (display, front) {
         (DisplayKind::None | DisplayKind::Window, _) => false,
         (DisplayKind::Text, Front::Debugger) => {
             bail!("--display text needs the terminal, which `ox86 debug` uses: use `ox86 run`")
         }
         (DisplayKind::Text, Front::Run) => true,
     };
-    let serial = match (&a.serial, text) {
+    let serial = match (&serial, text) {
         (Some(Serial::Stdio), true) => bail!(
             "--serial stdio and --display text both want the terminal: use --serial none or file:PATH"
         ),
@@ -485,13 +586,12 @@ pub fn build(a: &RunArgs, front: Front) -> Result<Built> {
         (None, true) => Serial::None,
         (None, false) => Serial::Stdio,
     };
-    let mut raw = None;
     if text {
-        terminal::spawn_stdin_reader(in_tx.clone(), terminal::InputTo::Keyboard);
+        terminal::spawn_stdin_reader(h.in_tx.clone(), terminal::InputTo::Keyboard);
         input = true;
-        cfg.realtime = true;
+        h.realtime = true;
         if std::io::stdin().is_terminal() {
-            raw = terminal::RawMode::enter();
+            h.raw = terminal::RawMode::enter();
         }
     }
     match &serial {
@@ -499,73 +599,79 @@ pub fn build(a: &RunArgs, front: Front) -> Result<Built> {
         Serial::File(p) => {
             let f = std::fs::File::create(p)
                 .with_context(|| format!("cannot create serial output file {}", p.display()))?;
-            cfg.serial = Box::new(std::io::BufWriter::new(f));
+            h.serial = Box::new(std::io::BufWriter::new(f));
         }
-        Serial::Stdio if front == Front::Debugger => cfg.serial = Box::new(std::io::stdout()),
+        Serial::Stdio if front == Front::Debugger => h.serial = Box::new(std::io::stdout()),
         Serial::Stdio => {
-            cfg.serial = Box::new(std::io::stdout());
+            h.serial = Box::new(std::io::stdout());
             let tty = std::io::stdin().is_terminal();
-            terminal::spawn_stdin_reader(in_tx.clone(), terminal::InputTo::Serial);
+            terminal::spawn_stdin_reader(h.in_tx.clone(), terminal::InputTo::Serial);
             input = true;
             if tty {
-                cfg.realtime = true;
-                raw = terminal::RawMode::enter();
+                h.realtime = true;
+                h.raw = terminal::RawMode::enter();
             }
         }
     }
     // The window opens before the machine is built, so that a missing display is
     // reported at once; its thread ends when the frame channel closes.
-    let mut window = None;
-    let mut frames = None;
-    if a.display == DisplayKind::Window {
+    if display == DisplayKind::Window {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        window = Some(crate::window::spawn(rx, in_tx.clone())?);
-        frames = Some(tx);
+        h.window = Some(crate::window::spawn(rx, h.in_tx.clone())?);
+        h.frames = Some(tx);
         input = true;
         // A window on an interactive terminal is interactive use, as the serial console
         // there is: guest time follows the host clock.
         if front == Front::Run && std::io::stdin().is_terminal() {
-            cfg.realtime = true;
+            h.realtime = true;
         }
-    }
-    if front == Front::Debugger || gdb.is_some() {
-        input = true;
     }
     if input {
-        cfg.input = Some(in_rx);
+        h.input = Some(in_rx);
     }
-    let mut m = Machine::new(cfg)?;
-    if let Some(tx) = frames {
-        m.display = Some(DisplaySink::Frames(FrameSink::new(
-            tx,
-            crate::window::FRAME_INTERVAL,
-        )));
-    }
-    let mut wake = None;
-    match (front, gdb) {
-        (Front::Debugger, _) => wake = Some(in_tx),
-        (Front::Run, Some(listener)) => {
-            m.debug = Some(gdb::start(
-                listener,
-                a.wait_gdb,
-                in_tx,
-                a.exit_port.is_some(),
-            )?);
-        }
-        (Front::Run, None) => drop(in_tx),
-    }
-    start_trace(&mut m, a)?;
-    Ok(Built {
-        machine: m,
-        raw,
-        wake,
-        window,
-    })
+    Ok(h)
 }
 
-/// The process exit status for a run.
-fn status(a: &RunArgs, r: &RunReport) -> i32 {
-    end_status(a.exit_port.is_some(), r.end)
+/// What `finish` does when a run ends, from the command line.
+pub struct Ending<'a> {
+    pub screenshot: Option<&'a Path>,
+    pub stats: bool,
+    pub dump_state: bool,
+    pub save_on_exit: Option<&'a Path>,
+}
+
+impl RunArgs {
+    pub fn ending(&self) -> Ending<'_> {
+        Ending {
+            screenshot: self.screenshot.as_deref(),
+            stats: self.stats,
+            dump_state: self.dump_state,
+            save_on_exit: self.save_on_exit.as_deref(),
+        }
+    }
+}
+
+/// Is the exit device's value turned into a status as QEMU's isa-debug-exit does?
+fn explicit_exit_port(m: &Machine) -> bool {
+    m.labels.get(EXIT_STATUS_LABEL).map(String::as_str) == Some(ISA_DEBUG_EXIT)
+}
+
+/// Save `m` to `dir`, saying so on standard error.
+pub fn save(m: &Machine, dir: &Path) -> Result<String> {
+    let r = m.save_snapshot(dir)?;
+    let mut msg = format!(
+        "snapshot saved to {} ({:.1} MiB in {:.2} s)",
+        dir.display(),
+        r.bytes as f64 / (1 << 20) as f64,
+        r.elapsed.as_secs_f64()
+    );
+    for p in &r.frozen {
+        msg += &format!(
+            "; writes to {} now stay in memory (the snapshot refers to the image as it is)",
+            p.display()
+        );
+    }
+    Ok(msg)
 }
 
 /// The exit status for a run that ended with `end` (`explicit_exit_port`: --exit-port was
@@ -590,24 +696,136 @@ pub fn run(a: RunArgs) -> Result<i32> {
             .with_context(|| format!("cannot create screenshot file {}", p.display()))?;
     }
     let mut b = build(&a, Front::Run)?;
-    if a.display == DisplayKind::Text {
+    let report = run_shown(&mut b.machine, a.display, &mut b.window, a.max_insns);
+    drop(b.raw.take());
+    finish(&a.ending(), &b.machine, &report)
+}
+
+/// Run `m` with `--display text` fed (the window, if any, is fed already); then give
+/// the terminal back (the renderer ends when its channel closes) or close the window,
+/// before anything of our own is printed.
+fn run_shown(
+    m: &mut Machine,
+    display: DisplayKind,
+    window: &mut Option<JoinHandle<()>>,
+    max_insns: Option<u64>,
+) -> RunReport {
+    if display == DisplayKind::Text {
         let (tx, rx) = crossbeam_channel::unbounded();
-        b.machine.display = Some(DisplaySink::Text(TextSink::new(
+        m.display = Some(DisplaySink::Text(TextSink::new(
             tx,
             display::FRAME_INTERVAL,
         )));
-        b.window = Some(display::spawn_renderer(rx));
+        *window = Some(display::spawn_renderer(rx));
     }
-    let report = b.machine.run(a.max_insns);
-    // Give the terminal back (the renderer ends when its channel closes) or close the
-    // window, and leave raw mode, before printing anything of our own.
-    b.close_window();
-    drop(b.raw.take());
-    finish(&a, &b.machine, &report)
+    let report = m.run(max_insns);
+    m.display = None;
+    if let Some(w) = window.take() {
+        let _ = w.join();
+    }
+    report
 }
 
-/// Say how the run ended (and `--stats`, `--dump-state`); the exit status.
-pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> Result<i32> {
+/// `ox86 restore DIR ...`: resume a saved machine. Its configuration comes from the
+/// snapshot; the command line sets only the host side.
+#[derive(clap::Args, Debug)]
+pub struct RestoreArgs {
+    /// The snapshot directory (`--save-on-exit DIR`, or `savevm DIR` in the monitor).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "interp")]
+    pub engine: Engine,
+    /// Interpreted runs of a block before the JIT translates it.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub jit_threshold: u32,
+    /// COM1: `stdio` (the terminal, raw; Ctrl-A x quits), `none`, or `file:PATH`.
+    /// Default: stdio, or none with --display text.
+    #[arg(long, value_name = "DEV", value_parser = parse_serial)]
+    pub serial: Option<Serial>,
+    /// The screen: `none`, `text` (the VGA's text mode on this terminal), `window`.
+    #[arg(long, value_enum, value_name = "KIND", default_value = "none")]
+    pub display: DisplayKind,
+    /// Let an idle guest's time pass at the host clock's pace.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Stop after N more guest instructions.
+    #[arg(long, value_name = "N")]
+    pub max_insns: Option<u64>,
+    /// Print execution statistics at exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print the registers at exit.
+    #[arg(long)]
+    pub dump_state: bool,
+    /// Listen for gdb on tcp:HOST:PORT.
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    pub gdb: Option<String>,
+    /// With --gdb: do not resume the guest until gdb connects and continues.
+    #[arg(long, requires = "gdb")]
+    pub wait_gdb: bool,
+    /// Write what the VGA shows to FILE (PNG) when the run ends.
+    #[arg(long, value_name = "FILE.png")]
+    pub screenshot: Option<PathBuf>,
+    /// When the run ends, save the machine to DIR (it may be the snapshot restored).
+    #[arg(long, value_name = "DIR")]
+    pub save_on_exit: Option<PathBuf>,
+}
+
+pub fn restore(a: RestoreArgs) -> Result<i32> {
+    if let Some(p) = &a.screenshot {
+        std::fs::File::create(p)
+            .with_context(|| format!("cannot create screenshot file {}", p.display()))?;
+    }
+    // Check the snapshot before the terminal changes hands.
+    ox86_machine::snapshot::read_manifest(&a.dir)?;
+    let gdb = match &a.gdb {
+        Some(spec) => {
+            let (listener, addr) = gdb::listen(spec)?;
+            if a.wait_gdb {
+                eprintln!("ox86: waiting for gdb on tcp:{addr}");
+            }
+            Some(listener)
+        }
+        None => None,
+    };
+    let mut host = host_io(
+        a.serial.clone(),
+        a.display,
+        a.realtime,
+        Front::Run,
+        gdb.is_some(),
+    )?;
+    let opts = ox86_machine::HostOptions {
+        console: std::mem::replace(&mut host.console, Box::new(std::io::sink())),
+        serial: std::mem::replace(&mut host.serial, Box::new(std::io::sink())),
+        input: host.input.take(),
+        realtime: host.realtime,
+        engine: a.engine.into(),
+        jit_threshold: a.jit_threshold,
+    };
+    let mut m = match Machine::restore(&a.dir, opts) {
+        Ok(m) => m,
+        Err(e) => {
+            drop(host.raw.take());
+            return Err(e.into());
+        }
+    };
+    host.attach(&mut m, Front::Run, gdb, a.wait_gdb)?;
+    let report = run_shown(&mut m, a.display, &mut host.window, a.max_insns);
+    drop(host.raw.take());
+    let ending = Ending {
+        screenshot: a.screenshot.as_deref(),
+        stats: a.stats,
+        dump_state: a.dump_state,
+        save_on_exit: a.save_on_exit.as_deref(),
+    };
+    finish(&ending, &m, &report)
+}
+
+/// Say how the run ended (and `--stats`, `--dump-state`, `--save-on-exit`); the exit
+/// status.
+pub fn finish(a: &Ending, m: &Machine, report: &RunReport) -> Result<i32> {
     let s = &m.cpu.s;
     let at = format!("{:04x}:{:08x}", s.segs[Seg::Cs as usize].selector, s.eip);
     match report.end {
@@ -627,8 +845,11 @@ pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> Result<i32> {
     if let Some(p) = m.board.post {
         eprintln!("post: {p:#04x}");
     }
-    if let Some(p) = &a.screenshot {
+    if let Some(p) = a.screenshot {
         m.screendump(p)?;
+    }
+    if let Some(dir) = a.save_on_exit {
+        eprintln!("ox86: {}", save(m, dir)?);
     }
     if a.stats {
         print_stats(report);
@@ -641,7 +862,7 @@ pub fn finish(a: &RunArgs, m: &Machine, report: &RunReport) -> Result<i32> {
     if a.dump_state {
         eprint!("{}", dump_state(m));
     }
-    Ok(status(a, report))
+    Ok(end_status(explicit_exit_port(m), report.end))
 }
 
 fn print_stats(r: &RunReport) {

@@ -28,7 +28,7 @@ pub const POST_PORT: u16 = 0x80;
 const DEBUGCON_READBACK: u8 = 0xe9;
 
 /// Something the guest asked of the machine as a whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Request {
     /// CPU reset (keyboard controller 0xFE, port 0x92 bit 0, 0xCF9).
     Reset,
@@ -37,7 +37,7 @@ pub enum Request {
 }
 
 /// The devices of the PC, each a plain struct driven through its ports.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Devices {
     pub pic: PicPair,
     pub pit: Pit,
@@ -162,6 +162,21 @@ impl Board {
         }
     }
 
+    /// The firmware image (empty for a directly booted kernel).
+    pub fn rom(&self) -> &[u8] {
+        &self.rom
+    }
+
+    /// The exit device's port, if there is one.
+    pub fn exit_port(&self) -> Option<u16> {
+        self.exit_port
+    }
+
+    /// Ports whose writes are POST codes.
+    pub fn post_ports(&self) -> &[u16] {
+        &self.post_ports
+    }
+
     pub fn flush_output(&mut self) {
         let _ = self.console.w.flush();
         let _ = self.serial.w.flush();
@@ -252,6 +267,12 @@ impl Board {
     pub fn key_input(&mut self, b: u8) {
         self.dev.kbc.key_bytes(&[b]);
         self.update_irqs();
+    }
+
+    /// Make the CPU come back to the run loop (a run saved after the guest wrote the exit
+    /// port resumes as ended, with the same value).
+    pub(crate) fn request_attention(&mut self) {
+        self.attention = true;
     }
 
     pub fn clear_attention(&mut self) {
@@ -454,10 +475,10 @@ impl Output {
     }
 }
 
-/// The board's part of a checkpoint: device state and the output positions.
-#[derive(Clone)]
+/// The board's part of a checkpoint or snapshot: device state and the output positions.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct BoardState {
-    dev: Devices,
+    pub(crate) dev: Devices,
     now: u64,
     exit_value: Option<u32>,
     post: Option<u8>,

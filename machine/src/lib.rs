@@ -9,9 +9,11 @@ pub mod display;
 pub mod machine;
 pub mod run;
 pub mod shadow;
+pub mod snapshot;
 pub mod sst;
 
 pub use board::Board;
 pub use console::SharedBuf;
 pub use machine::{Boot, Engine, HostInput, Machine, MachineConfig, MachineError};
 pub use run::{RunEnd, RunReport};
+pub use snapshot::{HostOptions, SaveReport, SnapshotError};

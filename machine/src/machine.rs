@@ -174,13 +174,32 @@ pub struct Machine {
     /// A display being fed (`--display text` or `window`).
     pub display: Option<crate::display::DisplaySink>,
     /// A kernel to load again after each reset (there is no firmware to do it).
-    linux: Option<BootImage>,
+    pub(crate) linux: Option<BootImage>,
     /// The same for a Multiboot kernel.
-    multiboot: Option<MultibootImage>,
+    pub(crate) multiboot: Option<MultibootImage>,
+    /// Front-end settings a snapshot keeps for whoever resumes it (the library does not
+    /// interpret them; `ox86` notes there how the exit device's value becomes a status).
+    pub labels: std::collections::BTreeMap<String, String>,
     /// A debugger (the gdb stub), when one is configured.
     pub debug: Option<crate::debug::Debugger>,
     /// An instruction trace being written.
     pub(crate) trace: Option<crate::debug::Tracer>,
+}
+
+/// The engine that runs guest code: the interpreter, with the JIT as its accelerator for
+/// `Engine::Jit`.
+pub(crate) fn new_interp(
+    engine: Engine,
+    jit_threshold: u32,
+) -> Result<ox86_core::interp::Interpreter<Board>, MachineError> {
+    let mut interp = ox86_core::interp::Interpreter::new();
+    interp.threshold = jit_threshold.max(1);
+    if engine == Engine::Jit {
+        interp.accel = Some(Box::new(ox86_jit::Jit::<Board>::new(
+            ox86_jit::CODE_CACHE_BYTES,
+        )?));
+    }
+    Ok(interp)
 }
 
 /// Linux wants a few MiB for itself beyond its image and initrd.
@@ -248,13 +267,7 @@ impl Machine {
             cfg.post_ports,
         );
         board.debug_ports.extend(cfg.debug_ports);
-        let mut interp = ox86_core::interp::Interpreter::new();
-        interp.threshold = cfg.jit_threshold.max(1);
-        if cfg.engine == Engine::Jit {
-            interp.accel = Some(Box::new(ox86_jit::Jit::<Board>::new(
-                ox86_jit::CODE_CACHE_BYTES,
-            )?));
-        }
+        let interp = new_interp(cfg.engine, cfg.jit_threshold)?;
         let mut m = Machine {
             cpu: Cpu::new(cfg.model),
             board,
@@ -267,6 +280,7 @@ impl Machine {
             display: None,
             linux,
             multiboot,
+            labels: Default::default(),
             debug: None,
             trace: None,
         };

@@ -46,7 +46,7 @@ pub fn modes_from_pam(pam: &[u8; 7]) -> [u8; SEGMENTS] {
     m
 }
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Shadow {
     /// What the PCI side shows at 0xC0000-0xFFFFF.
     rom_view: Vec<u8>,

@@ -503,6 +503,25 @@ impl Ide {
         c.reset();
     }
 
+    /// The attached drives: (channel, unit, kind, image).
+    pub fn disks(&self) -> Vec<(usize, usize, Kind, Arc<Disk>)> {
+        let mut v = Vec::new();
+        for (ch, c) in self.channels.iter().enumerate() {
+            for (unit, d) in c.drives.iter().enumerate() {
+                if let (Some(kind), Some(disk)) = (d.kind, &d.disk) {
+                    v.push((ch, unit, kind, disk.clone()));
+                }
+            }
+        }
+        v
+    }
+
+    /// Give a drive of restored device state its image again (device state leaves the
+    /// image out); the drive's registers stay as they are.
+    pub fn set_disk(&mut self, channel: usize, unit: usize, disk: Arc<Disk>) {
+        self.channels[channel].drives[unit].disk = Some(disk);
+    }
+
     /// Does any drive exist (the board only shows the controller then)?
     pub fn any_drive(&self) -> bool {
         self.channels.iter().any(Channel::present)

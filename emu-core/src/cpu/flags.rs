@@ -21,7 +21,7 @@ pub const ID: u32 = 1 << 21;
 pub const ARITH: u32 = CF | PF | AF | ZF | SF | OF;
 
 /// What produced the lazy flags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum LazyOp {
     /// Arithmetic flags are in `bits`.
@@ -44,7 +44,7 @@ pub enum LazyOp {
     Sar,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[repr(C)]
 pub struct Flags {
     /// All flags; the arithmetic ones are valid only where `op` is None (CF also for Inc/Dec).

@@ -15,7 +15,7 @@ use exception::Exception;
 use state::CpuState;
 
 /// Which CPU the model behaves as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum CpuModel {
     /// 80286 compatibility (for the 286 SingleStepTests): 286 instruction set only, FLAGS
     /// bits 12-15 read as zero in real mode, 10-byte instruction limit, no coprocessor.
@@ -41,7 +41,7 @@ pub enum Exit {
 }
 
 /// Counters for `--stats`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunStats {
     pub instructions: u64,
     pub blocks_decoded: u64,
@@ -57,8 +57,9 @@ pub struct RunStats {
 /// `mmu::tlb::ENTRIES` `TlbEntry`s each: where generated code looks pages up.
 pub const TLB_SETS_OFFSET: usize = std::mem::offset_of!(Cpu, tlb) + std::mem::offset_of!(Tlb, sets);
 
-/// What `Cpu::checkpoint` keeps.
-#[derive(Clone, Debug)]
+/// What `Cpu::checkpoint` keeps: the architectural state (x87 included) and the
+/// counters that make up the virtual clock. Serializable, for snapshots.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CpuCheckpoint {
     s: CpuState,
     stats: RunStats,

@@ -53,7 +53,7 @@ pub mod attr {
 }
 
 /// A segment register with its descriptor cache.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(C)]
 pub struct Segment {
     pub selector: u16,
@@ -95,7 +95,7 @@ impl Segment {
 }
 
 /// GDTR/IDTR.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(C)]
 pub struct DescTable {
     pub base: u32,
@@ -114,7 +114,7 @@ pub const CR0_NW: u32 = 1 << 29;
 pub const CR0_CD: u32 = 1 << 30;
 pub const CR0_PG: u32 = 1 << 31;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[repr(C)]
 pub struct CpuState {
     pub regs: [u32; 8],

@@ -142,7 +142,7 @@ pub fn e820_map(ram: u64) -> Vec<E820> {
 }
 
 /// Everything to write into guest RAM, and the entry state.
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct BootImage {
     /// (physical address, bytes) to copy into RAM.
     pub writes: Vec<(u64, Vec<u8>)>,

@@ -278,7 +278,7 @@ fn aout_segment<'a>(
 }
 
 /// Everything to write into guest RAM, and the entry state.
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MultibootImage {
     /// (physical address, bytes) to copy into RAM.
     pub writes: Vec<(u64, Vec<u8>)>,

@@ -2,7 +2,7 @@
 
 /// An 80-bit register: 64-bit significand (explicit integer bit) plus sign and
 /// 15-bit biased exponent, exactly as in memory.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct F80 {
     pub sig: u64,
     pub se: u16,
@@ -106,7 +106,7 @@ pub const CW_INIT: u16 = 0x037f;
 /// The x87 state. `Default` is the FNINIT state, which ox86 also uses at RESET (a real
 /// P6 comes out of RESET with CW=0x0040, but every BIOS and OS runs FNINIT before using
 /// the FPU, so the difference is not observable in practice).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FpuState {
     /// Physical registers R0..R7 (ST(i) is R[(top + i) & 7]).
     pub regs: [F80; 8],
