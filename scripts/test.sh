@@ -19,7 +19,9 @@
 #   5. test-roms/build.sh --check (committed images match their sources)
 #   6. aarch64: cargo test --release -p ox86-core -p ox86-machine, cross-built
 #      with aarch64-linux-gnu-gcc and run under qemu-aarch64
-#   7. aarch64: `ox86 sst` on the conformance data, natively and under
+#   7. aarch64: a snapshot saved by the x86-64 build resumes under the aarch64
+#      build (and the reverse) exactly as one uninterrupted run
+#   8. aarch64: `ox86 sst` on the conformance data, natively and under
 #      qemu-aarch64; both hosts must report the same "N passed, M failed"
 # The last line printed is "N passed, M failed", counting steps (skipped steps
 # are in neither count); the exit status is 0 only when no step failed.
@@ -187,6 +189,45 @@ step_cross_sst() {
     echo "the two hosts agree"
 }
 
+# cross_snapshot SAVER RESTORER: a SeaBIOS machine run N instructions and saved by
+# SAVER's ox86, restored and run M more by RESTORER's, must end exactly as one run of
+# N + M by SAVER's: the same registers and the same serial and console output.
+cross_snapshot() {
+    local saver=$1 restorer=$2 d="$tmp/xsnap" n=1000000 m=3000000
+    rm -rf "$d"
+    mkdir -p "$d"
+    $saver run -m 32M --bios /usr/share/seabios/bios.bin --max-insns $((n + m)) --serial "file:$d/one.serial" --dump-state \
+        >"$d/one.out" 2>"$d/one.state"
+    $saver run -m 32M --bios /usr/share/seabios/bios.bin --max-insns $n --serial "file:$d/a.serial" --save-on-exit "$d/vm" \
+        >"$d/a.out" 2>/dev/null
+    $restorer restore "$d/vm" --max-insns $m --serial "file:$d/b.serial" --dump-state \
+        >"$d/b.out" 2>"$d/b.state"
+    cat "$d/a.serial" "$d/b.serial" >"$d/two.serial"
+    cat "$d/a.out" "$d/b.out" >"$d/two.out"
+    # Everything --dump-state prints but ox86's own remarks.
+    grep -v '^ox86:' "$d/one.state" >"$d/one.regs" || true
+    grep -v '^ox86:' "$d/b.state" >"$d/two.regs" || true
+    grep -q EIP= "$d/one.regs" || { echo "test.sh: no registers in --dump-state output" >&2; return 1; }
+    [ -s "$d/one.serial" ] || { echo "test.sh: the guest wrote nothing to its serial port" >&2; return 1; }
+    cmp "$d/one.regs" "$d/two.regs"
+    cmp "$d/one.serial" "$d/two.serial"
+    cmp "$d/one.out" "$d/two.out"
+    echo "saved after $n, resumed for $m: same registers and output as one run of $((n + m))"
+}
+
+step_cross_snapshot() {
+    local tdir native cross
+    tdir=$(target_dir)
+    cargo build --release -p ox86
+    cargo build --release --target "$CROSS_TARGET" -p ox86
+    native="$tdir/release/ox86"
+    cross="qemu-aarch64 -L $CROSS_SYSROOT $tdir/$CROSS_TARGET/release/ox86"
+    echo "--- saved on x86-64, restored on aarch64"
+    cross_snapshot "$native" "$cross"
+    echo "--- saved on aarch64, restored on x86-64"
+    cross_snapshot "$cross" "$native"
+}
+
 step "deps (scripts/deps.sh, scripts/fetch-linux.sh, scripts/make-boot-disk.sh)" step_deps
 step "cargo fmt --check" step_fmt
 step "cargo clippy (release, -D warnings)" step_clippy
@@ -195,9 +236,11 @@ step "test-roms/build.sh --check" step_roms
 
 if [ "$quick" -eq 1 ]; then
     skip "aarch64: cargo test under qemu-aarch64" "--quick"
+    skip "aarch64: snapshots move between x86-64 and aarch64" "--quick"
     skip "aarch64: ox86 sst agrees with native" "--quick"
 else
     step "aarch64: cargo test under qemu-aarch64" step_cross_test
+    step "aarch64: snapshots move between x86-64 and aarch64" step_cross_snapshot
     if [ -d "$SST_DIR" ]; then
         step "aarch64: ox86 sst agrees with native" step_cross_sst
     else
