@@ -143,11 +143,29 @@ fn helper_insn(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
+/// ESP moved, then pushes, pops and reads of ESP: the stack pointer as a register
+/// operand and as the stack forms' implicit one in one stretch of inline code.
+fn stack_insns(r: &mut Rng, out: &mut Vec<u8>) {
+    let reg = |r: &mut Rng| [0u8, 1, 2, 3, 5, 6, 7][r.below(7) as usize];
+    // ADD ESP, imm8 (a small multiple of 4, either way)
+    out.extend([0x83, 0xc4, ((r.below(9) as i8 - 4) * 4) as u8]);
+    for _ in 0..1 + r.below(4) {
+        match r.below(4) {
+            0 => out.push(0x50 | reg(r)),                         // PUSH r32
+            1 => out.push(0x58 | reg(r)),                         // POP r32
+            2 => out.extend([0x89, 0xe0 | reg(r)]),               // MOV r32, ESP
+            _ => out.extend([0x8d, 0x44 | reg(r) << 3, 0x24, 4]), // LEA r32, [ESP + 4]
+        }
+    }
+}
+
 fn program(r: &mut Rng) -> Vec<u8> {
     let mut code = Vec::new();
     let n = 4 + r.below(24);
     for _ in 0..n {
-        if r.below(3) == 0 {
+        if r.below(12) == 0 {
+            stack_insns(r, &mut code);
+        } else if r.below(3) == 0 {
             helper_insn(r, &mut code);
         } else {
             inline_insn(r, &mut code);

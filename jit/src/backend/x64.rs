@@ -123,14 +123,81 @@ fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
     })
 }
 
+/// Host registers that shadow guest registers in straight-line inline code (RDI,
+/// R8-R11, R15): the generated code stays clear of them otherwise.
+const SHADOW_REGS: [u8; 6] = [7, 8, 9, 10, 11, 15];
+const EAX: u8 = 0;
+const ECX: u8 = 1;
+const EDX: u8 = 2;
+
+/// Which guest registers a host register holds, in straight-line inline code. Guest
+/// registers are written through to the CPU state at once, so memory is always
+/// current; the copies only spare later instructions the reload (the store-to-load
+/// latency would chain dependent instructions). Forgotten wherever code can leave the
+/// inline path (helpers, slow paths), since a handler may change any register.
+#[derive(Default)]
+struct RegCache {
+    /// Guest register offset held by each of `SHADOW_REGS`.
+    held: [Option<i32>; 6],
+    next: usize,
+}
+
+impl RegCache {
+    fn find(&self, off: i32) -> Option<u8> {
+        let i = self.held.iter().position(|&h| h == Some(off))?;
+        Some(SHADOW_REGS[i])
+    }
+
+    /// Guest register `off` into host register `dst`.
+    fn load(&self, a: &mut Asm, off: i32, dst: u8) {
+        match self.find(off) {
+            Some(h) => dynasm!(a ; .arch x64 ; mov Rd(dst), Rd(h)),
+            None => dynasm!(a ; .arch x64 ; mov Rd(dst), [r12 + off]),
+        }
+    }
+
+    /// Host register `src` into guest register `off` (and its shadow).
+    fn store(&mut self, a: &mut Asm, off: i32, src: u8) {
+        dynasm!(a ; .arch x64 ; mov [r12 + off], Rd(src));
+        let i = match self.held.iter().position(|&h| h == Some(off)) {
+            Some(i) => i,
+            None => {
+                let i = self.next;
+                self.next = (i + 1) % SHADOW_REGS.len();
+                self.held[i] = Some(off);
+                i
+            }
+        };
+        let h = SHADOW_REGS[i];
+        dynasm!(a ; .arch x64 ; mov Rd(h), Rd(src));
+    }
+
+    /// Guest register `off` was changed in memory.
+    fn forget(&mut self, off: i32) {
+        for h in &mut self.held {
+            if *h == Some(off) {
+                *h = None;
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.held = [None; 6];
+    }
+}
+
 /// The effective address into EAX.
-fn emit_ea(a: &mut Asm, e: &Ea) {
+fn emit_ea(a: &mut Asm, e: &Ea, rc: &RegCache) {
     dynasm!(a ; .arch x64 ; mov eax, e.disp as i32);
     if let Some(b) = e.base {
-        dynasm!(a ; .arch x64 ; add eax, [r12 + b]);
+        match rc.find(b) {
+            Some(h) => dynasm!(a ; .arch x64 ; add eax, Rd(h)),
+            None => dynasm!(a ; .arch x64 ; add eax, [r12 + b]),
+        }
     }
     if let Some((i, shift)) = e.index {
-        dynasm!(a ; .arch x64 ; mov ecx, [r12 + i] ; shl ecx, shift as i8 ; add eax, ecx);
+        rc.load(a, i, ECX);
+        dynasm!(a ; .arch x64 ; shl ecx, shift as i8 ; add eax, ecx);
     }
 }
 
@@ -340,6 +407,7 @@ impl Inline {
 /// later code of the block overwrites them unread (nothing can observe them in between).
 fn emit_inline(
     a: &mut Asm,
+    rc: &mut RegCache,
     f: &Inline,
     slow: dynasmrt::DynamicLabel,
     before: Option<LazyOp>,
@@ -348,13 +416,14 @@ fn emit_inline(
     match *f {
         Inline::Shift { count: 0, .. } => {}
         Inline::Shift { dst, op, count } => {
-            dynasm!(a ; .arch x64 ; mov eax, [r12 + dst] ; mov edx, eax);
+            rc.load(a, dst, EAX);
+            dynasm!(a ; .arch x64 ; mov edx, eax);
             match op {
                 LazyOp::Shl => dynasm!(a ; .arch x64 ; shl edx, count as i8),
                 LazyOp::Shr => dynasm!(a ; .arch x64 ; shr edx, count as i8),
                 _ => dynasm!(a ; .arch x64 ; sar edx, count as i8),
             }
-            dynasm!(a ; .arch x64 ; mov [r12 + dst], edx);
+            rc.store(a, dst, EDX);
             if keep_flags {
                 dynasm!(a ; .arch x64 ; mov ecx, count as i32);
                 emit_lazy(a, op);
@@ -362,64 +431,69 @@ fn emit_inline(
         }
         Inline::IncDec { dst, dec } => {
             emit_carry_in(a, before, slow);
-            dynasm!(a ; .arch x64 ; mov eax, [r12 + dst] ; mov ecx, 1);
+            rc.load(a, dst, EAX);
+            dynasm!(a ; .arch x64 ; mov ecx, 1);
             if dec {
                 dynasm!(a ; .arch x64 ; lea edx, [rax - 1]);
             } else {
                 dynasm!(a ; .arch x64 ; lea edx, [rax + 1]);
             }
-            dynasm!(a ; .arch x64 ; mov [r12 + dst], edx);
+            rc.store(a, dst, EDX);
             if keep_flags {
                 emit_lazy(a, if dec { LazyOp::Dec } else { LazyOp::Inc });
             }
         }
         Inline::LoadExt { dst, ref m, signed } => {
-            emit_tlb_lookup(a, m, false, slow);
+            emit_tlb_lookup(a, rc, m, false, slow);
             match (m.size, signed) {
                 (1, false) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + rcx]),
                 (1, true) => dynasm!(a ; .arch x64 ; movsx eax, BYTE [rbx + rcx]),
                 (_, false) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + rcx]),
                 (_, true) => dynasm!(a ; .arch x64 ; movsx eax, WORD [rbx + rcx]),
             }
-            dynasm!(a ; .arch x64 ; mov [r12 + dst], eax);
+            rc.store(a, dst, EAX);
         }
         Inline::Load { dst, ref m } => {
-            emit_tlb_lookup(a, m, false, slow);
-            dynasm!(a ; .arch x64 ; mov eax, [rbx + rcx] ; mov [r12 + dst], eax);
+            emit_tlb_lookup(a, rc, m, false, slow);
+            dynasm!(a ; .arch x64 ; mov eax, [rbx + rcx]);
+            rc.store(a, dst, EAX);
         }
         Inline::Push { src } => {
             emit_stack_check(a, slow);
             let m = stack_ref(-4);
-            emit_tlb_lookup(a, &m, true, slow);
+            emit_tlb_lookup(a, rc, &m, true, slow);
+            rc.load(a, src, EAX);
             dynasm!(a
                 ; .arch x64
-                ; mov eax, [r12 + src]
                 ; mov [rbx + rcx], eax
                 ; sub DWORD [r12 + ESP], 4
             );
+            rc.forget(ESP);
         }
         Inline::Pop { dst } => {
             emit_stack_check(a, slow);
             let m = stack_ref(0);
-            emit_tlb_lookup(a, &m, false, slow);
+            emit_tlb_lookup(a, rc, &m, false, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [rbx + rcx]
                 ; add DWORD [r12 + ESP], 4
-                ; mov [r12 + dst], eax
             );
+            rc.forget(ESP);
+            rc.store(a, dst, EAX);
         }
         Inline::Store { src, ref m } => {
-            emit_tlb_lookup(a, m, true, slow);
-            dynasm!(a ; .arch x64 ; mov eax, [r12 + src] ; mov [rbx + rcx], eax);
+            emit_tlb_lookup(a, rc, m, true, slow);
+            rc.load(a, src, EAX);
+            dynasm!(a ; .arch x64 ; mov [rbx + rcx], eax);
         }
         Inline::Mov { dst, ref src } => {
-            load_src(a, src);
-            dynasm!(a ; .arch x64 ; mov [r12 + dst], ecx);
+            load_src(a, rc, src);
+            rc.store(a, dst, ECX);
         }
         Inline::Lea { dst, ref ea } => {
-            emit_ea(a, ea);
-            dynasm!(a ; .arch x64 ; mov [r12 + dst], eax);
+            emit_ea(a, ea, rc);
+            rc.store(a, dst, EAX);
         }
         Inline::Alu {
             op,
@@ -430,17 +504,18 @@ fn emit_inline(
             // A in EAX, B in ECX; a memory destination's RAM offset in RSI.
             match (dst, src) {
                 (Operand::Mem(m), Operand::Src(b)) => {
-                    emit_tlb_lookup(a, m, writes, slow);
+                    emit_tlb_lookup(a, rc, m, writes, slow);
                     dynasm!(a ; .arch x64 ; mov rsi, rcx ; mov eax, [rbx + rsi]);
-                    load_src(a, b);
+                    load_src(a, rc, b);
                 }
                 (Operand::Src(Src::Reg(d)), Operand::Mem(m)) => {
-                    emit_tlb_lookup(a, m, false, slow);
-                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx] ; mov eax, [r12 + *d]);
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                    rc.load(a, *d, EAX);
                 }
                 (Operand::Src(Src::Reg(d)), Operand::Src(b)) => {
-                    load_src(a, b);
-                    dynasm!(a ; .arch x64 ; mov eax, [r12 + *d]);
+                    load_src(a, rc, b);
+                    rc.load(a, *d, EAX);
                 }
                 _ => unreachable!("inline_form only builds the forms above"),
             }
@@ -458,7 +533,7 @@ fn emit_inline(
             if writes {
                 match dst {
                     Operand::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rsi], edx),
-                    Operand::Src(Src::Reg(d)) => dynasm!(a ; .arch x64 ; mov [r12 + *d], edx),
+                    Operand::Src(Src::Reg(d)) => rc.store(a, *d, EDX),
                     Operand::Src(Src::Imm(_)) => {}
                 }
             }
@@ -564,13 +639,19 @@ fn emit_stack_check(a: &mut Asm, slow: dynasmrt::DynamicLabel) {
 /// The interpreter's fast path for an access of `m.size` bytes, leaving the RAM offset in RCX: a
 /// present, writable, expand-up data segment with the access inside its limit, no page
 /// crossing, and a soft-TLB hit (read or write tag) for the current privilege.
-fn emit_tlb_lookup(a: &mut Asm, m: &MemRef, write: bool, slow: dynasmrt::DynamicLabel) {
+fn emit_tlb_lookup(
+    a: &mut Asm,
+    rc: &RegCache,
+    m: &MemRef,
+    write: bool,
+    slow: dynasmrt::DynamicLabel,
+) {
     let seg = SEGS + SEG_SIZE * m.seg as i32;
     let plain_mask = (attr::PRESENT | attr::CODE | attr::DC | attr::RW) as i32;
     let plain = (attr::PRESENT | attr::RW) as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as i32 - 1;
-    emit_ea(a, &m.ea);
+    emit_ea(a, &m.ea, rc);
     dynasm!(a
         ; .arch x64
         ; movzx ecx, WORD [r12 + seg + SEG_ATTR]
@@ -607,9 +688,9 @@ fn emit_tlb_lookup(a: &mut Asm, m: &MemRef, write: bool, slow: dynasmrt::Dynamic
 }
 
 /// The source into ECX.
-fn load_src(a: &mut Asm, s: &Src) {
+fn load_src(a: &mut Asm, rc: &RegCache, s: &Src) {
     match *s {
-        Src::Reg(off) => dynasm!(a ; .arch x64 ; mov ecx, [r12 + off]),
+        Src::Reg(off) => rc.load(a, off, ECX),
         Src::Imm(v) => dynasm!(a ; .arch x64 ; mov ecx, v as i32),
     }
 }
@@ -789,7 +870,7 @@ fn emit_branch<B: Bus>(
         ),
         Branch::Call => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &stack_ref(-4), true, slow);
+            emit_tlb_lookup(a, &RegCache::default(), &stack_ref(-4), true, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [r12 + EIP]
@@ -804,7 +885,7 @@ fn emit_branch<B: Bus>(
         }
         Branch::Ret => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &stack_ref(0), false, slow);
+            emit_tlb_lookup(a, &RegCache::default(), &stack_ref(0), false, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [rbx + rcx]
@@ -893,15 +974,18 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<Translated> {
         .collect();
     // What recorded the flags, as far as this block's own code tells.
     let mut known: Option<LazyOp> = None;
+    let mut rc = RegCache::default();
     for (k, insn) in block.insns.iter().enumerate() {
         let d = &insn.1;
         if let Some(f) = &forms[k] {
             let slow = a.new_dynamic_label();
             let keep = f.writes_flags().is_none() || flags_read_after(&forms, k);
-            emit_inline(&mut a, f, slow, known, keep);
+            emit_inline(&mut a, &mut rc, f, slow, known, keep);
             if f.has_slow_path() {
                 let back = a.new_dynamic_label();
                 dynasm!(a ; .arch x64 ; =>back);
+                // The slow path's handler may have changed any register.
+                rc.clear();
                 let exit = a.new_dynamic_label();
                 exits.push((exit, k as i32));
                 slow_paths.push((slow, back, exit, insn, delta));
@@ -913,6 +997,7 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<Translated> {
             continue;
         }
         flush_eip(&mut a, &mut delta);
+        rc.clear();
         let exit = a.new_dynamic_label();
         exits.push((exit, k as i32));
         let last = k + 1 == block.insns.len();
