@@ -18,6 +18,9 @@ pub struct SstArgs {
     /// Print every form, not only failing ones
     #[arg(long, short)]
     pub verbose: bool,
+    /// Run each test's code through the JIT (translated on its first run).
+    #[arg(long, value_enum, default_value = "interp")]
+    pub engine: crate::run::Engine,
 }
 
 pub fn run(a: SstArgs) -> Result<i32> {
@@ -31,7 +34,8 @@ pub fn run(a: SstArgs) -> Result<i32> {
     } else {
         a.dir.clone()
     };
-    let results = sst::run_dir(&dir, a.filter.as_deref(), threads)?;
+    let jit = matches!(a.engine, crate::run::Engine::Jit);
+    let results = sst::run_dir_with(&dir, a.filter.as_deref(), threads, jit)?;
     let (mut passed, mut failed) = (0, 0);
     for r in &results {
         passed += r.passed;

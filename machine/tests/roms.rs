@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ox86_machine::{Boot, Machine, MachineConfig, RunEnd, SharedBuf};
+use ox86_machine::{Boot, Engine, Machine, MachineConfig, RunEnd, SharedBuf};
 
 /// Far more than any ROM needs (intloop, the longest, retires about 300 million).
 const MAX_INSNS: u64 = 2_000_000_000;
@@ -65,8 +65,14 @@ fn first_difference(want: &str, got: &str) -> String {
     "outputs are equal".into()
 }
 
-/// Run ROM `name` as QEMU did for `expected/` and compare.
+/// Run ROM `name` as QEMU did for `expected/` and compare: interpreted, and with the
+/// JIT translating every block on its first run.
 fn check_rom(name: &str) {
+    check_rom_with(name, Engine::Interp);
+    check_rom_with(name, Engine::Jit);
+}
+
+fn check_rom_with(name: &str, engine: Engine) {
     let dir = roms_dir();
     let bin = dir.join("bin").join(format!("{name}.bin"));
     let txt = dir.join("expected").join(format!("{name}.txt"));
@@ -75,11 +81,14 @@ fn check_rom(name: &str) {
     let want_text =
         std::fs::read_to_string(&txt).unwrap_or_else(|e| panic!("{}: {e}", txt.display()));
     let want_end = expected_end(&exit);
+    let name = &format!("{name} ({engine:?})");
 
     let console = SharedBuf::new();
     let mut cfg = MachineConfig::new(128 << 20, Boot::Firmware(rom));
     cfg.console = Box::new(console.clone());
     cfg.reboot = false;
+    cfg.engine = engine;
+    cfg.jit_threshold = 0;
     let mut m =
         Machine::new(cfg).unwrap_or_else(|e| panic!("{name}: cannot build the machine: {e}"));
     let report = m.run(Some(MAX_INSNS));

@@ -94,3 +94,40 @@ fn sst_80286_real_mode() {
         problems.join("; ")
     );
 }
+
+/// The same tests with the JIT translating each test's code on its first run: every
+/// form passes and fails exactly as interpreted.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn sst_80286_real_mode_under_the_jit() {
+    let (dir, from) = data_dir();
+    if !dir.is_dir() {
+        eprintln!(
+            "SKIP sst_80286_real_mode_under_the_jit: no SingleStepTests data at {} ({from}); \
+             see the README section \"Conformance data\".",
+            dir.display()
+        );
+        return;
+    }
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let run = |jit| {
+        ox86_machine::sst::run_dir_with(&dir, None, threads, jit)
+            .unwrap_or_else(|e| panic!("SingleStepTests in {}: {e}", dir.display()))
+    };
+    let (interp, jit) = (run(false), run(true));
+    assert_eq!(interp.len(), jit.len());
+    let mut passed = 0;
+    for (i, j) in interp.iter().zip(&jit) {
+        assert!(
+            (i.passed, i.failed, &i.first_failure) == (j.passed, j.failed, &j.first_failure),
+            "form {}: interpreted {} passed, {} failed (first: {:?}); under the JIT {} passed, {} failed (first: {:?})",
+            i.form, i.passed, i.failed, i.first_failure, j.passed, j.failed, j.first_failure
+        );
+        passed += j.passed;
+    }
+    eprintln!("{passed} passed under the JIT, form by form as interpreted");
+    assert!(passed > 0, "no tests passed from {}", dir.display());
+}

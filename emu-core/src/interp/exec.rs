@@ -297,7 +297,8 @@ impl<B: Bus> Interpreter<B> {
                 None => {
                     let runs = block.runs.get() + 1;
                     block.runs.set(runs);
-                    if runs != threshold {
+                    // Threshold 0 translates on the first run, as 1 does.
+                    if runs != threshold.max(1) {
                         None
                     } else {
                         match acc.translate(block) {

@@ -79,6 +79,14 @@ impl Runner {
         })
     }
 
+    /// A runner whose blocks the JIT translates on their first run.
+    pub fn with_jit() -> Result<Self, SstError> {
+        let mut r = Self::new()?;
+        r.interp.threshold = 1;
+        r.interp.accel = Some(Box::new(ox86_jit::Jit::<RamBus>::new(16 << 20)?));
+        Ok(r)
+    }
+
     /// Run one test; Err(description of the first difference).
     pub fn run_test(
         &mut self,
@@ -262,6 +270,8 @@ pub enum SstError {
     Moo(#[from] MooError),
     #[error(transparent)]
     Mem(#[from] ox86_core::MemError),
+    #[error(transparent)]
+    Jit(#[from] ox86_jit::JitError),
 }
 
 /// Run every MOO file in `dir` (whose form name starts with `filter`, if given) on
@@ -270,6 +280,16 @@ pub fn run_dir(
     dir: &Path,
     filter: Option<&str>,
     threads: usize,
+) -> Result<Vec<FormResult>, SstError> {
+    run_dir_with(dir, filter, threads, false)
+}
+
+/// `run_dir`, with the JIT translating every block on its first run when `jit`.
+pub fn run_dir_with(
+    dir: &Path,
+    filter: Option<&str>,
+    threads: usize,
+    jit: bool,
 ) -> Result<Vec<FormResult>, SstError> {
     let files = moo_files(dir).map_err(|e| SstError::Dir(dir.display().to_string(), e))?;
     let files: Vec<PathBuf> = files
@@ -287,10 +307,15 @@ pub fn run_dir(
     std::thread::scope(|sc| {
         for _ in 0..threads.max(1) {
             sc.spawn(|| {
-                let mut runner = match Runner::new() {
+                let runner = if jit {
+                    Runner::with_jit()
+                } else {
+                    Runner::new().map_err(SstError::from)
+                };
+                let mut runner = match runner {
                     Ok(r) => r,
                     Err(e) => {
-                        *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.into());
+                        *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                         return;
                     }
                 };
