@@ -24,22 +24,30 @@ fn data_dir() -> (PathBuf, &'static str) {
     }
 }
 
-#[test]
-fn sst_80286_real_mode() {
+/// The data folder and the worker threads to use, or None (with the reason printed)
+/// when the data is not there.
+fn data_or_skip(test: &str) -> Option<(PathBuf, usize)> {
     let (dir, from) = data_dir();
     if !dir.is_dir() {
         eprintln!(
-            "SKIP sst_80286_real_mode: no SingleStepTests data at {} ({from}). Get the 80286 \
+            "SKIP {test}: no SingleStepTests data at {} ({from}). Get the 80286 \
              v1_real_mode MOO files (SingleStepTests/80286) as the README section \"Conformance \
              data\" describes and put them there, or set OX86_SST_DIR to their folder.",
             dir.display()
         );
-        return;
+        return None;
     }
-    let dir = dir.canonicalize().unwrap_or(dir);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    Some((dir.canonicalize().unwrap_or(dir), threads))
+}
+
+#[test]
+fn sst_80286_real_mode() {
+    let Some((dir, threads)) = data_or_skip("sst_80286_real_mode") else {
+        return;
+    };
     let results = ox86_machine::sst::run_dir(&dir, None, threads)
         .unwrap_or_else(|e| panic!("SingleStepTests in {}: {e}", dir.display()));
 
@@ -100,19 +108,9 @@ fn sst_80286_real_mode() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn sst_80286_real_mode_under_the_jit() {
-    let (dir, from) = data_dir();
-    if !dir.is_dir() {
-        eprintln!(
-            "SKIP sst_80286_real_mode_under_the_jit: no SingleStepTests data at {} ({from}); \
-             see the README section \"Conformance data\".",
-            dir.display()
-        );
+    let Some((dir, threads)) = data_or_skip("sst_80286_real_mode_under_the_jit") else {
         return;
-    }
-    let dir = dir.canonicalize().unwrap_or(dir);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    };
     let run = |jit| {
         ox86_machine::sst::run_dir_with(&dir, None, threads, jit)
             .unwrap_or_else(|e| panic!("SingleStepTests in {}: {e}", dir.display()))

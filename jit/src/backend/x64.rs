@@ -667,6 +667,25 @@ fn emit_tlb_lookup(
         ; and ecx, 0xfff
         ; cmp ecx, 0x1000 - m.size as i32
         ; ja =>slow
+    );
+    emit_tlb_entry(a);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, eax
+        ; and ecx, 0xffff_f000_u32 as i32
+        ; cmp ecx, [rdx + tag]
+        ; jne =>slow
+        ; mov ecx, [rdx + TLB_PHYS]
+        ; and eax, 0xfff
+        ; or ecx, eax
+    );
+}
+
+/// RDX = the soft-TLB entry for linear address EAX at the current privilege (the
+/// interpreter's `Tlb::index` in the supervisor or user set). Clobbers ECX.
+fn emit_tlb_entry(a: &mut Asm) {
+    dynasm!(a
+        ; .arch x64
         ; mov ecx, eax
         ; shr ecx, 12
         ; and ecx, (ENTRIES - 1) as i32
@@ -677,13 +696,6 @@ fn emit_tlb_lookup(
         ; supervisor:
         ; mov rdx, [r12 + TLB_SETS]
         ; add rdx, rcx
-        ; mov ecx, eax
-        ; and ecx, 0xffff_f000_u32 as i32
-        ; cmp ecx, [rdx + tag]
-        ; jne =>slow
-        ; mov ecx, [rdx + TLB_PHYS]
-        ; and eax, 0xfff
-        ; or ecx, eax
     );
 }
 
@@ -1081,15 +1093,10 @@ fn emit_chain(a: &mut Asm, len: i32, is_286: bool) {
         ; cmp eax, [r12 + cs_seg + SEG_LIMIT]
         ; ja >out
         ; add eax, [r12 + cs_seg + SEG_BASE]
-        ; mov edx, eax
-        ; shr edx, 12
-        ; and edx, (ENTRIES - 1) as i32
-        ; imul edx, edx, TLB_ENTRY
-        ; cmp BYTE [r12 + CPL], 3
-        ; jne >supervisor
-        ; add edx, ENTRIES as i32 * TLB_ENTRY
-        ; supervisor:
-        ; add rdx, [r12 + TLB_SETS]
+    );
+    emit_tlb_entry(a);
+    dynasm!(a
+        ; .arch x64
         ; mov ecx, eax
         ; and ecx, 0xffff_f000_u32 as i32
         ; cmp ecx, [rdx + TLB_READ_TAG]
