@@ -2,7 +2,10 @@
 //! its own, and each ends exactly as the same guest run alone (registers, RAM,
 //! instruction count, virtual clock, console and serial output, the run's end). The guest
 //! (`test-roms/src/ramfill.asm`) reads a seed from COM1 and fills all of its RAM with a
-//! pattern of its own, so the guests differ in RAM size, seed and result.
+//! pattern of its own, so the guests differ in RAM size, seed and result. Each also has a
+//! disk: one base image shared by all, opened with a copy-on-write overlay per guest; the
+//! guest writes 64 sectors of its own pattern and reads them back. The base image stays
+//! as it was.
 
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -57,13 +60,15 @@ fn state(m: &Machine) -> String {
     )
 }
 
-fn run(rom: &[u8], g: Guest) -> Final {
+fn run(rom: &[u8], g: Guest, base: &Path) -> Final {
     let (console, serial) = (SharedBuf::new(), SharedBuf::new());
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut cfg = MachineConfig::new(g.ram, Boot::Firmware(rom.to_vec()));
     cfg.console = Box::new(console.clone());
     cfg.serial = Box::new(serial.clone());
     cfg.input = Some(rx);
+    let disk = ox86_devices::disk::Disk::open(base, 512, false, true).expect("base image");
+    cfg.drives = vec![(0, 0, ox86_devices::ide::Kind::Disk, disk)];
     let mut m = Machine::new(cfg).expect("machine");
     tx.send(HostInput::Serial(g.seed.to_le_bytes().to_vec()))
         .unwrap();
@@ -94,13 +99,19 @@ fn guests() -> Vec<Guest> {
 fn eight_guests_at_once_match_each_run_alone() {
     let rom = rom();
     let guests = guests();
-    let alone: Vec<Final> = guests.iter().map(|&g| run(&rom, g)).collect();
+    let dir = std::env::temp_dir().join(format!("ox86-partition-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("base.img");
+    let image: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 + i / 509) as u8).collect();
+    std::fs::write(&base, &image).unwrap();
+    let base = base.as_path();
+    let alone: Vec<Final> = guests.iter().map(|&g| run(&rom, g, base)).collect();
     let together: Vec<Final> = std::thread::scope(|s| {
         let handles: Vec<_> = guests
             .iter()
             .map(|&g| {
                 let rom = &rom;
-                s.spawn(move || run(rom, g))
+                s.spawn(move || run(rom, g, base))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -109,7 +120,7 @@ fn eight_guests_at_once_match_each_run_alone() {
         assert_eq!(a.end, RunEnd::ExitPort(0), "guest {i} ({g:?}) alone");
         let want = format!("s{:08X} r{:08X} c", g.seed, g.ram);
         assert!(
-            a.serial.starts_with(&want) && a.serial.ends_with('\n'),
+            a.serial.starts_with(&want) && a.serial.contains(" d") && a.serial.ends_with('\n'),
             "guest {i}: serial {:?}, want {want}...",
             a.serial
         );
@@ -118,7 +129,13 @@ fn eight_guests_at_once_match_each_run_alone() {
             "guest {i} ({g:?}): alone and beside the others differ"
         );
     }
-    // The guests really differ: no two fill their RAM the same way.
+    let after = std::fs::read(base).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        after == image,
+        "a guest's disk writes reached the base image"
+    );
+    // The guests really differ: no two fill their RAM or disk the same way.
     for i in 0..alone.len() {
         for j in i + 1..alone.len() {
             assert_ne!(alone[i].ram, alone[j].ram, "guests {i} and {j}");

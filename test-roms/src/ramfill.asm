@@ -6,7 +6,10 @@
 ; the line status register.  It fills 0-0x9FFFF and 1 MiB to the top of RAM
 ; with an xorshift32 stream started at the seed, reads it all back into a
 ; checksum and prints seed, RAM size and checksum on COM1 and on the debug
-; console, then exits with value 0.  No seed on COM1: it waits for ever.
+; console.  With an ATA disk as primary master it then writes DISK_SECTORS
+; sectors from LBA 0 with the stream continued (PIO, then FLUSH CACHE), reads
+; them back into a second checksum and prints that too (" d" and 8 hex
+; digits).  Then it exits with value 0.  No seed on COM1: it waits for ever.
 ;
 ; SPDX-License-Identifier: MIT OR Apache-2.0
 
@@ -17,6 +20,8 @@ COM1            equ 0x3F8
 FW_CFG_SEL      equ 0x510
 FW_CFG_DATA     equ 0x511
 LOW_TOP         equ 0xA0000
+ATA             equ 0x1F0           ; primary channel task file
+DISK_SECTORS    equ 64
 HIGH_BASE       equ 0x100000
 
 start:
@@ -85,9 +90,112 @@ pm_main:
         call ser_putc
         mov eax, edi
         call ser_hex32
+        call disk
         mov al, 10
         call ser_putc
         EXIT 0
+
+; The disk phase, if a disk is there (status 0: no drive).  The stream starts
+; at the RAM checksum in edi, so the disk pattern is the guest's own.
+disk:
+        mov dx, ATA + 6
+        mov al, 0xE0                    ; master, LBA
+        out dx, al
+        mov dx, ATA + 7
+        in al, dx
+        test al, al
+        jz .none
+        mov ebx, edi
+        or ebx, 1                       ; xorshift32 state, never 0
+        mov al, 0x30                    ; WRITE SECTORS
+        call ata_command
+        mov ecx, DISK_SECTORS
+.wsec:  call ata_drq
+        push ecx
+        mov ecx, 128
+.wdw:   mov eax, ebx                    ; next xorshift32 value in ebx
+        shl eax, 13
+        xor ebx, eax
+        mov eax, ebx
+        shr eax, 17
+        xor ebx, eax
+        mov eax, ebx
+        shl eax, 5
+        xor ebx, eax
+        mov eax, ebx
+        mov dx, ATA
+        out dx, ax
+        shr eax, 16
+        out dx, ax
+        loop .wdw
+        pop ecx
+        loop .wsec
+        call ata_ready
+        mov al, 0xE7                    ; FLUSH CACHE
+        mov dx, ATA + 7
+        out dx, al
+        call ata_ready
+        mov al, 0x20                    ; READ SECTORS
+        call ata_command
+        xor ebx, ebx                    ; checksum: rol 5, xor each word
+        mov ecx, DISK_SECTORS
+.rsec:  call ata_drq
+        push ecx
+        mov ecx, 256
+        mov dx, ATA
+.rw:    in ax, dx
+        rol ebx, 5
+        movzx eax, ax
+        xor ebx, eax
+        loop .rw
+        pop ecx
+        loop .rsec
+        mov al, ' '
+        call ser_putc
+        mov al, 'd'
+        call ser_putc
+        mov eax, ebx
+        call ser_hex32
+.none:  ret
+
+; Command al on DISK_SECTORS sectors from LBA 0 of the master.
+ata_command:
+        push eax
+        mov dx, ATA + 2
+        mov al, DISK_SECTORS
+        out dx, al
+        xor al, al
+        inc dx                          ; LBA 0-7, 8-15, 16-23
+        out dx, al
+        inc dx
+        out dx, al
+        inc dx
+        out dx, al
+        inc dx
+        mov al, 0xE0
+        out dx, al
+        inc dx
+        pop eax
+        out dx, al
+        ret
+
+; Wait for BSY clear and DRQ set.
+ata_drq:
+        mov dx, ATA + 7
+.wait:  in al, dx
+        test al, 0x80
+        jnz .wait
+        test al, 0x08
+        jz .wait
+        ret
+
+; Wait for BSY clear.
+ata_ready:
+        mov dx, ATA + 7
+.wait:  in al, dx
+        test al, 0x80
+        jnz .wait
+        ret
 
 ; Four bytes from port dx (COM1: wait for each) into eax, LSB first.
 ; The call's return address is on the stack, which is still untouched here.
