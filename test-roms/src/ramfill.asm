@@ -95,7 +95,7 @@ pm_main:
         call ser_putc
         EXIT 0
 
-; The disk phase, if a disk is there (status 0: no drive).  The stream starts
+; The disk phase, if a disk is there (DRDY set in its status).  The stream starts
 ; at the RAM checksum in edi, so the disk pattern is the guest's own.
 disk:
         mov dx, ATA + 6
@@ -103,7 +103,9 @@ disk:
         out dx, al
         mov dx, ATA + 7
         in al, dx
-        test al, al
+        cmp al, 0xFF                    ; no controller: the bus floats
+        je .none
+        test al, 0x40                   ; no drive: DRDY clear
         jz .none
         mov ebx, edi
         or ebx, 1                       ; xorshift32 state, never 0
