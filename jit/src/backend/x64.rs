@@ -563,19 +563,14 @@ fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: dynasmrt::DynamicLab
     let done = a.new_dynamic_label();
     match before {
         Some(LazyOp::Inc | LazyOp::Dec | LazyOp::None) => return,
-        Some(LazyOp::Add) => {
-            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_R] ; cmp eax, [r12 + F_A] ; setb dl)
-        }
-        Some(LazyOp::Sub) => {
-            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; cmp eax, [r12 + F_B] ; setb dl)
-        }
-        Some(LazyOp::Logic) => dynasm!(a ; .arch x64 ; xor edx, edx),
-        Some(_) => {
-            dynasm!(a ; .arch x64 ; jmp =>slow);
-            return;
+        Some(op) => {
+            if !emit_carry(a, op) {
+                dynasm!(a ; .arch x64 ; jmp =>slow);
+                return;
+            }
         }
         None => {
-            let w = |op: LazyOp| op as i32 | 31 << 8;
+            // Whatever recorded the flags is known only at run time.
             dynasm!(a
                 ; .arch x64
                 ; movzx eax, WORD [r12 + F_OP]
@@ -585,24 +580,14 @@ fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: dynasmrt::DynamicLab
                 ; je =>done
                 ; cmp al, LazyOp::None as i8
                 ; je =>done
-                ; cmp eax, w(LazyOp::Add)
-                ; jne >not_add
-                ; mov eax, [r12 + F_R]
-                ; cmp eax, [r12 + F_A]
-                ; setb dl
-                ; jmp =>set
-                ; not_add:
-                ; cmp eax, w(LazyOp::Sub)
-                ; jne >not_sub
-                ; mov eax, [r12 + F_A]
-                ; cmp eax, [r12 + F_B]
-                ; setb dl
-                ; jmp =>set
-                ; not_sub:
-                ; cmp eax, w(LazyOp::Logic)
-                ; jne =>slow
-                ; xor edx, edx
             );
+            for op in [LazyOp::Add, LazyOp::Sub, LazyOp::Logic] {
+                let next = a.new_dynamic_label();
+                dynasm!(a ; .arch x64 ; cmp eax, op as i32 | 31 << 8 ; jne =>next);
+                emit_carry(a, op);
+                dynasm!(a ; .arch x64 ; jmp =>set ; =>next);
+            }
+            dynasm!(a ; .arch x64 ; jmp =>slow);
         }
     }
     dynasm!(a
@@ -613,6 +598,22 @@ fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: dynasmrt::DynamicLab
         ; or [r12 + FLAGS_BITS], edx
         ; =>done
     );
+}
+
+/// DL = CF of 32-bit lazy flags of kind `op` (clobbers EAX); false for a kind not done
+/// here.
+fn emit_carry(a: &mut Asm, op: LazyOp) -> bool {
+    match op {
+        LazyOp::Add => {
+            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_R] ; cmp eax, [r12 + F_A] ; setb dl)
+        }
+        LazyOp::Sub => {
+            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; cmp eax, [r12 + F_B] ; setb dl)
+        }
+        LazyOp::Logic => dynasm!(a ; .arch x64 ; xor edx, edx),
+        _ => return false,
+    }
+    true
 }
 
 const ESP: i32 = REGS + 4 * 4;
