@@ -8,6 +8,8 @@
 
 mod chain;
 mod code_cache;
+mod layout;
+mod translate;
 
 #[cfg(target_arch = "x86_64")]
 mod backend;

@@ -4,148 +4,41 @@
 //! links) -> u64`, returning a packed exception (or 0). R12 holds the CPU, R13 the bus,
 //! RBX guest RAM and R14 the chain table. Blocks add the instructions they complete to
 //! the CPU's count themselves and, when one finishes, jump straight into the next
-//! translated block (`emit_chain`), in the same stack frame. EIP is kept exact before
-//! every helper call and at every exit; inline instructions only add to a pending delta
-//! in between.
+//! translated block (`emit_chain`), in the same stack frame.
 
-use std::mem::{offset_of, size_of};
+use std::mem::size_of;
 
-use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
-use iced_x86::{FlowControl, Mnemonic};
+use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::LazyOp;
-use ox86_core::cpu::state::{attr, Seg, Segment};
-use ox86_core::cpu::TLB_SETS_OFFSET;
-use ox86_core::decode::{Block, DecodedInsn, Opd};
-use ox86_core::mmu::tlb::{TlbEntry, ENTRIES};
+use ox86_core::cpu::state::{attr, Seg};
+use ox86_core::decode::Block;
+use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
 use crate::chain::{ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{run_handler, END_BLOCK};
+use crate::layout::*;
+use crate::translate::{
+    self, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src, Translated, ESP,
+    SHADOWS,
+};
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
 
-const REGS: i32 = offset_of!(Cpu, s.regs) as i32;
-const EIP: i32 = offset_of!(Cpu, s.eip) as i32;
-const F_OP: i32 = offset_of!(Cpu, s.flags.op) as i32;
-const F_TOP: i32 = offset_of!(Cpu, s.flags.top) as i32;
-const F_A: i32 = offset_of!(Cpu, s.flags.a) as i32;
-const F_B: i32 = offset_of!(Cpu, s.flags.b) as i32;
-const F_R: i32 = offset_of!(Cpu, s.flags.r) as i32;
-const SEGS: i32 = offset_of!(Cpu, s.segs) as i32;
-const SEG_SIZE: i32 = size_of::<Segment>() as i32;
-const SEG_ATTR: i32 = offset_of!(Segment, attr) as i32;
-const SEG_BASE: i32 = offset_of!(Segment, base) as i32;
-const SEG_LIMIT: i32 = offset_of!(Segment, limit) as i32;
-const CPL: i32 = offset_of!(Cpu, s.cpl) as i32;
-const FLAGS_BITS: i32 = offset_of!(Cpu, s.flags.bits) as i32;
-const INSNS: i32 = offset_of!(Cpu, stats.instructions) as i32;
-const CHAIN_END: i32 = offset_of!(Cpu, chain_end) as i32;
-const INTR_SEEN: i32 = offset_of!(Cpu, intr_seen) as i32;
-const CHAINED: i32 = offset_of!(Links, chained) as i32;
-const SLOTS: i32 = offset_of!(Links, slots) as i32;
-const SLOT_KEY: i32 = offset_of!(ChainSlot, key) as i32;
-const SLOT_ENTRY: i32 = offset_of!(ChainSlot, entry) as i32;
-const SLOT_LEN: i32 = offset_of!(ChainSlot, len) as i32;
-const TLB_SETS: i32 = TLB_SETS_OFFSET as i32;
-const TLB_ENTRY: i32 = size_of::<TlbEntry>() as i32;
-const TLB_READ_TAG: i32 = offset_of!(TlbEntry, read_tag) as i32;
-const TLB_WRITE_TAG: i32 = offset_of!(TlbEntry, write_tag) as i32;
-const TLB_PHYS: i32 = offset_of!(TlbEntry, phys) as i32;
-
-/// Offset of 32-bit register `slot` (a `reg_slot` code) in the CPU, if it is one.
-fn reg32(slot: u8) -> Option<i32> {
-    (slot >> 3 == 3).then_some(REGS + 4 * (slot & 7) as i32)
-}
-
-/// An ALU operand: a 32-bit register or immediate, or memory.
-enum Operand {
-    Src(Src),
-    Mem(MemRef),
-}
-
-/// A 32-bit register or immediate source.
-enum Src {
-    Reg(i32),
-    Imm(u32),
-}
-
-fn src32(o: Opd) -> Option<Src> {
-    match o {
-        Opd::Reg(s) => reg32(s).map(Src::Reg),
-        Opd::Imm(v) => Some(Src::Imm(v)),
-        _ => None,
-    }
-}
-
-/// A 32-bit effective address: base and index register offsets in the CPU, index shift,
-/// displacement.
-struct Ea {
-    base: Option<i32>,
-    index: Option<(i32, u8)>,
-    disp: u32,
-}
-
-/// A memory operand: width (1, 2 or 4 bytes), segment and address.
-struct MemRef {
-    size: u8,
-    seg: Seg,
-    ea: Ea,
-}
-
-/// The register slot's offset, None for no register, Some(None) for one not inlinable.
-fn addr_reg(s: u8) -> Option<Option<i32>> {
-    (s != ox86_core::decode::NO_REG).then(|| reg32(s))
-}
-
-/// The instruction's address, if it uses 32-bit addressing with 32-bit registers.
-fn ea(d: &DecodedInsn) -> Option<Ea> {
-    if !d.a32 {
-        return None;
-    }
-    Some(Ea {
-        base: addr_reg(d.base).map_or(Some(None), |b| b.map(Some))?,
-        index: match addr_reg(d.index) {
-            None => None,
-            Some(i) => Some((i?, d.shift)),
-        },
-        disp: d.disp,
-    })
-}
-
-fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
-    if !matches!(d.msize, 1 | 2 | 4) {
-        return None;
-    }
-    Some(MemRef {
-        size: d.msize,
-        seg: d.seg,
-        ea: ea(d)?,
-    })
-}
-
 /// Host registers that shadow guest registers in straight-line inline code (RDI,
 /// R8-R11, R15): the generated code stays clear of them otherwise.
-const SHADOW_REGS: [u8; 6] = [7, 8, 9, 10, 11, 15];
+const SHADOW_REGS: [u8; SHADOWS] = [7, 8, 9, 10, 11, 15];
 const EAX: u8 = 0;
 const ECX: u8 = 1;
 const EDX: u8 = 2;
 
-/// Which guest registers a host register holds, in straight-line inline code. Guest
-/// registers are written through to the CPU state at once, so memory is always
-/// current; the copies only spare later instructions the reload (the store-to-load
-/// latency would chain dependent instructions). Forgotten wherever code can leave the
-/// inline path (helpers, slow paths), since a handler may change any register.
+/// The shared shadow bookkeeping, on this backend's registers.
 #[derive(Default)]
-struct RegCache {
-    /// Guest register offset held by each of `SHADOW_REGS`.
-    held: [Option<i32>; 6],
-    next: usize,
-}
+struct RegCache(translate::RegCache);
 
 impl RegCache {
     fn find(&self, off: i32) -> Option<u8> {
-        let i = self.held.iter().position(|&h| h == Some(off))?;
-        Some(SHADOW_REGS[i])
+        self.0.find(off).map(|i| SHADOW_REGS[i])
     }
 
     /// Guest register `off` into host register `dst`.
@@ -159,30 +52,16 @@ impl RegCache {
     /// Host register `src` into guest register `off` (and its shadow).
     fn store(&mut self, a: &mut Asm, off: i32, src: u8) {
         dynasm!(a ; .arch x64 ; mov [r12 + off], Rd(src));
-        let i = match self.held.iter().position(|&h| h == Some(off)) {
-            Some(i) => i,
-            None => {
-                let i = self.next;
-                self.next = (i + 1) % SHADOW_REGS.len();
-                self.held[i] = Some(off);
-                i
-            }
-        };
-        let h = SHADOW_REGS[i];
+        let h = SHADOW_REGS[self.0.assign(off)];
         dynasm!(a ; .arch x64 ; mov Rd(h), Rd(src));
     }
 
-    /// Guest register `off` was changed in memory.
     fn forget(&mut self, off: i32) {
-        for h in &mut self.held {
-            if *h == Some(off) {
-                *h = None;
-            }
-        }
+        self.0.forget(off);
     }
 
     fn clear(&mut self) {
-        self.held = [None; 6];
+        self.0.clear();
     }
 }
 
@@ -201,207 +80,6 @@ fn emit_ea(a: &mut Asm, e: &Ea, rc: &RegCache) {
     }
 }
 
-/// The inline forms: 32-bit register/immediate MOV, ALU and TEST, LEA, and 32-bit loads
-/// and stores through the soft TLB (misses take the handler).
-enum Inline {
-    Mov {
-        dst: i32,
-        src: Src,
-    },
-    Load {
-        dst: i32,
-        m: MemRef,
-    },
-    /// MOVZX/MOVSX r32, m8/m16.
-    LoadExt {
-        dst: i32,
-        m: MemRef,
-        signed: bool,
-    },
-    /// PUSH/POP r32 on a 32-bit stack.
-    Push {
-        src: i32,
-    },
-    Pop {
-        dst: i32,
-    },
-    Store {
-        src: i32,
-        m: MemRef,
-    },
-    /// At most one of `dst` and `src` is memory.
-    Alu {
-        op: Alu,
-        dst: Operand,
-        src: Operand,
-    },
-    Lea {
-        dst: i32,
-        ea: Ea,
-    },
-    /// SHL/SHR/SAR r32 by a constant (0: no effect at all).
-    Shift {
-        dst: i32,
-        op: LazyOp,
-        count: u8,
-    },
-    /// INC/DEC r32: CF carries over from the flags before.
-    IncDec {
-        dst: i32,
-        dec: bool,
-    },
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Alu {
-    Add,
-    Sub,
-    And,
-    Or,
-    Xor,
-    Cmp,
-    Test,
-}
-
-fn inline_form(d: &DecodedInsn) -> Option<Inline> {
-    if !d.o32 || d.osz != 4 {
-        return None;
-    }
-    let op = match d.i.mnemonic() {
-        Mnemonic::Mov => {
-            return match (d.ops[0], d.ops[1]) {
-                (Opd::Reg(r), Opd::Mem) => Some(Inline::Load {
-                    dst: reg32(r)?,
-                    m: mem_ref(d)?,
-                }),
-                (Opd::Mem, Opd::Reg(r)) => Some(Inline::Store {
-                    src: reg32(r)?,
-                    m: mem_ref(d)?,
-                }),
-                (Opd::Reg(r), src) => Some(Inline::Mov {
-                    dst: reg32(r)?,
-                    src: src32(src)?,
-                }),
-                _ => None,
-            };
-        }
-        Mnemonic::Lea => {
-            let Opd::Reg(r) = d.ops[0] else { return None };
-            return Some(Inline::Lea {
-                dst: reg32(r)?,
-                ea: ea(d)?,
-            });
-        }
-        Mnemonic::Movzx | Mnemonic::Movsx => {
-            let (Opd::Reg(r), Opd::Mem) = (d.ops[0], d.ops[1]) else {
-                return None;
-            };
-            let m = mem_ref(d).filter(|m| m.size < 4)?;
-            return Some(Inline::LoadExt {
-                dst: reg32(r)?,
-                m,
-                signed: d.i.mnemonic() == Mnemonic::Movsx,
-            });
-        }
-        Mnemonic::Push | Mnemonic::Pop => {
-            let Opd::Reg(r) = d.ops[0] else { return None };
-            let r = reg32(r)?;
-            return Some(if d.i.mnemonic() == Mnemonic::Push {
-                Inline::Push { src: r }
-            } else {
-                Inline::Pop { dst: r }
-            });
-        }
-        Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar => {
-            // The interpreter's register-by-constant form (`shift_reg`).
-            let Opd::Reg(r) = d.ops[0] else { return None };
-            let constant = d.i.op_count() == 1
-                || matches!(d.ops[1], Opd::Imm(_))
-                || d.i.op1_kind() == iced_x86::OpKind::Immediate8;
-            if !constant {
-                return None;
-            }
-            let count = match d.ops[1] {
-                Opd::Imm(n) => (n & 0x1f) as u8,
-                _ => 1,
-            };
-            let op = match d.i.mnemonic() {
-                Mnemonic::Shr => LazyOp::Shr,
-                Mnemonic::Sar => LazyOp::Sar,
-                _ => LazyOp::Shl,
-            };
-            return Some(Inline::Shift {
-                dst: reg32(r)?,
-                op,
-                count,
-            });
-        }
-        Mnemonic::Inc | Mnemonic::Dec => {
-            let Opd::Reg(r) = d.ops[0] else { return None };
-            return Some(Inline::IncDec {
-                dst: reg32(r)?,
-                dec: d.i.mnemonic() == Mnemonic::Dec,
-            });
-        }
-        Mnemonic::Add => Alu::Add,
-        Mnemonic::Sub => Alu::Sub,
-        Mnemonic::And => Alu::And,
-        Mnemonic::Or => Alu::Or,
-        Mnemonic::Xor => Alu::Xor,
-        Mnemonic::Cmp => Alu::Cmp,
-        Mnemonic::Test => Alu::Test,
-        _ => return None,
-    };
-    let operand = |o: Opd| match o {
-        Opd::Mem => mem_ref(d).map(Operand::Mem),
-        o => src32(o).map(Operand::Src),
-    };
-    let (dst, src) = (operand(d.ops[0])?, operand(d.ops[1])?);
-    match (&dst, &src) {
-        (Operand::Src(Src::Reg(_)), _) | (Operand::Mem(_), Operand::Src(_)) => {
-            Some(Inline::Alu { op, dst, src })
-        }
-        _ => None,
-    }
-}
-
-impl Inline {
-    /// The lazy flags it records (all of them, top 31), if any.
-    fn writes_flags(&self) -> Option<LazyOp> {
-        match *self {
-            Inline::Alu { op, .. } => Some(match op {
-                Alu::Add => LazyOp::Add,
-                Alu::Sub | Alu::Cmp => LazyOp::Sub,
-                _ => LazyOp::Logic,
-            }),
-            Inline::Shift { op, count, .. } => (count != 0).then_some(op),
-            Inline::IncDec { dec, .. } => Some(if dec { LazyOp::Dec } else { LazyOp::Inc }),
-            _ => None,
-        }
-    }
-
-    /// Reads the flags before it (INC/DEC keep CF).
-    fn reads_flags(&self) -> bool {
-        matches!(self, Inline::IncDec { .. })
-    }
-
-    /// May leave the inline path (for the handler, which may fault).
-    fn has_slow_path(&self) -> bool {
-        self.touches_memory() || self.reads_flags()
-    }
-
-    fn touches_memory(&self) -> bool {
-        match self {
-            Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. } => true,
-            Inline::Push { .. } | Inline::Pop { .. } => true,
-            Inline::Alu { dst, src, .. } => {
-                matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
-            }
-            _ => false,
-        }
-    }
-}
-
 /// Emit `f`; forms with a slow path jump to `slow` when the fast path does not apply.
 /// `before` is what recorded the flags before it, when known; `keep_flags` false when
 /// later code of the block overwrites them unread (nothing can observe them in between).
@@ -409,7 +87,7 @@ fn emit_inline(
     a: &mut Asm,
     rc: &mut RegCache,
     f: &Inline,
-    slow: dynasmrt::DynamicLabel,
+    slow: DynamicLabel,
     before: Option<LazyOp>,
     keep_flags: bool,
 ) {
@@ -556,7 +234,7 @@ fn emit_lazy(a: &mut Asm, op: LazyOp) {
 
 /// INC/DEC keep CF: move it from the lazy flags into `bits`, as `set_lazy` does. Known
 /// 32-bit ADD/SUB/logic sources inline, anything else (a shift, ADC...) takes `slow`.
-fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: dynasmrt::DynamicLabel) {
+fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
     let cf = ox86_core::cpu::flags::CF as i32;
     let set = a.new_dynamic_label();
@@ -616,23 +294,8 @@ fn emit_carry(a: &mut Asm, op: LazyOp) -> bool {
     true
 }
 
-const ESP: i32 = REGS + 4 * 4;
-
-/// SS:[ESP + disp].
-fn stack_ref(disp: i32) -> MemRef {
-    MemRef {
-        size: 4,
-        seg: Seg::Ss,
-        ea: Ea {
-            base: Some(ESP),
-            index: None,
-            disp: disp as u32,
-        },
-    }
-}
-
 /// The inline stack forms handle a 32-bit stack (SS.B set) only.
-fn emit_stack_check(a: &mut Asm, slow: dynasmrt::DynamicLabel) {
+fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
     let ss_attr = SEGS + SEG_SIZE * Seg::Ss as i32 + SEG_ATTR;
     dynasm!(a ; .arch x64 ; test WORD [r12 + ss_attr], attr::DB as i16 ; jz =>slow);
 }
@@ -640,13 +303,7 @@ fn emit_stack_check(a: &mut Asm, slow: dynasmrt::DynamicLabel) {
 /// The interpreter's fast path for an access of `m.size` bytes, leaving the RAM offset in RCX: a
 /// present, writable, expand-up data segment with the access inside its limit, no page
 /// crossing, and a soft-TLB hit (read or write tag) for the current privilege.
-fn emit_tlb_lookup(
-    a: &mut Asm,
-    rc: &RegCache,
-    m: &MemRef,
-    write: bool,
-    slow: dynasmrt::DynamicLabel,
-) {
+fn emit_tlb_lookup(a: &mut Asm, rc: &RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
     let seg = SEGS + SEG_SIZE * m.seg as i32;
     let plain_mask = (attr::PRESENT | attr::CODE | attr::DC | attr::RW) as i32;
     let plain = (attr::PRESENT | attr::RW) as i32;
@@ -708,19 +365,8 @@ fn load_src(a: &mut Asm, rc: &RegCache, s: &Src) {
     }
 }
 
-fn flush_eip(a: &mut Asm, delta: &mut u32) {
-    if *delta != 0 {
-        dynasm!(a ; .arch x64 ; add DWORD [r12 + EIP], *delta as i32);
-        *delta = 0;
-    }
-}
-
 /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
-fn emit_helper_call<B: Bus>(
-    a: &mut Asm,
-    insn: &(ox86_core::decode::Handler<B>, DecodedInsn),
-    exit: dynasmrt::DynamicLabel,
-) {
+fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
     dynasm!(a
         ; .arch x64
         ; mov rdi, r12
@@ -733,27 +379,16 @@ fn emit_helper_call<B: Bus>(
     );
 }
 
-/// Jcc rel8/rel32 (not LOOP/JECXZ): its x86 condition code.
-fn host_cc(d: &DecodedInsn) -> Option<u8> {
-    use iced_x86::OpKind;
-    let jcc = matches!(d.i.op0_kind(), OpKind::NearBranch32)
-        && !matches!(
-            d.i.mnemonic(),
-            Mnemonic::Loop | Mnemonic::Loope | Mnemonic::Loopne | Mnemonic::Jecxz | Mnemonic::Jcxz
-        );
-    jcc.then_some(d.cc)
-}
-
 /// A block-ending Jcc whose flags come from a 32-bit SUB/CMP or logic operation: the
 /// host recomputes them (CMP a, b / TEST r, r set CF, ZF, SF, OF and PF as the guest's
 /// lazy flags define them) and branches on the same condition. Other flag sources, and a
 /// target beyond CS's limit, take the handler. EIP is exact on entry.
 fn emit_jcc<B: Bus>(
     a: &mut Asm,
-    insn: &(ox86_core::decode::Handler<B>, DecodedInsn),
+    insn: &Insn<B>,
     cc: u8,
     known: Option<LazyOp>,
-    exit: dynasmrt::DynamicLabel,
+    exit: DynamicLabel,
 ) {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
     let d = &insn.1;
@@ -839,34 +474,10 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8) -> bool {
     true
 }
 
-/// Unconditional near branches that end a block.
-#[derive(Clone, Copy)]
-enum Branch {
-    Jmp,
-    Call,
-    Ret,
-}
-
-fn branch_form(d: &DecodedInsn) -> Option<Branch> {
-    use iced_x86::OpKind;
-    let rel = d.i.op_count() == 1 && d.i.op0_kind() == OpKind::NearBranch32;
-    match d.i.mnemonic() {
-        Mnemonic::Jmp if rel => Some(Branch::Jmp),
-        Mnemonic::Call if rel => Some(Branch::Call),
-        Mnemonic::Ret if d.i.op_count() == 0 => Some(Branch::Ret),
-        _ => None,
-    }
-}
-
 /// JMP rel32, CALL rel32 (on a 32-bit stack) and RET: the target checked against CS's
 /// limit, the stack through the soft TLB; anything else takes the handler. EIP is exact
 /// on entry.
-fn emit_branch<B: Bus>(
-    a: &mut Asm,
-    insn: &(ox86_core::decode::Handler<B>, DecodedInsn),
-    b: Branch,
-    exit: dynasmrt::DynamicLabel,
-) {
+fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel) {
     let d = &insn.1;
     let next = d.len as i32;
     let target = (d.len as u32).wrapping_add(d.rel) as i32;
@@ -915,7 +526,7 @@ fn emit_branch<B: Bus>(
 }
 
 /// `jcc target` on x86 condition code `cc`.
-fn emit_host_jcc(a: &mut Asm, cc: u8, t: dynasmrt::DynamicLabel) {
+fn emit_host_jcc(a: &mut Asm, cc: u8, t: DynamicLabel) {
     match cc & 15 {
         0 => dynasm!(a ; .arch x64 ; jo =>t),
         1 => dynasm!(a ; .arch x64 ; jno =>t),
@@ -934,146 +545,6 @@ fn emit_host_jcc(a: &mut Asm, cc: u8, t: dynasmrt::DynamicLabel) {
         14 => dynasm!(a ; .arch x64 ; jle =>t),
         _ => dynasm!(a ; .arch x64 ; jg =>t),
     }
-}
-
-/// Whether the flags instruction `k` records may be read: false only when a later
-/// inline instruction of the block records all of them again with nothing in between
-/// that reads them or can leave the inline path (a helper, a fault, the block's end).
-fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
-    for f in &forms[k + 1..] {
-        let Some(f) = f else { return true };
-        if f.reads_flags() || f.has_slow_path() {
-            return true;
-        }
-        if f.writes_flags().is_some() {
-            return false;
-        }
-    }
-    true
-}
-
-/// Translate `block` for the code cache address `base`: the code, the offset of its
-/// chain entry (where other blocks jump in, past the prologue) and the number of
-/// instructions inlined; None if the block cannot be translated.
-pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<Translated> {
-    let code32 = block.key >> 40 & 1 != 0;
-    let is_286 = block.key >> 41 & 1 != 0;
-    let mut a = Asm::new(base);
-    // The dispatcher enters here; chained blocks jump past this, into the same frame.
-    // Five pushes keep RSP 16-byte aligned for helper calls.
-    dynasm!(a
-        ; .arch x64
-        ; push rbx
-        ; push r12
-        ; push r13
-        ; push r14
-        ; push r15
-        ; mov r12, rdi
-        ; mov r13, rsi
-        ; mov rbx, rdx
-        ; mov r14, rcx
-    );
-    let chain_entry = a.offset().0;
-    let mut exits = Vec::new();
-    // Slow paths of inline memory accesses: (label, back label, insn, EIP delta before).
-    let mut slow_paths = Vec::new();
-    let mut delta = 0u32;
-    let mut inlined = 0;
-    // Inline only in 32-bit code, where EIP needs no 16-bit wrap.
-    let forms: Vec<Option<Inline>> = block
-        .insns
-        .iter()
-        .map(|(_, d)| inline_form(d).filter(|_| code32))
-        .collect();
-    // What recorded the flags, as far as this block's own code tells.
-    let mut known: Option<LazyOp> = None;
-    let mut rc = RegCache::default();
-    for (k, insn) in block.insns.iter().enumerate() {
-        let d = &insn.1;
-        if let Some(f) = &forms[k] {
-            let slow = a.new_dynamic_label();
-            let keep = f.writes_flags().is_none() || flags_read_after(&forms, k);
-            emit_inline(&mut a, &mut rc, f, slow, known, keep);
-            if f.has_slow_path() {
-                let back = a.new_dynamic_label();
-                dynasm!(a ; .arch x64 ; =>back);
-                // The slow path's handler may have changed any register.
-                rc.clear();
-                let exit = a.new_dynamic_label();
-                exits.push((exit, k as i32));
-                slow_paths.push((slow, back, exit, insn, delta));
-            }
-            // The handler on the slow path records the same kind of flags.
-            known = f.writes_flags().or(known);
-            delta = delta.wrapping_add(d.len as u32);
-            inlined += 1;
-            continue;
-        }
-        flush_eip(&mut a, &mut delta);
-        rc.clear();
-        let exit = a.new_dynamic_label();
-        exits.push((exit, k as i32));
-        let last = k + 1 == block.insns.len();
-        if last && code32 && d.o32 {
-            if d.i.flow_control() == FlowControl::ConditionalBranch {
-                if let Some(cc) = host_cc(d) {
-                    emit_jcc::<B>(&mut a, insn, cc, known, exit);
-                    inlined += 1;
-                    continue;
-                }
-            }
-            if let Some(b) = branch_form(d) {
-                emit_branch::<B>(&mut a, insn, b, exit);
-                inlined += 1;
-                continue;
-            }
-        }
-        known = None;
-        emit_helper_call::<B>(&mut a, insn, exit);
-    }
-    flush_eip(&mut a, &mut delta);
-    dynasm!(a ; .arch x64 ; ->chain:);
-    emit_chain(&mut a, block.insns.len() as i32, is_286);
-    // A memory access off the fast path runs the handler with EIP made exact, then puts
-    // EIP back where the inline path leaves it (the delta stays pending).
-    for (slow, back, exit, insn, before) in slow_paths {
-        let after = before.wrapping_add(insn.1.len as u32);
-        dynasm!(a ; .arch x64 ; =>slow);
-        if before != 0 {
-            dynasm!(a ; .arch x64 ; add DWORD [r12 + EIP], before as i32);
-        }
-        emit_helper_call::<B>(&mut a, insn, exit);
-        dynasm!(a ; .arch x64 ; sub DWORD [r12 + EIP], after as i32 ; jmp =>back);
-    }
-    // Helper exits: EAX is END_BLOCK (instruction k done) or a packed exception
-    // (instruction k faulted, not done). Either way the dispatcher takes over.
-    for (label, k) in exits {
-        dynasm!(a ; .arch x64 ; =>label ; mov edx, k ; jmp ->exit);
-    }
-    dynasm!(a
-        ; .arch x64
-        ; ->exit:
-        ; cmp eax, END_BLOCK as i32
-        ; jne >fault
-        ; lea edx, [rdx + 1]
-        ; xor eax, eax
-        ; fault:
-        ; add [r12 + INSNS], rdx
-        ; jmp ->leave
-    );
-    let code = a.finalize().ok()?;
-    Some(Translated {
-        code,
-        chain_entry,
-        inlined,
-    })
-}
-
-/// What `translate` made of a block.
-pub struct Translated {
-    pub code: Vec<u8>,
-    pub chain_entry: usize,
-    pub inlined: usize,
 }
 
 /// The end of a block that ran to completion, EIP exact: retire its `len` instructions,
@@ -1140,6 +611,108 @@ fn emit_chain(a: &mut Asm, len: i32, is_286: bool) {
         ; pop rbx
         ; ret
     );
+}
+
+/// The x86-64 emitter.
+struct X64 {
+    a: Asm,
+    rc: RegCache,
+}
+
+impl<B: Bus> Emitter<B> for X64 {
+    fn label(&mut self) -> DynamicLabel {
+        self.a.new_dynamic_label()
+    }
+
+    fn bind(&mut self, l: DynamicLabel) {
+        dynasm!(self.a ; .arch x64 ; =>l);
+    }
+
+    fn offset(&self) -> usize {
+        self.a.offset().0
+    }
+
+    fn prologue(&mut self) {
+        // Chained blocks jump past this, into the same frame. Five pushes keep RSP
+        // 16-byte aligned for helper calls.
+        dynasm!(self.a
+            ; .arch x64
+            ; push rbx
+            ; push r12
+            ; push r13
+            ; push r14
+            ; push r15
+            ; mov r12, rdi
+            ; mov r13, rsi
+            ; mov rbx, rdx
+            ; mov r14, rcx
+        );
+    }
+
+    fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<LazyOp>, keep: bool) {
+        emit_inline(&mut self.a, &mut self.rc, f, slow, before, keep);
+    }
+
+    fn forget_regs(&mut self) {
+        self.rc.clear();
+    }
+
+    fn add_eip(&mut self, delta: u32) {
+        dynasm!(self.a ; .arch x64 ; add DWORD [r12 + EIP], delta as i32);
+    }
+
+    fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel) {
+        emit_helper_call::<B>(&mut self.a, insn, exit);
+    }
+
+    fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<LazyOp>, exit: DynamicLabel) {
+        emit_jcc::<B>(&mut self.a, insn, cc, known, exit);
+    }
+
+    fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel) {
+        emit_branch::<B>(&mut self.a, insn, b, exit);
+    }
+
+    fn jump(&mut self, l: DynamicLabel) {
+        dynasm!(self.a ; .arch x64 ; jmp =>l);
+    }
+
+    fn chain(&mut self, len: i32, is_286: bool) {
+        dynasm!(self.a ; .arch x64 ; ->chain:);
+        emit_chain(&mut self.a, len, is_286);
+    }
+
+    fn exit_stub(&mut self, l: DynamicLabel, k: i32) {
+        dynasm!(self.a ; .arch x64 ; =>l ; mov edx, k ; jmp ->exit);
+    }
+
+    fn exit_tail(&mut self) {
+        // EAX is END_BLOCK (instruction EDX done) or a packed exception (not done).
+        dynasm!(self.a
+            ; .arch x64
+            ; ->exit:
+            ; cmp eax, END_BLOCK as i32
+            ; jne >fault
+            ; lea edx, [rdx + 1]
+            ; xor eax, eax
+            ; fault:
+            ; add [r12 + INSNS], rdx
+            ; jmp ->leave
+        );
+    }
+
+    fn finish(self) -> Option<Vec<u8>> {
+        self.a.finalize().ok()
+    }
+}
+
+/// Translate `block` for the code cache address `base`.
+pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<Translated> {
+    let x64 = X64 {
+        a: Asm::new(base),
+        rc: RegCache::default(),
+    };
+    translate::translate(block, x64)
 }
 
 /// Run the code at `entry` on `cpu` and `bus`, chaining through `links`: the packed

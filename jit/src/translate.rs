@@ -1,0 +1,532 @@
+//! The translator every backend shares: which instructions of a block are emitted
+//! inline and in what form, where their flags are dead, and the walk over the block that
+//! drives a backend's `Emitter`. Backends differ only in the code they emit.
+
+use dynasmrt::DynamicLabel;
+use iced_x86::{FlowControl, Mnemonic};
+use ox86_core::cpu::flags::LazyOp;
+use ox86_core::cpu::state::Seg;
+use ox86_core::decode::{Block, DecodedInsn, Handler, Opd};
+use ox86_core::Bus;
+
+use crate::layout::REGS;
+
+/// A block's instruction as the block cache holds it.
+pub(crate) type Insn<B> = (Handler<B>, DecodedInsn);
+
+/// Offset of 32-bit register `slot` (a `reg_slot` code) in the CPU, if it is one.
+pub(crate) fn reg32(slot: u8) -> Option<i32> {
+    (slot >> 3 == 3).then_some(REGS + 4 * (slot & 7) as i32)
+}
+
+/// An ALU operand: a 32-bit register or immediate, or memory.
+pub(crate) enum Operand {
+    Src(Src),
+    Mem(MemRef),
+}
+
+/// A 32-bit register or immediate source.
+pub(crate) enum Src {
+    Reg(i32),
+    Imm(u32),
+}
+
+pub(crate) fn src32(o: Opd) -> Option<Src> {
+    match o {
+        Opd::Reg(s) => reg32(s).map(Src::Reg),
+        Opd::Imm(v) => Some(Src::Imm(v)),
+        _ => None,
+    }
+}
+
+/// A 32-bit effective address: base and index register offsets in the CPU, index shift,
+/// displacement.
+pub(crate) struct Ea {
+    pub base: Option<i32>,
+    pub index: Option<(i32, u8)>,
+    pub disp: u32,
+}
+
+/// A memory operand: width (1, 2 or 4 bytes), segment and address.
+pub(crate) struct MemRef {
+    pub size: u8,
+    pub seg: Seg,
+    pub ea: Ea,
+}
+
+/// The register slot's offset, None for no register, Some(None) for one not inlinable.
+pub(crate) fn addr_reg(s: u8) -> Option<Option<i32>> {
+    (s != ox86_core::decode::NO_REG).then(|| reg32(s))
+}
+
+/// The instruction's address, if it uses 32-bit addressing with 32-bit registers.
+pub(crate) fn ea(d: &DecodedInsn) -> Option<Ea> {
+    if !d.a32 {
+        return None;
+    }
+    Some(Ea {
+        base: addr_reg(d.base).map_or(Some(None), |b| b.map(Some))?,
+        index: match addr_reg(d.index) {
+            None => None,
+            Some(i) => Some((i?, d.shift)),
+        },
+        disp: d.disp,
+    })
+}
+
+pub(crate) fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
+    if !matches!(d.msize, 1 | 2 | 4) {
+        return None;
+    }
+    Some(MemRef {
+        size: d.msize,
+        seg: d.seg,
+        ea: ea(d)?,
+    })
+}
+
+/// The inline forms: 32-bit register/immediate MOV, ALU and TEST, LEA, and 32-bit loads
+/// and stores through the soft TLB (misses take the handler).
+pub(crate) enum Inline {
+    Mov {
+        dst: i32,
+        src: Src,
+    },
+    Load {
+        dst: i32,
+        m: MemRef,
+    },
+    /// MOVZX/MOVSX r32, m8/m16.
+    LoadExt {
+        dst: i32,
+        m: MemRef,
+        signed: bool,
+    },
+    /// PUSH/POP r32 on a 32-bit stack.
+    Push {
+        src: i32,
+    },
+    Pop {
+        dst: i32,
+    },
+    Store {
+        src: i32,
+        m: MemRef,
+    },
+    /// At most one of `dst` and `src` is memory.
+    Alu {
+        op: Alu,
+        dst: Operand,
+        src: Operand,
+    },
+    Lea {
+        dst: i32,
+        ea: Ea,
+    },
+    /// SHL/SHR/SAR r32 by a constant (0: no effect at all).
+    Shift {
+        dst: i32,
+        op: LazyOp,
+        count: u8,
+    },
+    /// INC/DEC r32: CF carries over from the flags before.
+    IncDec {
+        dst: i32,
+        dec: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Alu {
+    Add,
+    Sub,
+    And,
+    Or,
+    Xor,
+    Cmp,
+    Test,
+}
+
+pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
+    if !d.o32 || d.osz != 4 {
+        return None;
+    }
+    let op = match d.i.mnemonic() {
+        Mnemonic::Mov => {
+            return match (d.ops[0], d.ops[1]) {
+                (Opd::Reg(r), Opd::Mem) => Some(Inline::Load {
+                    dst: reg32(r)?,
+                    m: mem_ref(d)?,
+                }),
+                (Opd::Mem, Opd::Reg(r)) => Some(Inline::Store {
+                    src: reg32(r)?,
+                    m: mem_ref(d)?,
+                }),
+                (Opd::Reg(r), src) => Some(Inline::Mov {
+                    dst: reg32(r)?,
+                    src: src32(src)?,
+                }),
+                _ => None,
+            };
+        }
+        Mnemonic::Lea => {
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            return Some(Inline::Lea {
+                dst: reg32(r)?,
+                ea: ea(d)?,
+            });
+        }
+        Mnemonic::Movzx | Mnemonic::Movsx => {
+            let (Opd::Reg(r), Opd::Mem) = (d.ops[0], d.ops[1]) else {
+                return None;
+            };
+            let m = mem_ref(d).filter(|m| m.size < 4)?;
+            return Some(Inline::LoadExt {
+                dst: reg32(r)?,
+                m,
+                signed: d.i.mnemonic() == Mnemonic::Movsx,
+            });
+        }
+        Mnemonic::Push | Mnemonic::Pop => {
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            let r = reg32(r)?;
+            return Some(if d.i.mnemonic() == Mnemonic::Push {
+                Inline::Push { src: r }
+            } else {
+                Inline::Pop { dst: r }
+            });
+        }
+        Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar => {
+            // The interpreter's register-by-constant form (`shift_reg`).
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            let constant = d.i.op_count() == 1
+                || matches!(d.ops[1], Opd::Imm(_))
+                || d.i.op1_kind() == iced_x86::OpKind::Immediate8;
+            if !constant {
+                return None;
+            }
+            let count = match d.ops[1] {
+                Opd::Imm(n) => (n & 0x1f) as u8,
+                _ => 1,
+            };
+            let op = match d.i.mnemonic() {
+                Mnemonic::Shr => LazyOp::Shr,
+                Mnemonic::Sar => LazyOp::Sar,
+                _ => LazyOp::Shl,
+            };
+            return Some(Inline::Shift {
+                dst: reg32(r)?,
+                op,
+                count,
+            });
+        }
+        Mnemonic::Inc | Mnemonic::Dec => {
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            return Some(Inline::IncDec {
+                dst: reg32(r)?,
+                dec: d.i.mnemonic() == Mnemonic::Dec,
+            });
+        }
+        Mnemonic::Add => Alu::Add,
+        Mnemonic::Sub => Alu::Sub,
+        Mnemonic::And => Alu::And,
+        Mnemonic::Or => Alu::Or,
+        Mnemonic::Xor => Alu::Xor,
+        Mnemonic::Cmp => Alu::Cmp,
+        Mnemonic::Test => Alu::Test,
+        _ => return None,
+    };
+    let operand = |o: Opd| match o {
+        Opd::Mem => mem_ref(d).map(Operand::Mem),
+        o => src32(o).map(Operand::Src),
+    };
+    let (dst, src) = (operand(d.ops[0])?, operand(d.ops[1])?);
+    match (&dst, &src) {
+        (Operand::Src(Src::Reg(_)), _) | (Operand::Mem(_), Operand::Src(_)) => {
+            Some(Inline::Alu { op, dst, src })
+        }
+        _ => None,
+    }
+}
+
+impl Inline {
+    /// The lazy flags it records (all of them, top 31), if any.
+    pub fn writes_flags(&self) -> Option<LazyOp> {
+        match *self {
+            Inline::Alu { op, .. } => Some(match op {
+                Alu::Add => LazyOp::Add,
+                Alu::Sub | Alu::Cmp => LazyOp::Sub,
+                _ => LazyOp::Logic,
+            }),
+            Inline::Shift { op, count, .. } => (count != 0).then_some(op),
+            Inline::IncDec { dec, .. } => Some(if dec { LazyOp::Dec } else { LazyOp::Inc }),
+            _ => None,
+        }
+    }
+
+    /// Reads the flags before it (INC/DEC keep CF).
+    pub fn reads_flags(&self) -> bool {
+        matches!(self, Inline::IncDec { .. })
+    }
+
+    /// May leave the inline path (for the handler, which may fault).
+    pub fn has_slow_path(&self) -> bool {
+        self.touches_memory() || self.reads_flags()
+    }
+
+    pub fn touches_memory(&self) -> bool {
+        match self {
+            Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. } => true,
+            Inline::Push { .. } | Inline::Pop { .. } => true,
+            Inline::Alu { dst, src, .. } => {
+                matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
+            }
+            _ => false,
+        }
+    }
+}
+
+pub(crate) const ESP: i32 = REGS + 4 * 4;
+
+/// SS:[ESP + disp].
+pub(crate) fn stack_ref(disp: i32) -> MemRef {
+    MemRef {
+        size: 4,
+        seg: Seg::Ss,
+        ea: Ea {
+            base: Some(ESP),
+            index: None,
+            disp: disp as u32,
+        },
+    }
+}
+
+/// Jcc rel8/rel32 (not LOOP/JECXZ): its x86 condition code.
+pub(crate) fn host_cc(d: &DecodedInsn) -> Option<u8> {
+    use iced_x86::OpKind;
+    let jcc = matches!(d.i.op0_kind(), OpKind::NearBranch32)
+        && !matches!(
+            d.i.mnemonic(),
+            Mnemonic::Loop | Mnemonic::Loope | Mnemonic::Loopne | Mnemonic::Jecxz | Mnemonic::Jcxz
+        );
+    jcc.then_some(d.cc)
+}
+
+/// Unconditional near branches that end a block.
+#[derive(Clone, Copy)]
+pub(crate) enum Branch {
+    Jmp,
+    Call,
+    Ret,
+}
+
+pub(crate) fn branch_form(d: &DecodedInsn) -> Option<Branch> {
+    use iced_x86::OpKind;
+    let rel = d.i.op_count() == 1 && d.i.op0_kind() == OpKind::NearBranch32;
+    match d.i.mnemonic() {
+        Mnemonic::Jmp if rel => Some(Branch::Jmp),
+        Mnemonic::Call if rel => Some(Branch::Call),
+        Mnemonic::Ret if d.i.op_count() == 0 => Some(Branch::Ret),
+        _ => None,
+    }
+}
+
+/// Whether the flags instruction `k` records may be read: false only when a later
+/// inline instruction of the block records all of them again with nothing in between
+/// that reads them or can leave the inline path (a helper, a fault, the block's end).
+pub(crate) fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
+    for f in &forms[k + 1..] {
+        let Some(f) = f else { return true };
+        if f.reads_flags() || f.has_slow_path() {
+            return true;
+        }
+        if f.writes_flags().is_some() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Which guest registers the backend's shadow registers hold, in straight-line inline
+/// code. Guest registers are written through to the CPU state at once, so memory is
+/// always current; the copies only spare later instructions the reload. Forgotten
+/// wherever code can leave the inline path (helpers, slow paths), since a handler may
+/// change any register.
+#[derive(Default)]
+pub(crate) struct RegCache {
+    /// Guest register offset held by each shadow register (by index).
+    held: [Option<i32>; SHADOWS],
+    next: usize,
+}
+
+/// Shadow registers per backend.
+pub(crate) const SHADOWS: usize = 6;
+
+impl RegCache {
+    /// The shadow register holding guest register `off`.
+    pub fn find(&self, off: i32) -> Option<usize> {
+        self.held.iter().position(|&h| h == Some(off))
+    }
+
+    /// The shadow register to hold guest register `off` from now on.
+    pub fn assign(&mut self, off: i32) -> usize {
+        if let Some(i) = self.find(off) {
+            return i;
+        }
+        let i = self.next;
+        self.next = (i + 1) % SHADOWS;
+        self.held[i] = Some(off);
+        i
+    }
+
+    /// Guest register `off` was changed in memory.
+    pub fn forget(&mut self, off: i32) {
+        for h in &mut self.held {
+            if *h == Some(off) {
+                *h = None;
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.held = [None; SHADOWS];
+    }
+}
+
+/// What a backend emits; `translate` decides what and in which order. Labels are
+/// dynasmrt's, bound in the backend's assembler.
+pub(crate) trait Emitter<B: Bus> {
+    fn label(&mut self) -> DynamicLabel;
+    fn bind(&mut self, l: DynamicLabel);
+    /// Current offset in the code.
+    fn offset(&self) -> usize;
+    /// The dispatcher's entry: save registers, load the fixed ones from the arguments.
+    fn prologue(&mut self);
+    /// Emit `f`; forms with a slow path jump to `slow` when the fast path does not apply.
+    /// `before` is what recorded the flags before it, when known; `keep_flags` false when
+    /// later code of the block overwrites them unread.
+    fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<LazyOp>, keep_flags: bool);
+    /// Forget the shadowed guest registers (a handler may have changed them).
+    fn forget_regs(&mut self);
+    /// EIP += delta.
+    fn add_eip(&mut self, delta: u32);
+    /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
+    fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel);
+    /// A block-ending Jcc on condition `cc`, flags from `known` if known; EIP exact.
+    fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<LazyOp>, exit: DynamicLabel);
+    /// A block-ending JMP, CALL or RET; EIP exact.
+    fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel);
+    /// Jump to `l`.
+    fn jump(&mut self, l: DynamicLabel);
+    /// The block's end (EIP exact): retire its `len` instructions and chain on.
+    fn chain(&mut self, len: i32, is_286: bool);
+    /// Exit label of instruction `k`: its helper returned END_BLOCK or a fault.
+    fn exit_stub(&mut self, l: DynamicLabel, k: i32);
+    /// The common tail the exit stubs jump to.
+    fn exit_tail(&mut self);
+    fn finish(self) -> Option<Vec<u8>>;
+}
+
+/// What `translate` made of a block.
+pub struct Translated {
+    pub code: Vec<u8>,
+    pub chain_entry: usize,
+    pub inlined: usize,
+}
+
+/// Translate `block` with emitter `e`: the code, the offset of its chain entry (where
+/// other blocks jump in, past the prologue) and the number of instructions inlined; None
+/// if the block cannot be translated. EIP is kept exact before every helper call and at
+/// every exit; inline instructions only add to a pending delta in between.
+pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Option<Translated> {
+    let code32 = block.key >> 40 & 1 != 0;
+    let is_286 = block.key >> 41 & 1 != 0;
+    e.prologue();
+    let chain_entry = e.offset();
+    let mut exits = Vec::new();
+    // Slow paths of inline instructions: (label, back label, exit, insn, EIP delta before).
+    let mut slow_paths = Vec::new();
+    let mut delta = 0u32;
+    let mut inlined = 0;
+    // Inline only in 32-bit code, where EIP needs no 16-bit wrap.
+    let forms: Vec<Option<Inline>> = block
+        .insns
+        .iter()
+        .map(|(_, d)| inline_form(d).filter(|_| code32))
+        .collect();
+    // What recorded the flags, as far as this block's own code tells.
+    let mut known: Option<LazyOp> = None;
+    for (k, insn) in block.insns.iter().enumerate() {
+        let d = &insn.1;
+        if let Some(f) = &forms[k] {
+            let slow = e.label();
+            let keep = f.writes_flags().is_none() || flags_read_after(&forms, k);
+            e.inline(f, slow, known, keep);
+            if f.has_slow_path() {
+                let back = e.label();
+                e.bind(back);
+                // The slow path's handler may have changed any register.
+                e.forget_regs();
+                let exit = e.label();
+                exits.push((exit, k as i32));
+                slow_paths.push((slow, back, exit, insn, delta));
+            }
+            // The handler on the slow path records the same kind of flags.
+            known = f.writes_flags().or(known);
+            delta = delta.wrapping_add(d.len as u32);
+            inlined += 1;
+            continue;
+        }
+        if delta != 0 {
+            e.add_eip(std::mem::take(&mut delta));
+        }
+        e.forget_regs();
+        let exit = e.label();
+        exits.push((exit, k as i32));
+        let last = k + 1 == block.insns.len();
+        if last && code32 && d.o32 {
+            if d.i.flow_control() == FlowControl::ConditionalBranch {
+                if let Some(cc) = host_cc(d) {
+                    e.jcc(insn, cc, known, exit);
+                    inlined += 1;
+                    continue;
+                }
+            }
+            if let Some(b) = branch_form(d) {
+                e.branch(insn, b, exit);
+                inlined += 1;
+                continue;
+            }
+        }
+        known = None;
+        e.helper_call(insn, exit);
+    }
+    if delta != 0 {
+        e.add_eip(delta);
+    }
+    e.chain(block.insns.len() as i32, is_286);
+    // An instruction off its fast path runs the handler with EIP made exact, then puts
+    // EIP back where the inline path leaves it (the delta stays pending).
+    for (slow, back, exit, insn, before) in slow_paths {
+        let after = before.wrapping_add(insn.1.len as u32);
+        e.bind(slow);
+        if before != 0 {
+            e.add_eip(before);
+        }
+        e.helper_call(insn, exit);
+        e.add_eip(after.wrapping_neg());
+        e.jump(back);
+    }
+    // Helper exits: END_BLOCK (instruction k done) or a packed exception (instruction k
+    // faulted, not done). Either way the dispatcher takes over.
+    for (label, k) in exits {
+        e.exit_stub(label, k);
+    }
+    e.exit_tail();
+    let code = e.finish()?;
+    Some(Translated {
+        code,
+        chain_entry,
+        inlined,
+    })
+}
