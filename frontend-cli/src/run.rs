@@ -31,7 +31,7 @@ pub const VGABIOS: &str = "/usr/share/seabios/vgabios-stdvga.bin";
 pub enum Engine {
     /// The interpreter.
     Interp,
-    /// The JIT: blocks run often are translated to host code (x86-64 hosts).
+    /// The JIT: blocks run often are translated to host code (x86-64 and AArch64 hosts).
     Jit,
 }
 

@@ -133,7 +133,7 @@ fn boot(what: &str, args: &[&str], booting: &str) {
     );
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn seabios_boots_linux_from_a_hard_disk_with_syslinux() {
     let img = boot_image("disk.img");
@@ -152,7 +152,7 @@ fn seabios_boots_linux_from_a_hard_disk_with_syslinux() {
     );
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn seabios_boots_linux_from_a_cdrom_with_isolinux() {
     let iso = boot_image("boot.iso");

@@ -139,7 +139,7 @@ fn debug_session_from_a_script() {
     session(&[]);
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn debug_session_under_the_jit() {
     session(&["--engine", "jit", "--jit-threshold", "1"]);

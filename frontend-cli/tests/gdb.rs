@@ -228,7 +228,7 @@ fn gdb_drives_the_demo_rom() {
 }
 
 /// The same under the JIT, translating every block on its first run.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn gdb_drives_the_demo_rom_under_the_jit() {
     drive_the_demo_rom(&["--engine", "jit", "--jit-threshold", "1"]);
@@ -329,7 +329,7 @@ fn gdb_reverse_steps_and_continues() {
     reverse_execution(&[]);
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn gdb_reverse_steps_and_continues_under_the_jit() {
     reverse_execution(&["--engine", "jit", "--jit-threshold", "1"]);
@@ -433,7 +433,7 @@ fn gdb_sees_the_guest_exit() {
     see_the_guest_exit(&[]);
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn gdb_sees_the_guest_exit_under_the_jit() {
     see_the_guest_exit(&["--engine", "jit", "--jit-threshold", "1"]);
@@ -558,7 +558,7 @@ fn bad_gdb_addresses() {
 /// protocol's registers there, single steps to `startup_32`'s copy of the boot
 /// parameters, a write watchpoint on its destination, and reverse execution back over
 /// the steps and to the breakpoint.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn gdb_debugs_the_linux_kernel() {
     let config = std::fs::read_to_string(common::guest_file("config")).expect("kernel config");

@@ -159,7 +159,7 @@ fn linux_boots_runs_init_and_powers_off() {
 }
 
 /// The same guest with the JIT translating hot blocks.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn linux_boots_under_the_jit() {
     boot_test_image("jit");

@@ -225,7 +225,7 @@ fn vbe_interp() {
     check_vbe("interp");
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn mode12_jit() {
     check_mode12("jit");
@@ -241,13 +241,13 @@ fn mode13_interp() {
     check_mode13("interp");
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn text_mode_jit() {
     check_text("jit");
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn mode13_jit() {
     check_mode13("jit");

@@ -22,7 +22,7 @@ fn s(p: &Path) -> &str {
 /// The engines to try: (name, arguments).
 fn engines() -> Vec<(&'static str, Vec<&'static str>)> {
     let mut v = vec![("interp", vec!["--engine", "interp"])];
-    if cfg!(target_arch = "x86_64") {
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
         v.push(("jit", vec!["--engine", "jit"]));
         v.push(("jit0", vec!["--engine", "jit", "--jit-threshold", "0"]));
     }
@@ -457,7 +457,7 @@ fn converse(args: &[&str], steps: &[(&str, &str)]) -> (Vec<String>, Option<i32>,
 fn linux_saved_at_its_prompt_answers_after_a_restore() {
     let dir = TempDir::new("linux");
     let snap = dir.path("snap");
-    let engine = if cfg!(target_arch = "x86_64") {
+    let engine = if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
         "jit"
     } else {
         "interp"

@@ -43,7 +43,7 @@ fn same_under_both(name: &str, args: &[&str]) -> String {
         &format!("{name}-interp"),
         &[args, &["--engine", "interp"]].concat(),
     );
-    if cfg!(target_arch = "x86_64") {
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
         let jit_args = [args, &["--engine", "jit", "--jit-threshold", "1"]].concat();
         let jit = traced(&format!("{name}-jit"), &jit_args);
         if let Some((i, (a, b))) = interp

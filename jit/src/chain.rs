@@ -6,8 +6,11 @@
 //! runs the block its own way and enters it here if it is translated. The table is
 //! emptied whenever blocks leave the block cache, so it never leads to stale code.
 
-// Only the x86-64 backend emits lookups so far.
-#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+// Used only on hosts with a backend.
+#![cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 
 /// Slots in the table (a power of two).
 pub const CHAIN_SLOTS: usize = 4096;

@@ -1,9 +1,13 @@
 //! The code cache: one anonymous mapping, never writable and executable at the same time
 //! (W^X). A translation makes just the pages it writes writable, copies the code in, and
-//! makes them executable again.
+//! makes them executable again; on AArch64 it then synchronises the instruction cache.
+//! Code is written and run on the same thread (the CPU thread).
 
-// The AArch64 backend (next) is its other user; until then only x86-64 hosts use it.
-#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+// Used only on hosts with a backend.
+#![cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 
 use memmap2::MmapMut;
 
@@ -71,6 +75,11 @@ impl CodeCache {
             self.broken = true;
             return None;
         }
+        // AArch64 keeps instruction and data caches apart: publish the new code to the
+        // instruction side (a no-op on x86-64), and discard prefetched instructions.
+        let written = &self.map[at..at + code.len()];
+        dynasmrt::cache_control::synchronize_icache(written);
+        dynasmrt::cache_control::prepare_for_execution(written);
         // Entries start 16-byte aligned.
         self.used = (at + code.len()).next_multiple_of(16);
         Some(at)

@@ -10,12 +10,28 @@ pub const CONTINUE: u32 = 0;
 pub const END_BLOCK: u32 = 1;
 
 /// Run one instruction through its interpreter handler, exactly as the interpreter does:
-/// EIP advanced past it first, put back if it faults.
+/// EIP advanced past it first, put back if it faults. Called by x86-64 code.
+#[cfg(target_arch = "x86_64")]
 pub extern "sysv64" fn run_handler<B: Bus>(
     cpu: &mut Cpu,
     bus: &mut B,
     insn: &(Handler<B>, DecodedInsn),
 ) -> u32 {
+    handle(cpu, bus, insn)
+}
+
+/// `run_handler` for AArch64 code (the AAPCS64).
+#[cfg(target_arch = "aarch64")]
+pub extern "C" fn run_handler<B: Bus>(
+    cpu: &mut Cpu,
+    bus: &mut B,
+    insn: &(Handler<B>, DecodedInsn),
+) -> u32 {
+    handle(cpu, bus, insn)
+}
+
+#[inline(always)]
+fn handle<B: Bus>(cpu: &mut Cpu, bus: &mut B, insn: &(Handler<B>, DecodedInsn)) -> u32 {
     let (h, d) = insn;
     let start = cpu.s.eip;
     let mask = if cpu.s.code32() { u32::MAX } else { 0xffff };

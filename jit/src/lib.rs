@@ -6,15 +6,17 @@
 //! only the CPU state and the bus pointer it is given; all `unsafe` lives in
 //! `backend/` and `code_cache.rs`.
 
+// Hosts with a backend: x86-64 and AArch64. Elsewhere `Jit::new` says so.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod backend;
 mod chain;
 mod code_cache;
-mod layout;
-mod translate;
-
-#[cfg(target_arch = "x86_64")]
-mod backend;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod helpers;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod layout;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod translate;
 
 use std::num::NonZeroU32;
 
@@ -54,12 +56,15 @@ pub struct Jit<B> {
     _bus: std::marker::PhantomData<fn(&mut B)>,
 }
 
+/// Whether this host architecture has a JIT backend.
+pub const HOST_SUPPORTED: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+
 /// Default code cache size.
 pub const CODE_CACHE_BYTES: usize = 64 << 20;
 
 impl<B: Bus> Jit<B> {
     pub fn new(cache_bytes: usize) -> Result<Self, JitError> {
-        if !cfg!(target_arch = "x86_64") {
+        if !HOST_SUPPORTED {
             return Err(JitError::UnsupportedHost(std::env::consts::ARCH));
         }
         Ok(Jit {
@@ -74,10 +79,10 @@ impl<B: Bus> Jit<B> {
 
 impl<B: Bus> Accelerator<B> for Jit<B> {
     fn translate(&mut self, block: &Block<B>) -> Translation {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         {
             let t0 = std::time::Instant::now();
-            let Some(t) = backend::x64::translate(block, self.cache.next_addr()) else {
+            let Some(t) = backend::host::translate(block, self.cache.next_addr()) else {
                 return Translation::Unsupported;
             };
             let Some(offset) = self.cache.push(&t.code) else {
@@ -95,7 +100,7 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
                 None => Translation::Unsupported,
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         {
             let _ = block;
             Translation::Unsupported
@@ -111,16 +116,16 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
     ) -> Option<Exception> {
         let (entry, chain_entry) = self.entries[code.get() as usize - 1];
         self.stats.dispatches += 1;
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         {
             let chain_entry = self.cache.addr(chain_entry);
             self.links
                 .enter(block.key, chain_entry, block.insns.len(), code.get());
             cpu.intr_seen = bus.interrupt_pending();
-            let r = backend::x64::call(self.cache.addr(entry), cpu, bus, &self.links);
+            let r = backend::host::call(self.cache.addr(entry), cpu, bus, &self.links);
             Exception::from_bits(r)
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         {
             let _ = (entry, chain_entry, cpu, bus, block);
             None

@@ -380,6 +380,7 @@ impl RegCache {
     }
 
     /// Guest register `off` was changed in memory.
+    #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
     pub fn forget(&mut self, off: i32) {
         for h in &mut self.held {
             if *h == Some(off) {

@@ -6,7 +6,7 @@
 //!
 //! Deterministic: OX86_JIT_SEED and OX86_JIT_PROGRAMS explore further.
 
-#![cfg(target_arch = "x86_64")]
+#![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 
 use ox86_core::cpu::flags::Flags;
 use ox86_core::cpu::state::DescTable;

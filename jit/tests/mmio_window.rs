@@ -58,7 +58,7 @@ fn interpreted_window_accesses_always_reach_the_bus() {
     window_run(false);
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn translated_window_accesses_always_reach_the_bus() {
     window_run(true);

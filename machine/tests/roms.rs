@@ -69,7 +69,7 @@ fn first_difference(want: &str, got: &str) -> String {
 /// with a JIT backend) with the JIT translating every block on its first run.
 fn check_rom(name: &str) {
     check_rom_with(name, Engine::Interp);
-    if cfg!(target_arch = "x86_64") {
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
         check_rom_with(name, Engine::Jit);
     }
 }

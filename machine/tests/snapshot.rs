@@ -47,7 +47,7 @@ const JIT: Eng = Eng(Engine::Jit, 50);
 const JIT_EAGER: Eng = Eng(Engine::Jit, 0);
 
 fn jit_available() -> bool {
-    cfg!(target_arch = "x86_64")
+    cfg!(any(target_arch = "x86_64", target_arch = "aarch64"))
 }
 
 /// Outputs of a machine: (console, serial).

@@ -105,7 +105,7 @@ fn sst_80286_real_mode() {
 
 /// The same tests with the JIT translating each test's code on its first run: every
 /// form passes and fails exactly as interpreted.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn sst_80286_real_mode_under_the_jit() {
     let Some((dir, threads)) = data_or_skip("sst_80286_real_mode_under_the_jit") else {

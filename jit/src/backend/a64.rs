@@ -1,0 +1,948 @@
+//! AArch64 code for a block, emitted with dynasmrt (`.arch aarch64` forced, so a
+//! cross-build emits ARM code whatever the build machine).
+//!
+//! The same contract as the x86-64 backend: a block's code is entered from the
+//! dispatcher as `extern "C" fn(cpu, bus, ram, links) -> u64`, returning a packed
+//! exception (or 0). X19 holds the CPU, X20 the bus, X21 guest RAM and X22 the chain
+//! table; X23-X28 shadow guest registers. W0-W5 and X16 are scratch. Guest flags stay
+//! the interpreter's lazy flags: ARM's NZCV is only used to branch, after redoing the
+//! operation that recorded them, and only for conditions whose meaning carries over
+//! (ARM's carry after a subtraction is the inverse of x86's borrow, and ARM has no PF).
+
+// dynasm's AArch64 encoder shifts and masks register numbers inline; with register 0
+// those expressions are constant zero, which clippy flags inside the macro expansion.
+#![allow(clippy::erasing_op)]
+
+use std::mem::size_of;
+
+use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
+use ox86_core::cpu::flags::{LazyOp, CF, IF};
+use ox86_core::cpu::state::{attr, Seg};
+use ox86_core::decode::Block;
+use ox86_core::mmu::tlb::ENTRIES;
+use ox86_core::{Bus, Cpu};
+
+use crate::chain::{ChainSlot, Links, CHAIN_SLOTS};
+use crate::helpers::{run_handler, END_BLOCK};
+use crate::layout::*;
+use crate::translate::{
+    self, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src, Translated, ESP,
+    SHADOWS,
+};
+
+type Asm = dynasmrt::VecAssembler<dynasmrt::aarch64::Aarch64Relocation>;
+
+/// Fixed registers.
+const CPU: u32 = 19;
+const RAM: u32 = 21;
+const LINKS: u32 = 22;
+/// Scratch for out-of-range offsets and call targets.
+const IP0: u32 = 16;
+/// Host registers that shadow guest registers in straight-line inline code.
+const SHADOW_REGS: [u32; SHADOWS] = [23, 24, 25, 26, 27, 28];
+
+/// The loads and stores generated code makes: width and direction.
+#[derive(Clone, Copy)]
+enum Mem {
+    Ldrb,
+    Ldrh,
+    Ldr32,
+    Ldr64,
+    Strh,
+    Str32,
+    Str64,
+}
+
+impl Mem {
+    fn scale(self) -> u32 {
+        match self {
+            Mem::Ldrb => 0,
+            Mem::Ldrh | Mem::Strh => 1,
+            Mem::Ldr32 | Mem::Str32 => 2,
+            Mem::Ldr64 | Mem::Str64 => 3,
+        }
+    }
+}
+
+/// `rt` to or from `[base + off]`: the scaled immediate form where it fits, else the
+/// offset goes through IP0.
+fn mem(a: &mut Asm, m: Mem, rt: u32, base: u32, off: i32) {
+    let s = m.scale();
+    let off_u = off as u32;
+    if off >= 0 && off_u.trailing_zeros() >= s && off_u >> s < 4096 {
+        match m {
+            Mem::Ldrb => dynasm!(a ; .arch aarch64 ; ldrb W(rt), [X(base), #off_u]),
+            Mem::Ldrh => dynasm!(a ; .arch aarch64 ; ldrh W(rt), [X(base), #off_u]),
+            Mem::Ldr32 => dynasm!(a ; .arch aarch64 ; ldr W(rt), [X(base), #off_u]),
+            Mem::Ldr64 => dynasm!(a ; .arch aarch64 ; ldr X(rt), [X(base), #off_u]),
+            Mem::Strh => dynasm!(a ; .arch aarch64 ; strh W(rt), [X(base), #off_u]),
+            Mem::Str32 => dynasm!(a ; .arch aarch64 ; str W(rt), [X(base), #off_u]),
+            Mem::Str64 => dynasm!(a ; .arch aarch64 ; str X(rt), [X(base), #off_u]),
+        }
+        return;
+    }
+    mov_imm64(a, IP0, off as i64 as u64);
+    match m {
+        Mem::Ldrb => dynasm!(a ; .arch aarch64 ; ldrb W(rt), [X(base), X(IP0)]),
+        Mem::Ldrh => dynasm!(a ; .arch aarch64 ; ldrh W(rt), [X(base), X(IP0)]),
+        Mem::Ldr32 => dynasm!(a ; .arch aarch64 ; ldr W(rt), [X(base), X(IP0)]),
+        Mem::Ldr64 => dynasm!(a ; .arch aarch64 ; ldr X(rt), [X(base), X(IP0)]),
+        Mem::Strh => dynasm!(a ; .arch aarch64 ; strh W(rt), [X(base), X(IP0)]),
+        Mem::Str32 => dynasm!(a ; .arch aarch64 ; str W(rt), [X(base), X(IP0)]),
+        Mem::Str64 => dynasm!(a ; .arch aarch64 ; str X(rt), [X(base), X(IP0)]),
+    }
+}
+
+/// A field of the CPU state.
+fn cpu(a: &mut Asm, m: Mem, rt: u32, off: i32) {
+    mem(a, m, rt, CPU, off);
+}
+
+/// W(rd) = v.
+fn mov_imm32(a: &mut Asm, rd: u32, v: u32) {
+    let (lo, hi) = (v & 0xffff, v >> 16);
+    if hi == 0 {
+        dynasm!(a ; .arch aarch64 ; movz W(rd), #lo);
+    } else if lo == 0 {
+        dynasm!(a ; .arch aarch64 ; movz W(rd), #hi, lsl #16);
+    } else if v >> 16 == 0xffff {
+        dynasm!(a ; .arch aarch64 ; movn W(rd), #!v & 0xffff);
+    } else {
+        dynasm!(a ; .arch aarch64 ; movz W(rd), #lo ; movk W(rd), #hi, lsl #16);
+    }
+}
+
+/// X(rd) = v.
+fn mov_imm64(a: &mut Asm, rd: u32, v: u64) {
+    if v >> 32 == 0 {
+        return mov_imm32(a, rd, v as u32);
+    }
+    dynasm!(a ; .arch aarch64 ; movz X(rd), #(v & 0xffff) as u32);
+    for shift in [16u32, 32, 48] {
+        let part = (v >> shift & 0xffff) as u32;
+        if part != 0 {
+            match shift {
+                16 => dynasm!(a ; .arch aarch64 ; movk X(rd), #part, lsl #16),
+                32 => dynasm!(a ; .arch aarch64 ; movk X(rd), #part, lsl #32),
+                _ => dynasm!(a ; .arch aarch64 ; movk X(rd), #part, lsl #48),
+            }
+        }
+    }
+}
+
+/// W(rd) = W(rn) + v (32-bit, wrapping). Uses W5 for a large `v`.
+fn add_imm32(a: &mut Asm, rd: u32, rn: u32, v: u32) {
+    if v < 4096 {
+        dynasm!(a ; .arch aarch64 ; add WSP(rd), WSP(rn), #v);
+    } else if v.wrapping_neg() < 4096 {
+        dynasm!(a ; .arch aarch64 ; sub WSP(rd), WSP(rn), #v.wrapping_neg());
+    } else {
+        mov_imm32(a, 5, v);
+        dynasm!(a ; .arch aarch64 ; add W(rd), W(rn), W(5));
+    }
+}
+
+/// W(r) == v sets the flags (W5 for a large `v`).
+fn cmp_imm32(a: &mut Asm, r: u32, v: u32) {
+    if v < 4096 {
+        dynasm!(a ; .arch aarch64 ; cmp WSP(r), #v);
+    } else {
+        mov_imm32(a, 5, v);
+        dynasm!(a ; .arch aarch64 ; cmp W(r), W(5));
+    }
+}
+
+/// The shared shadow bookkeeping, on this backend's registers.
+#[derive(Default)]
+struct RegCache(translate::RegCache);
+
+impl RegCache {
+    fn find(&self, off: i32) -> Option<u32> {
+        self.0.find(off).map(|i| SHADOW_REGS[i])
+    }
+
+    /// Guest register `off` into host register `dst`.
+    fn load(&self, a: &mut Asm, off: i32, dst: u32) {
+        match self.find(off) {
+            Some(h) => dynasm!(a ; .arch aarch64 ; mov W(dst), W(h)),
+            None => cpu(a, Mem::Ldr32, dst, off),
+        }
+    }
+
+    /// A host register holding guest register `off`: its shadow, or `tmp` loaded.
+    fn reg(&self, a: &mut Asm, off: i32, tmp: u32) -> u32 {
+        match self.find(off) {
+            Some(h) => h,
+            None => {
+                cpu(a, Mem::Ldr32, tmp, off);
+                tmp
+            }
+        }
+    }
+
+    /// Host register `src` into guest register `off` (and its shadow).
+    fn store(&mut self, a: &mut Asm, off: i32, src: u32) {
+        cpu(a, Mem::Str32, src, off);
+        let h = SHADOW_REGS[self.0.assign(off)];
+        dynasm!(a ; .arch aarch64 ; mov W(h), W(src));
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// The effective address into W0 (clobbers W1, W5).
+fn emit_ea(a: &mut Asm, e: &Ea, rc: &RegCache) {
+    match e.base {
+        Some(b) => {
+            let r = rc.reg(a, b, 0);
+            add_imm32(a, 0, r, e.disp);
+        }
+        None => mov_imm32(a, 0, e.disp),
+    }
+    if let Some((i, shift)) = e.index {
+        let r = rc.reg(a, i, 1);
+        dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(r), lsl #shift as u32);
+    }
+}
+
+/// Emit inline form `f` (see `Emitter::inline`). A in W0, B in W1, the result in W2, as
+/// the lazy flags record them.
+fn emit_inline(
+    a: &mut Asm,
+    rc: &mut RegCache,
+    f: &Inline,
+    slow: DynamicLabel,
+    before: Option<LazyOp>,
+    keep_flags: bool,
+) {
+    match *f {
+        Inline::Shift { count: 0, .. } => {}
+        Inline::Shift { dst, op, count } => {
+            rc.load(a, dst, 0);
+            let n = count as u32;
+            match op {
+                LazyOp::Shl => dynasm!(a ; .arch aarch64 ; lsl W(2), W(0), #n),
+                LazyOp::Shr => dynasm!(a ; .arch aarch64 ; lsr W(2), W(0), #n),
+                _ => dynasm!(a ; .arch aarch64 ; asr W(2), W(0), #n),
+            }
+            rc.store(a, dst, 2);
+            if keep_flags {
+                dynasm!(a ; .arch aarch64 ; movz W(1), #n);
+                emit_lazy(a, op);
+            }
+        }
+        Inline::IncDec { dst, dec } => {
+            emit_carry_in(a, before, slow);
+            rc.load(a, dst, 0);
+            dynasm!(a ; .arch aarch64 ; movz W(1), #1);
+            if dec {
+                dynasm!(a ; .arch aarch64 ; sub WSP(2), WSP(0), #1);
+            } else {
+                dynasm!(a ; .arch aarch64 ; add WSP(2), WSP(0), #1);
+            }
+            rc.store(a, dst, 2);
+            if keep_flags {
+                emit_lazy(a, if dec { LazyOp::Dec } else { LazyOp::Inc });
+            }
+        }
+        Inline::LoadExt { dst, ref m, signed } => {
+            emit_tlb_lookup(a, rc, m, false, slow);
+            match (m.size, signed) {
+                (1, false) => dynasm!(a ; .arch aarch64 ; ldrb W(0), [X(RAM), X(1)]),
+                (1, true) => dynasm!(a ; .arch aarch64 ; ldrsb W(0), [X(RAM), X(1)]),
+                (_, false) => dynasm!(a ; .arch aarch64 ; ldrh W(0), [X(RAM), X(1)]),
+                (_, true) => dynasm!(a ; .arch aarch64 ; ldrsh W(0), [X(RAM), X(1)]),
+            }
+            rc.store(a, dst, 0);
+        }
+        Inline::Load { dst, ref m } => {
+            emit_tlb_lookup(a, rc, m, false, slow);
+            dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
+            rc.store(a, dst, 0);
+        }
+        Inline::Push { src } => {
+            emit_stack_check(a, slow);
+            emit_tlb_lookup(a, rc, &stack_ref(-4), true, slow);
+            let r = rc.reg(a, src, 0);
+            dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
+            cpu(a, Mem::Ldr32, 3, ESP);
+            dynasm!(a ; .arch aarch64 ; sub WSP(3), WSP(3), #4);
+            rc.store(a, ESP, 3);
+        }
+        Inline::Pop { dst } => {
+            emit_stack_check(a, slow);
+            emit_tlb_lookup(a, rc, &stack_ref(0), false, slow);
+            dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
+            cpu(a, Mem::Ldr32, 3, ESP);
+            dynasm!(a ; .arch aarch64 ; add WSP(3), WSP(3), #4);
+            rc.store(a, ESP, 3);
+            rc.store(a, dst, 0);
+        }
+        Inline::Store { src, ref m } => {
+            emit_tlb_lookup(a, rc, m, true, slow);
+            let r = rc.reg(a, src, 0);
+            dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
+        }
+        Inline::Mov { dst, ref src } => {
+            load_src(a, rc, src);
+            rc.store(a, dst, 1);
+        }
+        Inline::Lea { dst, ref ea } => {
+            emit_ea(a, ea, rc);
+            rc.store(a, dst, 0);
+        }
+        Inline::Alu {
+            op,
+            ref dst,
+            ref src,
+        } => {
+            let writes = !matches!(op, Alu::Cmp | Alu::Test);
+            // A memory destination's RAM offset stays in X4.
+            match (dst, src) {
+                (Operand::Mem(m), Operand::Src(b)) => {
+                    emit_tlb_lookup(a, rc, m, writes, slow);
+                    dynasm!(a
+                        ; .arch aarch64
+                        ; mov X(4), X(1)
+                        ; ldr W(0), [X(RAM), X(4)]
+                    );
+                    load_src(a, rc, b);
+                }
+                (Operand::Src(Src::Reg(d)), Operand::Mem(m)) => {
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch aarch64 ; ldr W(1), [X(RAM), X(1)]);
+                    rc.load(a, *d, 0);
+                }
+                (Operand::Src(Src::Reg(d)), Operand::Src(b)) => {
+                    load_src(a, rc, b);
+                    rc.load(a, *d, 0);
+                }
+                _ => unreachable!("inline_form only builds the forms above"),
+            }
+            match op {
+                Alu::Add => dynasm!(a ; .arch aarch64 ; add W(2), W(0), W(1)),
+                Alu::Sub | Alu::Cmp => dynasm!(a ; .arch aarch64 ; sub W(2), W(0), W(1)),
+                Alu::And | Alu::Test => dynasm!(a ; .arch aarch64 ; and W(2), W(0), W(1)),
+                Alu::Or => dynasm!(a ; .arch aarch64 ; orr W(2), W(0), W(1)),
+                Alu::Xor => dynasm!(a ; .arch aarch64 ; eor W(2), W(0), W(1)),
+            }
+            if keep_flags {
+                emit_lazy(a, f.writes_flags().unwrap_or(LazyOp::Logic));
+            }
+            if writes {
+                match dst {
+                    Operand::Mem(_) => dynasm!(a ; .arch aarch64 ; str W(2), [X(RAM), X(4)]),
+                    Operand::Src(Src::Reg(d)) => rc.store(a, *d, 2),
+                    Operand::Src(Src::Imm(_)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Record lazy flags `op` of a 32-bit operation exactly as the interpreter does:
+/// operands in W0 and W1, result in W2.
+fn emit_lazy(a: &mut Asm, op: LazyOp) {
+    const _: () = assert!(F_TOP == F_OP + 1, "op and top are written as one halfword");
+    mov_imm32(a, 3, op as u32 | 31 << 8);
+    cpu(a, Mem::Strh, 3, F_OP);
+    cpu(a, Mem::Str32, 0, F_A);
+    cpu(a, Mem::Str32, 1, F_B);
+    cpu(a, Mem::Str32, 2, F_R);
+}
+
+/// INC/DEC keep CF: move it from the lazy flags into `bits`, as `set_lazy` does. Known
+/// 32-bit ADD/SUB/logic sources inline, anything else (a shift, ADC...) takes `slow`.
+fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
+    let set = a.new_dynamic_label();
+    let done = a.new_dynamic_label();
+    match before {
+        Some(LazyOp::Inc | LazyOp::Dec | LazyOp::None) => return,
+        Some(op) => {
+            if !emit_carry(a, op) {
+                dynasm!(a ; .arch aarch64 ; b =>slow);
+                return;
+            }
+        }
+        None => {
+            // Whatever recorded the flags is known only at run time.
+            cpu(a, Mem::Ldrh, 0, F_OP);
+            dynasm!(a
+                ; .arch aarch64
+                ; and WSP(3), W(0), #0xff
+                ; cmp WSP(3), #LazyOp::Inc as u32
+                ; b.eq =>done
+                ; cmp WSP(3), #LazyOp::Dec as u32
+                ; b.eq =>done
+                ; cmp WSP(3), #LazyOp::None as u32
+                ; b.eq =>done
+            );
+            for op in [LazyOp::Add, LazyOp::Sub, LazyOp::Logic] {
+                let next = a.new_dynamic_label();
+                cmp_imm32(a, 0, op as u32 | 31 << 8);
+                dynasm!(a ; .arch aarch64 ; b.ne =>next);
+                emit_carry(a, op);
+                dynasm!(a ; .arch aarch64 ; b =>set ; =>next);
+            }
+            dynasm!(a ; .arch aarch64 ; b =>slow);
+        }
+    }
+    const _: () = assert!(CF == 1, "CF is bit 0");
+    dynasm!(a ; .arch aarch64 ; =>set);
+    cpu(a, Mem::Ldr32, 3, FLAGS_BITS);
+    dynasm!(a ; .arch aarch64 ; bfi W(3), W(2), #0, #1);
+    cpu(a, Mem::Str32, 3, FLAGS_BITS);
+    dynasm!(a ; .arch aarch64 ; =>done);
+}
+
+/// W2 = CF of 32-bit lazy flags of kind `op` (clobbers W0, W3); false for a kind not
+/// done here.
+fn emit_carry(a: &mut Asm, op: LazyOp) -> bool {
+    let (x, y) = match op {
+        // The sum wrapped below an operand; the subtrahend exceeded the minuend.
+        LazyOp::Add => (F_R, F_A),
+        LazyOp::Sub => (F_A, F_B),
+        LazyOp::Logic => {
+            dynasm!(a ; .arch aarch64 ; movz W(2), #0);
+            return true;
+        }
+        _ => return false,
+    };
+    cpu(a, Mem::Ldr32, 0, x);
+    cpu(a, Mem::Ldr32, 3, y);
+    dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; cset W(2), lo);
+    true
+}
+
+/// The inline stack forms handle a 32-bit stack (SS.B set) only.
+fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
+    let ss_attr = SEGS + SEG_SIZE * Seg::Ss as i32 + SEG_ATTR;
+    cpu(a, Mem::Ldrh, 3, ss_attr);
+    dynasm!(a ; .arch aarch64 ; tst W(3), #attr::DB as u32 ; b.eq =>slow);
+}
+
+/// The interpreter's fast path for an access of `m.size` bytes, leaving the RAM offset
+/// in X1: a present, writable, expand-up data segment with the access inside its
+/// limit, no page crossing, and a soft-TLB hit (read or write tag) for the current
+/// privilege. Clobbers W0-W3, W5.
+fn emit_tlb_lookup(a: &mut Asm, rc: &RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
+    let seg = SEGS + SEG_SIZE * m.seg as i32;
+    let plain_mask = (attr::PRESENT | attr::CODE | attr::DC | attr::RW) as u32;
+    let plain = (attr::PRESENT | attr::RW) as u32;
+    let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
+    let last = m.size as u32 - 1;
+    emit_ea(a, &m.ea, rc);
+    cpu(a, Mem::Ldrh, 1, seg + SEG_ATTR);
+    mov_imm32(a, 3, plain_mask);
+    dynasm!(a ; .arch aarch64 ; and W(1), W(1), W(3));
+    cmp_imm32(a, 1, plain);
+    dynasm!(a ; .arch aarch64 ; b.ne =>slow);
+    cpu(a, Mem::Ldr32, 1, seg + SEG_LIMIT);
+    // 64-bit: the last byte's offset may pass 4 GiB.
+    dynasm!(a
+        ; .arch aarch64
+        ; add XSP(2), XSP(0), #last
+        ; cmp X(2), X(1)
+        ; b.hi =>slow
+    );
+    cpu(a, Mem::Ldr32, 3, seg + SEG_BASE);
+    dynasm!(a
+        ; .arch aarch64
+        ; add W(0), W(0), W(3)
+        ; and WSP(1), W(0), #0xfff
+        ; cmp WSP(1), #0x1000 - m.size as u32
+        ; b.hi =>slow
+    );
+    emit_tlb_entry(a);
+    mem(a, Mem::Ldr32, 3, 2, tag);
+    dynasm!(a
+        ; .arch aarch64
+        ; and WSP(1), W(0), #0xffff_f000
+        ; cmp W(1), W(3)
+        ; b.ne =>slow
+    );
+    mem(a, Mem::Ldr32, 1, 2, TLB_PHYS);
+    dynasm!(a
+        ; .arch aarch64
+        ; and WSP(0), W(0), #0xfff
+        ; orr W(1), W(1), W(0)
+    );
+}
+
+/// X2 = the soft-TLB entry for linear address W0 at the current privilege (the
+/// interpreter's `Tlb::index` in the supervisor or user set). Clobbers W1, W3.
+fn emit_tlb_entry(a: &mut Asm) {
+    const _: () = assert!(ENTRIES.is_power_of_two());
+    let bits = ENTRIES.trailing_zeros();
+    dynasm!(a ; .arch aarch64 ; ubfx W(1), W(0), #12, #bits);
+    cpu(a, Mem::Ldrb, 3, CPL);
+    dynasm!(a
+        ; .arch aarch64
+        ; cmp WSP(3), #3
+        ; b.ne >supervisor
+        ; add WSP(1), WSP(1), #ENTRIES as u32
+        ; supervisor:
+    );
+    mov_imm32(a, 3, TLB_ENTRY as u32);
+    dynasm!(a ; .arch aarch64 ; mul W(1), W(1), W(3));
+    cpu(a, Mem::Ldr64, 2, TLB_SETS);
+    dynasm!(a ; .arch aarch64 ; add X(2), X(2), X(1));
+}
+
+/// The source into W1.
+fn load_src(a: &mut Asm, rc: &RegCache, s: &Src) {
+    match *s {
+        Src::Reg(off) => rc.load(a, off, 1),
+        Src::Imm(v) => mov_imm32(a, 1, v),
+    }
+}
+
+/// EIP += delta.
+fn emit_add_eip(a: &mut Asm, delta: u32) {
+    cpu(a, Mem::Ldr32, 3, EIP);
+    add_imm32(a, 3, 3, delta);
+    cpu(a, Mem::Str32, 3, EIP);
+}
+
+/// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
+fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
+    dynasm!(a
+        ; .arch aarch64
+        ; mov X(0), X(CPU)
+        ; mov X(1), x20
+    );
+    mov_imm64(a, 2, insn as *const _ as u64);
+    mov_imm64(a, IP0, run_handler::<B> as *const () as u64);
+    dynasm!(a
+        ; .arch aarch64
+        ; blr X(IP0)
+        ; cbnz W(0), =>exit
+    );
+}
+
+/// W0 = EIP + `delta`, checked against CS's limit (`slow` beyond it).
+fn emit_target(a: &mut Asm, delta: u32, slow: DynamicLabel) {
+    let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
+    cpu(a, Mem::Ldr32, 0, EIP);
+    add_imm32(a, 0, 0, delta);
+    cpu(a, Mem::Ldr32, 3, cs_limit);
+    dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi =>slow);
+}
+
+/// A block-ending Jcc whose flags come from a 32-bit SUB/CMP, ADD, logic, INC/DEC or
+/// shift: the host redoes the operation and branches on the ARM condition that means
+/// the same; other flag sources and conditions, and a target beyond CS's limit, take
+/// the handler. EIP is exact on entry.
+fn emit_jcc<B: Bus>(
+    a: &mut Asm,
+    insn: &Insn<B>,
+    cc: u8,
+    known: Option<LazyOp>,
+    exit: DynamicLabel,
+) {
+    const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one halfword");
+    let d = &insn.1;
+    let (taken, not_taken, slow) = (
+        a.new_dynamic_label(),
+        a.new_dynamic_label(),
+        a.new_dynamic_label(),
+    );
+    match known {
+        Some(op) => {
+            if emit_host_flags(a, op, cc, taken) {
+                dynasm!(a ; .arch aarch64 ; b =>not_taken);
+            } else {
+                dynasm!(a ; .arch aarch64 ; b =>slow);
+            }
+        }
+        None => {
+            // Whatever recorded the flags is known only at run time.
+            cpu(a, Mem::Ldrh, 4, F_OP);
+            for op in [
+                LazyOp::Sub,
+                LazyOp::Logic,
+                LazyOp::Add,
+                LazyOp::Inc,
+                LazyOp::Dec,
+            ] {
+                let next = a.new_dynamic_label();
+                cmp_imm32(a, 4, op as u32 | 31 << 8);
+                dynasm!(a ; .arch aarch64 ; b.ne =>next);
+                if emit_host_flags(a, op, cc, taken) {
+                    dynasm!(a ; .arch aarch64 ; b =>not_taken);
+                } else {
+                    dynasm!(a ; .arch aarch64 ; b =>slow);
+                }
+                dynasm!(a ; .arch aarch64 ; =>next);
+            }
+            dynasm!(a ; .arch aarch64 ; b =>slow);
+        }
+    }
+    dynasm!(a ; .arch aarch64 ; =>not_taken);
+    emit_add_eip(a, d.len as u32);
+    dynasm!(a ; .arch aarch64 ; b ->chain ; =>taken);
+    emit_target(a, (d.len as u32).wrapping_add(d.rel), slow);
+    cpu(a, Mem::Str32, 0, EIP);
+    dynasm!(a ; .arch aarch64 ; b ->chain ; =>slow);
+    emit_helper_call::<B>(a, insn, exit);
+    dynasm!(a ; .arch aarch64 ; b ->chain);
+}
+
+/// ARM conditions, as dynasm spells them in `b.cond`.
+#[derive(Clone, Copy)]
+enum Cond {
+    Eq,
+    Ne,
+    Hs,
+    Lo,
+    Mi,
+    Pl,
+    Vs,
+    Vc,
+    Hi,
+    Ls,
+    Ge,
+    Lt,
+    Gt,
+    Le,
+}
+
+/// Branch to `taken` if the guest's condition `cc` holds, from 32-bit lazy flags of
+/// kind `op`, by redoing the operation: CMP a, b for SUB (ARM's C is x86's CF
+/// inverted); CMN a, b for ADD (C is CF); CMP r, 0 for logic (CF = OF = 0, read as
+/// after a SUB); ADDS/SUBS a, 1 for INC/DEC (NZV only; CF is theirs to keep, not the
+/// host's); the result alone for a shift's ZF and SF. PF is never had. False, with
+/// nothing emitted, when `cc` cannot be had this way.
+fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8, taken: DynamicLabel) -> bool {
+    use Cond::*;
+    // x86 condition codes in order: O NO B AE E NE BE A S NS P NP L GE LE G.
+    let after_sub = [
+        Some(Vs),
+        Some(Vc),
+        Some(Lo),
+        Some(Hs),
+        Some(Eq),
+        Some(Ne),
+        Some(Ls),
+        Some(Hi),
+        Some(Mi),
+        Some(Pl),
+        None,
+        None,
+        Some(Lt),
+        Some(Ge),
+        Some(Le),
+        Some(Gt),
+    ];
+    let cc = (cc & 15) as usize;
+    let uses_cf = matches!(cc, 2 | 3 | 6 | 7);
+    let cond = match op {
+        LazyOp::Sub | LazyOp::Logic => after_sub[cc],
+        LazyOp::Add => match cc {
+            2 => Some(Hs),
+            3 => Some(Lo),
+            6 | 7 => None,
+            _ => after_sub[cc],
+        },
+        LazyOp::Inc | LazyOp::Dec if !uses_cf => after_sub[cc],
+        LazyOp::Shl | LazyOp::Shr | LazyOp::Sar if matches!(cc, 4 | 5 | 8 | 9) => after_sub[cc],
+        _ => None,
+    };
+    let Some(cond) = cond else { return false };
+    match op {
+        LazyOp::Sub | LazyOp::Add => {
+            cpu(a, Mem::Ldr32, 0, F_A);
+            cpu(a, Mem::Ldr32, 1, F_B);
+            if op == LazyOp::Sub {
+                dynasm!(a ; .arch aarch64 ; cmp W(0), W(1));
+            } else {
+                dynasm!(a ; .arch aarch64 ; cmn W(0), W(1));
+            }
+        }
+        LazyOp::Inc => {
+            cpu(a, Mem::Ldr32, 0, F_A);
+            dynasm!(a ; .arch aarch64 ; adds W(0), WSP(0), #1);
+        }
+        LazyOp::Dec => {
+            cpu(a, Mem::Ldr32, 0, F_A);
+            dynasm!(a ; .arch aarch64 ; subs W(0), WSP(0), #1);
+        }
+        _ => {
+            cpu(a, Mem::Ldr32, 0, F_R);
+            dynasm!(a ; .arch aarch64 ; cmp WSP(0), #0);
+        }
+    }
+    match cond {
+        Eq => dynasm!(a ; .arch aarch64 ; b.eq =>taken),
+        Ne => dynasm!(a ; .arch aarch64 ; b.ne =>taken),
+        Hs => dynasm!(a ; .arch aarch64 ; b.hs =>taken),
+        Lo => dynasm!(a ; .arch aarch64 ; b.lo =>taken),
+        Mi => dynasm!(a ; .arch aarch64 ; b.mi =>taken),
+        Pl => dynasm!(a ; .arch aarch64 ; b.pl =>taken),
+        Vs => dynasm!(a ; .arch aarch64 ; b.vs =>taken),
+        Vc => dynasm!(a ; .arch aarch64 ; b.vc =>taken),
+        Hi => dynasm!(a ; .arch aarch64 ; b.hi =>taken),
+        Ls => dynasm!(a ; .arch aarch64 ; b.ls =>taken),
+        Ge => dynasm!(a ; .arch aarch64 ; b.ge =>taken),
+        Lt => dynasm!(a ; .arch aarch64 ; b.lt =>taken),
+        Gt => dynasm!(a ; .arch aarch64 ; b.gt =>taken),
+        Le => dynasm!(a ; .arch aarch64 ; b.le =>taken),
+    }
+    true
+}
+
+/// JMP rel32, CALL rel32 (on a 32-bit stack) and RET: the target checked against CS's
+/// limit, the stack through the soft TLB; anything else takes the handler. EIP is exact
+/// on entry.
+fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel) {
+    let d = &insn.1;
+    let next = d.len as u32;
+    let target = (d.len as u32).wrapping_add(d.rel);
+    let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
+    let slow = a.new_dynamic_label();
+    let rc = RegCache::default();
+    match b {
+        Branch::Jmp => {
+            emit_target(a, target, slow);
+            cpu(a, Mem::Str32, 0, EIP);
+        }
+        Branch::Call => {
+            emit_stack_check(a, slow);
+            emit_tlb_lookup(a, &rc, &stack_ref(-4), true, slow);
+            dynasm!(a ; .arch aarch64 ; mov X(4), X(1));
+            emit_target(a, target, slow);
+            dynasm!(a ; .arch aarch64 ; mov W(2), W(0));
+            cpu(a, Mem::Ldr32, 0, EIP);
+            add_imm32(a, 0, 0, next);
+            dynasm!(a ; .arch aarch64 ; str W(0), [X(RAM), X(4)]);
+            cpu(a, Mem::Ldr32, 3, ESP);
+            dynasm!(a ; .arch aarch64 ; sub WSP(3), WSP(3), #4);
+            cpu(a, Mem::Str32, 3, ESP);
+            cpu(a, Mem::Str32, 2, EIP);
+        }
+        Branch::Ret => {
+            emit_stack_check(a, slow);
+            emit_tlb_lookup(a, &rc, &stack_ref(0), false, slow);
+            dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
+            cpu(a, Mem::Ldr32, 3, cs_limit);
+            dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi =>slow);
+            cpu(a, Mem::Ldr32, 3, ESP);
+            dynasm!(a ; .arch aarch64 ; add WSP(3), WSP(3), #4);
+            cpu(a, Mem::Str32, 3, ESP);
+            cpu(a, Mem::Str32, 0, EIP);
+        }
+    }
+    dynasm!(a ; .arch aarch64 ; b ->chain ; =>slow);
+    emit_helper_call::<B>(a, insn, exit);
+    dynasm!(a ; .arch aarch64 ; b ->chain);
+}
+
+/// The end of a block that ran to completion, EIP exact: retire its `len` instructions,
+/// then go on into the translated block at CS:EIP, found as the dispatcher finds it (CS
+/// limit, the soft TLB's read entry, the block key) in the chain table, if it is there,
+/// fits the instruction budget, and no interrupt is waiting. Otherwise return 0.
+fn emit_chain(a: &mut Asm, len: u32, is_286: bool) {
+    const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
+    let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
+    cpu(a, Mem::Ldr64, 0, INSNS);
+    if len < 4096 {
+        dynasm!(a ; .arch aarch64 ; add XSP(0), XSP(0), #len);
+    } else {
+        mov_imm32(a, 1, len);
+        dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(1));
+    }
+    cpu(a, Mem::Str64, 0, INSNS);
+    cpu(a, Mem::Ldrb, 0, INTR_SEEN);
+    dynasm!(a ; .arch aarch64 ; cbnz W(0), >irq ; lookup:);
+    cpu(a, Mem::Ldr32, 0, EIP);
+    cpu(a, Mem::Ldr32, 3, cs_seg + SEG_LIMIT);
+    dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi >out);
+    cpu(a, Mem::Ldr32, 3, cs_seg + SEG_BASE);
+    dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(3));
+    emit_tlb_entry(a);
+    mem(a, Mem::Ldr32, 3, 2, TLB_READ_TAG);
+    dynasm!(a
+        ; .arch aarch64
+        ; and WSP(1), W(0), #0xffff_f000
+        ; cmp W(1), W(3)
+        ; b.ne >out
+    );
+    mem(a, Mem::Ldr32, 3, 2, TLB_PHYS);
+    dynasm!(a
+        ; .arch aarch64
+        ; and WSP(0), W(0), #0xfff
+        ; orr W(0), W(0), W(3)
+    );
+    cpu(a, Mem::Ldrh, 3, cs_seg + SEG_ATTR);
+    dynasm!(a
+        ; .arch aarch64
+        ; tst W(3), #attr::DB as u32
+        ; b.eq >code16
+        ; orr XSP(0), X(0), #1u64 << 40
+        ; code16:
+    );
+    if is_286 {
+        dynasm!(a ; .arch aarch64 ; orr XSP(0), X(0), #1u64 << 41);
+    }
+    dynasm!(a
+        ; .arch aarch64
+        ; eor X(2), X(0), X(0), lsr #12
+        ; and XSP(2), X(2), #(CHAIN_SLOTS - 1) as u64
+        ; add X(2), X(LINKS), X(2), lsl #5
+    );
+    mem(a, Mem::Ldr64, 3, 2, SLOTS + SLOT_KEY);
+    dynasm!(a ; .arch aarch64 ; cmp X(0), X(3) ; b.ne >out);
+    cpu(a, Mem::Ldr64, 0, INSNS);
+    mem(a, Mem::Ldr64, 3, 2, SLOTS + SLOT_LEN);
+    dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(3));
+    cpu(a, Mem::Ldr64, 3, CHAIN_END);
+    dynasm!(a ; .arch aarch64 ; cmp X(0), X(3) ; b.hi >out);
+    mem(a, Mem::Ldr64, 3, LINKS, CHAINED);
+    dynasm!(a ; .arch aarch64 ; add XSP(3), XSP(3), #1);
+    mem(a, Mem::Str64, 3, LINKS, CHAINED);
+    mem(a, Mem::Ldr64, 3, 2, SLOTS + SLOT_ENTRY);
+    dynasm!(a ; .arch aarch64 ; br X(3) ; irq:);
+    cpu(a, Mem::Ldr32, 3, FLAGS_BITS);
+    dynasm!(a
+        ; .arch aarch64
+        ; tst W(3), #IF
+        ; b.eq <lookup
+        ; out:
+        ; movz X(0), #0
+        ; ->leave:
+        ; ldp x27, x28, [sp, #80]
+        ; ldp x25, x26, [sp, #64]
+        ; ldp x23, x24, [sp, #48]
+        ; ldp x21, x22, [sp, #32]
+        ; ldp x19, x20, [sp, #16]
+        ; ldp x29, x30, [sp], #96
+        ; ret
+    );
+}
+
+/// The AArch64 emitter.
+struct A64 {
+    a: Asm,
+    rc: RegCache,
+}
+
+impl<B: Bus> Emitter<B> for A64 {
+    fn label(&mut self) -> DynamicLabel {
+        self.a.new_dynamic_label()
+    }
+
+    fn bind(&mut self, l: DynamicLabel) {
+        dynasm!(self.a ; .arch aarch64 ; =>l);
+    }
+
+    fn offset(&self) -> usize {
+        self.a.offset().0
+    }
+
+    fn prologue(&mut self) {
+        // Chained blocks jump past this, into the same frame.
+        dynasm!(self.a
+            ; .arch aarch64
+            ; stp x29, x30, [sp, #-96]!
+            ; mov x29, sp
+            ; stp x19, x20, [sp, #16]
+            ; stp x21, x22, [sp, #32]
+            ; stp x23, x24, [sp, #48]
+            ; stp x25, x26, [sp, #64]
+            ; stp x27, x28, [sp, #80]
+            ; mov x19, x0
+            ; mov x20, x1
+            ; mov x21, x2
+            ; mov x22, x3
+        );
+    }
+
+    fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<LazyOp>, keep: bool) {
+        emit_inline(&mut self.a, &mut self.rc, f, slow, before, keep);
+    }
+
+    fn forget_regs(&mut self) {
+        self.rc.clear();
+    }
+
+    fn add_eip(&mut self, delta: u32) {
+        emit_add_eip(&mut self.a, delta);
+    }
+
+    fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel) {
+        emit_helper_call::<B>(&mut self.a, insn, exit);
+    }
+
+    fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<LazyOp>, exit: DynamicLabel) {
+        emit_jcc::<B>(&mut self.a, insn, cc, known, exit);
+    }
+
+    fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel) {
+        emit_branch::<B>(&mut self.a, insn, b, exit);
+    }
+
+    fn jump(&mut self, l: DynamicLabel) {
+        dynasm!(self.a ; .arch aarch64 ; b =>l);
+    }
+
+    fn chain(&mut self, len: i32, is_286: bool) {
+        dynasm!(self.a ; .arch aarch64 ; ->chain:);
+        emit_chain(&mut self.a, len as u32, is_286);
+    }
+
+    fn exit_stub(&mut self, l: DynamicLabel, k: i32) {
+        dynasm!(self.a ; .arch aarch64 ; =>l);
+        mov_imm32(&mut self.a, 2, k as u32);
+        dynasm!(self.a ; .arch aarch64 ; b ->exit);
+    }
+
+    fn exit_tail(&mut self) {
+        // W0 is END_BLOCK (instruction W2 done) or a packed exception (not done).
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch aarch64
+            ; ->exit:
+            ; cmp WSP(0), #END_BLOCK
+            ; b.ne >fault
+            ; add WSP(2), WSP(2), #1
+            ; movz W(0), #0
+            ; fault:
+        );
+        cpu(a, Mem::Ldr64, 3, INSNS);
+        dynasm!(a ; .arch aarch64 ; add X(3), X(3), X(2));
+        cpu(a, Mem::Str64, 3, INSNS);
+        dynasm!(a ; .arch aarch64 ; b ->leave);
+    }
+
+    fn finish(self) -> Option<Vec<u8>> {
+        self.a.finalize().ok()
+    }
+}
+
+/// Translate `block` for the code cache address `base`.
+pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<Translated> {
+    let a64 = A64 {
+        a: Asm::new(base),
+        rc: RegCache::default(),
+    };
+    translate::translate(block, a64)
+}
+
+/// Run the code at `entry` on `cpu` and `bus`, chaining through `links`: the packed
+/// exception that ended it, or 0.
+pub fn call<B: Bus>(entry: usize, cpu: &mut Cpu, bus: &mut B, links: &Links) -> u32 {
+    let ram = bus.mem().ram_mut().as_mut_ptr();
+    // SAFETY: `entry` is the entry of code `translate::<B>` emitted into the executable
+    // code cache for a block of this same bus type, not cleared since (handles are reset
+    // with the cache), with the instruction cache synchronised after it was written, and
+    // `links` holds only chain entries of such code. That code follows the AAPCS64 (it
+    // saves what it uses of X19-X30), touches only `*cpu` (through the field offsets in
+    // `layout`), reads and counts in `links`, accesses guest RAM at `ram` at the physical
+    // offsets of soft-TLB hits (entries exist only for pages inside RAM, accesses never
+    // cross a page), and calls `run_handler::<B>` with `cpu` and `bus`.
+    let f: extern "C" fn(*mut Cpu, *mut B, *mut u8, *const Links) -> u64 =
+        unsafe { std::mem::transmute(entry) };
+    f(cpu, bus, ram, links) as u32
+}
