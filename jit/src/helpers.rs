@@ -40,6 +40,8 @@ fn handle<B: Bus>(cpu: &mut Cpu, bus: &mut B, insn: &(Handler<B>, DecodedInsn)) 
     // Only instructions can raise an interrupt request inside a run (device time moves
     // between runs): chained code reads this instead of asking the bus.
     cpu.intr_seen = bus.interrupt_pending();
+    // The handler may have loaded a segment, changed CPL or replaced the TLB.
+    cpu.refresh_jit_view();
     match r {
         Ok(()) if cpu.block_ending() => END_BLOCK,
         Ok(()) => CONTINUE,

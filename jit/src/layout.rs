@@ -4,7 +4,6 @@
 use std::mem::{offset_of, size_of};
 
 use ox86_core::cpu::state::Segment;
-use ox86_core::cpu::TLB_SETS_OFFSET;
 use ox86_core::mmu::tlb::TlbEntry;
 use ox86_core::Cpu;
 
@@ -22,7 +21,6 @@ pub(crate) const SEG_SIZE: i32 = size_of::<Segment>() as i32;
 pub(crate) const SEG_ATTR: i32 = offset_of!(Segment, attr) as i32;
 pub(crate) const SEG_BASE: i32 = offset_of!(Segment, base) as i32;
 pub(crate) const SEG_LIMIT: i32 = offset_of!(Segment, limit) as i32;
-pub(crate) const CPL: i32 = offset_of!(Cpu, s.cpl) as i32;
 pub(crate) const FLAGS_BITS: i32 = offset_of!(Cpu, s.flags.bits) as i32;
 pub(crate) const INSNS: i32 = offset_of!(Cpu, stats.instructions) as i32;
 pub(crate) const CHAIN_END: i32 = offset_of!(Cpu, chain_end) as i32;
@@ -32,7 +30,9 @@ pub(crate) const SLOTS: i32 = offset_of!(Links, slots) as i32;
 pub(crate) const SLOT_KEY: i32 = offset_of!(ChainSlot, key) as i32;
 pub(crate) const SLOT_ENTRY: i32 = offset_of!(ChainSlot, entry) as i32;
 pub(crate) const SLOT_LEN: i32 = offset_of!(ChainSlot, len) as i32;
-pub(crate) const TLB_SETS: i32 = TLB_SETS_OFFSET as i32;
+pub(crate) const JIT_TLB: i32 = offset_of!(Cpu, jit.tlb) as i32;
+pub(crate) const JIT_FLAT: i32 = offset_of!(Cpu, jit.flat) as i32;
+pub(crate) const JIT_KEY_MODE: i32 = offset_of!(Cpu, jit.key_mode) as i32;
 pub(crate) const TLB_ENTRY: i32 = size_of::<TlbEntry>() as i32;
 pub(crate) const TLB_READ_TAG: i32 = offset_of!(TlbEntry, read_tag) as i32;
 pub(crate) const TLB_WRITE_TAG: i32 = offset_of!(TlbEntry, write_tag) as i32;

@@ -122,6 +122,7 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
             self.links
                 .enter(block.key, chain_entry, block.insns.len(), code.get());
             cpu.intr_seen = bus.interrupt_pending();
+            cpu.refresh_jit_view();
             let r = backend::host::call(self.cache.addr(entry), cpu, bus, &self.links);
             Exception::from_bits(r)
         }

@@ -420,7 +420,7 @@ pub(crate) trait Emitter<B: Bus> {
     /// Jump to `l`.
     fn jump(&mut self, l: DynamicLabel);
     /// The block's end (EIP exact): retire its `len` instructions and chain on.
-    fn chain(&mut self, len: i32, is_286: bool);
+    fn chain(&mut self, len: i32);
     /// Exit label of instruction `k`: its helper returned END_BLOCK or a fault.
     fn exit_stub(&mut self, l: DynamicLabel, k: i32);
     /// The common tail the exit stubs jump to.
@@ -441,7 +441,6 @@ pub struct Translated {
 /// every exit; inline instructions only add to a pending delta in between.
 pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Option<Translated> {
     let code32 = block.key >> 40 & 1 != 0;
-    let is_286 = block.key >> 41 & 1 != 0;
     e.prologue();
     let chain_entry = e.offset();
     let mut exits = Vec::new();
@@ -505,7 +504,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     if delta != 0 {
         e.add_eip(delta);
     }
-    e.chain(block.insns.len() as i32, is_286);
+    e.chain(block.insns.len() as i32);
     // An instruction off its fast path runs the handler with EIP made exact, then puts
     // EIP back where the inline path leaves it (the delta stays pending).
     for (slow, back, exit, insn, before) in slow_paths {

@@ -53,10 +53,6 @@ pub struct RunStats {
     pub idle: u64,
 }
 
-/// Offset in `Cpu` of the pointer to the soft TLB's two sets (supervisor, user) of
-/// `mmu::tlb::ENTRIES` `TlbEntry`s each: where generated code looks pages up.
-pub const TLB_SETS_OFFSET: usize = std::mem::offset_of!(Cpu, tlb) + std::mem::offset_of!(Tlb, sets);
-
 /// What `Cpu::checkpoint` keeps: the architectural state (x87 included) and the
 /// counters that make up the virtual clock. Serializable, for snapshots.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -103,6 +99,25 @@ pub struct Cpu {
     /// For generated code: the bus's interrupt request as last seen (the dispatcher and
     /// every helper call refresh it; nothing else can raise one inside a run).
     pub intr_seen: bool,
+    /// For generated code: what it would otherwise recompute at every access.
+    pub jit: JitView,
+}
+
+/// Facts generated code reads instead of deriving them from the segment registers,
+/// the privilege level and the TLB at every access. `Cpu::refresh_jit_view` sets them;
+/// the JIT calls it on entering generated code and after every helper, the only places
+/// inside a run where segments, CPL or the TLB's storage can change.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct JitView {
+    /// Address of the soft-TLB set for the current privilege.
+    pub tlb: usize,
+    /// The mode bits of a block key at the current CS (`block_key` of address 0).
+    pub key_mode: u64,
+    /// Bit `Seg as u32` set for each segment an inline access may use as it is: present,
+    /// writable, expand-up data with a 4 GiB limit and a page-aligned base, so that an
+    /// access stays inside the limit exactly when its linear bytes stay inside a page.
+    pub flat: u32,
 }
 
 impl Cpu {
@@ -123,6 +138,7 @@ impl Cpu {
             debug_break_hit: None,
             chain_end: 0,
             intr_seen: false,
+            jit: JitView::default(),
         }
     }
 
@@ -177,6 +193,27 @@ impl Cpu {
         self.code_dirty = false;
         self.end_block = true;
         self.db_hits = 0;
+    }
+
+    /// Bring `self.jit` up to date (see `JitView`).
+    pub fn refresh_jit_view(&mut self) {
+        use state::attr;
+        let plain_mask = attr::PRESENT | attr::CODE | attr::DC | attr::RW;
+        let mut flat = 0;
+        for (i, seg) in self.s.segs.iter().enumerate() {
+            if seg.attr & plain_mask == attr::PRESENT | attr::RW
+                && seg.limit == u32::MAX
+                && seg.base & 0xfff == 0
+            {
+                flat |= 1 << i;
+            }
+        }
+        let user = self.s.cpl == 3;
+        self.jit = JitView {
+            tlb: self.tlb.sets[user as usize].as_ptr() as usize,
+            key_mode: crate::decode::cache::block_key(0, self.s.code32(), self.is_286()),
+            flat,
+        };
     }
 
     pub fn is_286(&self) -> bool {

@@ -424,71 +424,40 @@ fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
 }
 
 /// The interpreter's fast path for an access of `m.size` bytes, leaving the RAM offset
-/// in X1: a present, writable, expand-up data segment with the access inside its
-/// limit, no page crossing, and a soft-TLB hit (read or write tag) for the current
-/// privilege. Clobbers W0-W3, W5.
+/// in X1, for a segment `JitView::flat` admits: no page crossing (hence inside the
+/// limit) and a soft-TLB hit (read or write tag) for the current privilege. The tag is
+/// compared with the page of the access's last byte, which is the entry's page only
+/// when the access stays inside it. Clobbers W0-W3, W5.
 fn emit_tlb_lookup(a: &mut Asm, rc: &RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
     let seg = SEGS + SEG_SIZE * m.seg as i32;
-    let plain_mask = (attr::PRESENT | attr::CODE | attr::DC | attr::RW) as u32;
-    let plain = (attr::PRESENT | attr::RW) as u32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as u32 - 1;
     emit_ea(a, &m.ea, rc);
-    cpu(a, Mem::Ldrh, 1, seg + SEG_ATTR);
-    mov_imm32(a, 3, plain_mask);
-    dynasm!(a ; .arch aarch64 ; and W(1), W(1), W(3));
-    cmp_imm32(a, 1, plain);
-    dynasm!(a ; .arch aarch64 ; b.ne =>slow);
-    cpu(a, Mem::Ldr32, 1, seg + SEG_LIMIT);
-    // 64-bit: the last byte's offset may pass 4 GiB.
-    dynasm!(a
-        ; .arch aarch64
-        ; add XSP(2), XSP(0), #last
-        ; cmp X(2), X(1)
-        ; b.hi =>slow
-    );
+    cpu(a, Mem::Ldr32, 3, JIT_FLAT);
+    dynasm!(a ; .arch aarch64 ; tst W(3), #1u32 << m.seg as u32 ; b.eq =>slow);
     cpu(a, Mem::Ldr32, 3, seg + SEG_BASE);
     dynasm!(a
         ; .arch aarch64
         ; add W(0), W(0), W(3)
-        ; and WSP(1), W(0), #0xfff
-        ; cmp WSP(1), #0x1000 - m.size as u32
-        ; b.hi =>slow
+        ; add WSP(1), WSP(0), #last
+        ; and WSP(1), W(1), #0xffff_f000
     );
     emit_tlb_entry(a);
     mem(a, Mem::Ldr32, 3, 2, tag);
-    dynasm!(a
-        ; .arch aarch64
-        ; and WSP(1), W(0), #0xffff_f000
-        ; cmp W(1), W(3)
-        ; b.ne =>slow
-    );
+    dynasm!(a ; .arch aarch64 ; cmp W(1), W(3) ; b.ne =>slow);
     mem(a, Mem::Ldr32, 1, 2, TLB_PHYS);
-    dynasm!(a
-        ; .arch aarch64
-        ; and WSP(0), W(0), #0xfff
-        ; orr W(1), W(1), W(0)
-    );
+    dynasm!(a ; .arch aarch64 ; bfxil W(1), W(0), #0, #12);
 }
 
 /// X2 = the soft-TLB entry for linear address W0 at the current privilege (the
-/// interpreter's `Tlb::index` in the supervisor or user set). Clobbers W1, W3.
+/// interpreter's `Tlb::index` in the set `JitView::tlb` points to). Clobbers W3.
 fn emit_tlb_entry(a: &mut Asm) {
     const _: () = assert!(ENTRIES.is_power_of_two());
+    const _: () = assert!(TLB_ENTRY == 16, "entries are indexed by shift");
     let bits = ENTRIES.trailing_zeros();
-    dynasm!(a ; .arch aarch64 ; ubfx W(1), W(0), #12, #bits);
-    cpu(a, Mem::Ldrb, 3, CPL);
-    dynasm!(a
-        ; .arch aarch64
-        ; cmp WSP(3), #3
-        ; b.ne >supervisor
-        ; add WSP(1), WSP(1), #ENTRIES as u32
-        ; supervisor:
-    );
-    mov_imm32(a, 3, TLB_ENTRY as u32);
-    dynasm!(a ; .arch aarch64 ; mul W(1), W(1), W(3));
-    cpu(a, Mem::Ldr64, 2, TLB_SETS);
-    dynasm!(a ; .arch aarch64 ; add X(2), X(2), X(1));
+    dynasm!(a ; .arch aarch64 ; ubfx W(3), W(0), #12, #bits);
+    cpu(a, Mem::Ldr64, 2, JIT_TLB);
+    dynasm!(a ; .arch aarch64 ; add X(2), X(2), X(3), lsl #4);
 }
 
 /// The source into W1.
@@ -743,7 +712,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
 /// then go on into the translated block at CS:EIP, found as the dispatcher finds it (CS
 /// limit, the soft TLB's read entry, the block key) in the chain table, if it is there,
 /// fits the instruction budget, and no interrupt is waiting. Otherwise return 0.
-fn emit_chain(a: &mut Asm, len: u32, is_286: bool) {
+fn emit_chain(a: &mut Asm, len: u32) {
     const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
     let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
     cpu(a, Mem::Ldr64, 0, INSNS);
@@ -775,17 +744,8 @@ fn emit_chain(a: &mut Asm, len: u32, is_286: bool) {
         ; and WSP(0), W(0), #0xfff
         ; orr W(0), W(0), W(3)
     );
-    cpu(a, Mem::Ldrh, 3, cs_seg + SEG_ATTR);
-    dynasm!(a
-        ; .arch aarch64
-        ; tst W(3), #attr::DB as u32
-        ; b.eq >code16
-        ; orr XSP(0), X(0), #1u64 << 40
-        ; code16:
-    );
-    if is_286 {
-        dynasm!(a ; .arch aarch64 ; orr XSP(0), X(0), #1u64 << 41);
-    }
+    cpu(a, Mem::Ldr64, 3, JIT_KEY_MODE);
+    dynasm!(a ; .arch aarch64 ; orr X(0), X(0), X(3));
     dynasm!(a
         ; .arch aarch64
         ; eor X(2), X(0), X(0), lsr #12
@@ -887,9 +847,9 @@ impl<B: Bus> Emitter<B> for A64 {
         dynasm!(self.a ; .arch aarch64 ; b =>l);
     }
 
-    fn chain(&mut self, len: i32, is_286: bool) {
+    fn chain(&mut self, len: i32) {
         dynasm!(self.a ; .arch aarch64 ; ->chain:);
-        emit_chain(&mut self.a, len as u32, is_286);
+        emit_chain(&mut self.a, len as u32);
     }
 
     fn exit_stub(&mut self, l: DynamicLabel, k: i32) {

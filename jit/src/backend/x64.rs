@@ -300,37 +300,27 @@ fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
     dynasm!(a ; .arch x64 ; test WORD [r12 + ss_attr], attr::DB as i16 ; jz =>slow);
 }
 
-/// The interpreter's fast path for an access of `m.size` bytes, leaving the RAM offset in RCX: a
-/// present, writable, expand-up data segment with the access inside its limit, no page
-/// crossing, and a soft-TLB hit (read or write tag) for the current privilege.
+/// The interpreter's fast path for an access of `m.size` bytes, leaving the RAM offset
+/// in RCX, for a segment `JitView::flat` admits: no page crossing (hence inside the
+/// limit) and a soft-TLB hit (read or write tag) for the current privilege. The tag is
+/// compared with the page of the access's last byte, which is the entry's page only
+/// when the access stays inside it.
 fn emit_tlb_lookup(a: &mut Asm, rc: &RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
     let seg = SEGS + SEG_SIZE * m.seg as i32;
-    let plain_mask = (attr::PRESENT | attr::CODE | attr::DC | attr::RW) as i32;
-    let plain = (attr::PRESENT | attr::RW) as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as i32 - 1;
     emit_ea(a, &m.ea, rc);
     dynasm!(a
         ; .arch x64
-        ; movzx ecx, WORD [r12 + seg + SEG_ATTR]
-        ; and ecx, plain_mask
-        ; cmp ecx, plain
-        ; jne =>slow
-        ; mov ecx, [r12 + seg + SEG_LIMIT]
-        ; lea rdx, [rax + last]
-        ; cmp rdx, rcx
-        ; ja =>slow
+        ; test DWORD [r12 + JIT_FLAT], 1 << m.seg as i32
+        ; jz =>slow
         ; add eax, [r12 + seg + SEG_BASE]
-        ; mov ecx, eax
-        ; and ecx, 0xfff
-        ; cmp ecx, 0x1000 - m.size as i32
-        ; ja =>slow
+        ; lea ecx, [rax + last]
+        ; and ecx, 0xffff_f000_u32 as i32
     );
     emit_tlb_entry(a);
     dynasm!(a
         ; .arch x64
-        ; mov ecx, eax
-        ; and ecx, 0xffff_f000_u32 as i32
         ; cmp ecx, [rdx + tag]
         ; jne =>slow
         ; mov ecx, [rdx + TLB_PHYS]
@@ -340,20 +330,15 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &RegCache, m: &MemRef, write: bool, slow: Dy
 }
 
 /// RDX = the soft-TLB entry for linear address EAX at the current privilege (the
-/// interpreter's `Tlb::index` in the supervisor or user set). Clobbers ECX.
+/// interpreter's `Tlb::index` in the set `JitView::tlb` points to).
 fn emit_tlb_entry(a: &mut Asm) {
     dynasm!(a
         ; .arch x64
-        ; mov ecx, eax
-        ; shr ecx, 12
-        ; and ecx, (ENTRIES - 1) as i32
-        ; imul ecx, ecx, TLB_ENTRY
-        ; cmp BYTE [r12 + CPL], 3
-        ; jne >supervisor
-        ; add ecx, ENTRIES as i32 * TLB_ENTRY
-        ; supervisor:
-        ; mov rdx, [r12 + TLB_SETS]
-        ; add rdx, rcx
+        ; mov edx, eax
+        ; shr edx, 12
+        ; and edx, (ENTRIES - 1) as i32
+        ; imul edx, edx, TLB_ENTRY
+        ; add rdx, [r12 + JIT_TLB]
     );
 }
 
@@ -551,7 +536,7 @@ fn emit_host_jcc(a: &mut Asm, cc: u8, t: DynamicLabel) {
 /// then go on into the translated block at CS:EIP, found as the dispatcher finds it (CS
 /// limit, the soft TLB's read entry, the block key) in the chain table, if it is there,
 /// fits the instruction budget, and no interrupt is waiting. Otherwise return 0.
-fn emit_chain(a: &mut Asm, len: i32, is_286: bool) {
+fn emit_chain(a: &mut Asm, len: i32) {
     let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
     let slot = size_of::<ChainSlot>() as i32;
     const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
@@ -575,14 +560,8 @@ fn emit_chain(a: &mut Asm, len: i32, is_286: bool) {
         ; jne >out
         ; and eax, 0xfff
         ; or eax, [rdx + TLB_PHYS]
-        ; test WORD [r12 + cs_seg + SEG_ATTR], attr::DB as i16
-        ; jz >code16
-        ; bts rax, 40
-        ; code16:
+        ; or rax, [r12 + JIT_KEY_MODE]
     );
-    if is_286 {
-        dynasm!(a ; .arch x64 ; bts rax, 41);
-    }
     dynasm!(a
         ; .arch x64
         ; mov rdx, rax
@@ -677,9 +656,9 @@ impl<B: Bus> Emitter<B> for X64 {
         dynasm!(self.a ; .arch x64 ; jmp =>l);
     }
 
-    fn chain(&mut self, len: i32, is_286: bool) {
+    fn chain(&mut self, len: i32) {
         dynasm!(self.a ; .arch x64 ; ->chain:);
-        emit_chain(&mut self.a, len, is_286);
+        emit_chain(&mut self.a, len);
     }
 
     fn exit_stub(&mut self, l: DynamicLabel, k: i32) {
