@@ -17,12 +17,17 @@
 #      and serial-shell tests, and the 286 SingleStepTests when the conformance
 #      data is there)
 #   5. test-roms/build.sh --check (committed images match their sources)
-#   6. aarch64: cargo test --release -p ox86-core -p ox86-machine, cross-built
-#      with aarch64-linux-gnu-gcc and run under qemu-aarch64
-#   7. aarch64: a snapshot saved by the x86-64 build resumes under the aarch64
+#   6. aarch64: cargo test --release -p ox86-core -p ox86-jit -p ox86-machine,
+#      cross-built with aarch64-linux-gnu-gcc and run under qemu-aarch64: the JIT
+#      differential fuzzer, every test ROM and the 286 SingleStepTests with the
+#      AArch64 JIT translating every block, and the rest
+#   7. aarch64: the Debian Linux guest boots to its power-off under the JIT on
+#      both hosts, with the same serial output and instruction count
+#   8. aarch64: a snapshot saved by the x86-64 build resumes under the aarch64
 #      build (and the reverse) exactly as one uninterrupted run
-#   8. aarch64: `ox86 sst` on the conformance data, natively and under
-#      qemu-aarch64; both hosts must report the same "N passed, M failed"
+#   9. aarch64: `ox86 sst` on the conformance data, natively and under
+#      qemu-aarch64, interpreter and JIT; every run must report the same
+#      "N passed, M failed"
 # The last line printed is "N passed, M failed", counting steps (skipped steps
 # are in neither count); the exit status is 0 only when no step failed.
 #
@@ -122,14 +127,17 @@ target_dir() {
     echo "$dir"
 }
 
-# run_sst LABEL COMMAND...: run `COMMAND sst SST_DIR`, show its output, and set
+# Extra arguments of `ox86 sst` for run_sst.
+sst_args=()
+
+# run_sst LABEL COMMAND...: run `COMMAND sst SST_ARGS... SST_DIR`, show its output, and set
 # sst_line to its closing "N passed, M failed" line. Exit status 0 (all pass) and
 # 1 (some tests fail) are accepted when that line is there; anything else fails.
 run_sst() {
     local label=$1 log="$tmp/sst-$1.log" rc=0 last
     shift
-    echo "--- $label: $* sst $SST_DIR"
-    "$@" sst "$SST_DIR" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+    echo "--- $label: $* sst ${sst_args[*]} $SST_DIR"
+    "$@" sst "${sst_args[@]}" "$SST_DIR" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
     last=$(tail -n 1 "$log")
     if [ "$rc" -gt 1 ]; then
         echo "test.sh: $label: ox86 sst exited with status $rc" >&2
@@ -168,11 +176,45 @@ step_roms() {
 }
 
 step_cross_test() {
-    cargo test --release --no-fail-fast --target "$CROSS_TARGET" -p ox86-core -p ox86-machine
+    cargo test --release --no-fail-fast --target "$CROSS_TARGET" -p ox86-core -p ox86-jit -p ox86-machine
+}
+
+# linux_jit_run OX86 OUT: boot the Debian test guest under OX86's JIT until it powers
+# off; serial output in OUT.serial, --stats in OUT.stats.
+linux_jit_run() {
+    local ox86=$1 out=$2 dir=${OX86_GUEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ox86/linux}
+    $ox86 run --kernel "$dir/vmlinuz" --initrd "$dir/initramfs-test.cpio.gz" \
+        --append "console=ttyS0 panic=-1" -m 256M --no-reboot --rtc-base 2026-01-01T00:00:00 \
+        --engine jit --serial "file:$out.serial" --stats >"$out.out" 2>"$out.stats"
+}
+
+# The same guest and input give the same run on both hosts: the JIT's code differs,
+# the guest must not see it.
+step_cross_linux() {
+    local tdir d="$tmp/xlinux" h
+    tdir=$(target_dir)
+    cargo build --release -p ox86
+    cargo build --release --target "$CROSS_TARGET" -p ox86
+    mkdir -p "$d"
+    linux_jit_run "$tdir/release/ox86" "$d/native"
+    linux_jit_run "qemu-aarch64 -L $CROSS_SYSROOT $tdir/$CROSS_TARGET/release/ox86" "$d/aarch64"
+    for h in native aarch64; do
+        grep -q "OX86-MARKER: workload sum=9000450005000 md5=c1d4ba52c72ac7bcc71ff2d6c083e684" "$d/$h.serial" \
+            || { echo "test.sh: $h: no correct workload line" >&2; tail -n 20 "$d/$h.serial" >&2; return 1; }
+        grep -q "OX86-MARKER: poweroff" "$d/$h.serial" \
+            || { echo "test.sh: $h: the guest did not power off" >&2; return 1; }
+        grep -q "jit blocks translated: [1-9]" "$d/$h.stats" \
+            || { echo "test.sh: $h: the JIT translated nothing" >&2; cat "$d/$h.stats" >&2; return 1; }
+        echo "$h: $(grep 'instructions retired' "$d/$h.stats"), $(grep 'jit blocks translated' "$d/$h.stats")"
+    done
+    cmp "$d/native.serial" "$d/aarch64.serial"
+    [ "$(grep 'instructions retired' "$d/native.stats")" = "$(grep 'instructions retired' "$d/aarch64.stats")" ] \
+        || { echo "test.sh: the hosts retired different instruction counts" >&2; return 1; }
+    echo "both hosts: the same serial output ($(wc -l <"$d/native.serial") lines) and instruction count"
 }
 
 step_cross_sst() {
-    local tdir native cross
+    local tdir native cross cross_jit
     tdir=$(target_dir)
     cargo build --release -p ox86
     cargo build --release --target "$CROSS_TARGET" -p ox86
@@ -180,13 +222,18 @@ step_cross_sst() {
     native=$sst_line
     run_sst aarch64 qemu-aarch64 -L "$CROSS_SYSROOT" "$tdir/$CROSS_TARGET/release/ox86"
     cross=$sst_line
-    echo "native x86-64:          $native"
-    echo "aarch64 (qemu-aarch64): $cross"
-    if [ "$native" != "$cross" ]; then
-        echo "test.sh: the two hosts disagree on the conformance results" >&2
+    sst_args=(--engine jit)
+    run_sst aarch64-jit qemu-aarch64 -L "$CROSS_SYSROOT" "$tdir/$CROSS_TARGET/release/ox86"
+    cross_jit=$sst_line
+    sst_args=()
+    echo "native x86-64:                $native"
+    echo "aarch64 (qemu-aarch64):       $cross"
+    echo "aarch64 JIT (qemu-aarch64):   $cross_jit"
+    if [ "$native" != "$cross" ] || [ "$native" != "$cross_jit" ]; then
+        echo "test.sh: the hosts or engines disagree on the conformance results" >&2
         return 1
     fi
-    echo "the two hosts agree"
+    echo "the hosts and engines agree"
 }
 
 # cross_snapshot SAVER RESTORER: a SeaBIOS machine run N instructions and saved by
@@ -236,10 +283,12 @@ step "test-roms/build.sh --check" step_roms
 
 if [ "$quick" -eq 1 ]; then
     skip "aarch64: cargo test under qemu-aarch64" "--quick"
+    skip "aarch64: Linux under the JIT, the same on both hosts" "--quick"
     skip "aarch64: snapshots move between x86-64 and aarch64" "--quick"
     skip "aarch64: ox86 sst agrees with native" "--quick"
 else
     step "aarch64: cargo test under qemu-aarch64" step_cross_test
+    step "aarch64: Linux under the JIT, the same on both hosts" step_cross_linux
     step "aarch64: snapshots move between x86-64 and aarch64" step_cross_snapshot
     if [ -d "$SST_DIR" ]; then
         step "aarch64: ox86 sst agrees with native" step_cross_sst
