@@ -10,7 +10,8 @@ pub const CONTINUE: u32 = 0;
 pub const END_BLOCK: u32 = 1;
 
 /// Run one instruction through its interpreter handler, exactly as the interpreter does:
-/// EIP advanced past it first, put back if it faults. Called by x86-64 code.
+/// EIP advanced past it first, put back if it faults. For instructions that cannot
+/// change what `Cpu::jit` records (`translate::changes_view` is false).
 #[cfg(target_arch = "x86_64")]
 pub extern "sysv64" fn run_handler<B: Bus>(
     cpu: &mut Cpu,
@@ -18,6 +19,19 @@ pub extern "sysv64" fn run_handler<B: Bus>(
     insn: &(Handler<B>, DecodedInsn),
 ) -> u32 {
     handle(cpu, bus, insn)
+}
+
+/// `run_handler` for instructions that may load a segment or change CPL: the JIT view
+/// is brought up to date after them.
+#[cfg(target_arch = "x86_64")]
+pub extern "sysv64" fn run_handler_view<B: Bus>(
+    cpu: &mut Cpu,
+    bus: &mut B,
+    insn: &(Handler<B>, DecodedInsn),
+) -> u32 {
+    let r = handle(cpu, bus, insn);
+    cpu.refresh_jit_view();
+    r
 }
 
 /// `run_handler` for AArch64 code (the AAPCS64).
@@ -30,6 +44,18 @@ pub extern "C" fn run_handler<B: Bus>(
     handle(cpu, bus, insn)
 }
 
+/// `run_handler_view` for AArch64 code (the AAPCS64).
+#[cfg(target_arch = "aarch64")]
+pub extern "C" fn run_handler_view<B: Bus>(
+    cpu: &mut Cpu,
+    bus: &mut B,
+    insn: &(Handler<B>, DecodedInsn),
+) -> u32 {
+    let r = handle(cpu, bus, insn);
+    cpu.refresh_jit_view();
+    r
+}
+
 #[inline(always)]
 fn handle<B: Bus>(cpu: &mut Cpu, bus: &mut B, insn: &(Handler<B>, DecodedInsn)) -> u32 {
     let (h, d) = insn;
@@ -40,8 +66,6 @@ fn handle<B: Bus>(cpu: &mut Cpu, bus: &mut B, insn: &(Handler<B>, DecodedInsn)) 
     // Only instructions can raise an interrupt request inside a run (device time moves
     // between runs): chained code reads this instead of asking the bus.
     cpu.intr_seen = bus.interrupt_pending();
-    // The handler may have loaded a segment, changed CPL or replaced the TLB.
-    cpu.refresh_jit_view();
     match r {
         Ok(()) if cpu.block_ending() => END_BLOCK,
         Ok(()) => CONTINUE,

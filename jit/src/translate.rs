@@ -312,6 +312,97 @@ pub(crate) fn host_cc(d: &DecodedInsn) -> Option<u8> {
     jcc.then_some(d.cc)
 }
 
+/// Whether the instruction may change what `Cpu::jit` records (a segment register, CPL,
+/// CS.D): loads of segment registers, far transfers, interrupts and their returns,
+/// fast system calls. Faults leave generated code, and the dispatcher refreshes the view
+/// before it enters again.
+pub(crate) fn changes_view(d: &DecodedInsn) -> bool {
+    use iced_x86::OpKind;
+    let i = &d.i;
+    let writes_sreg = i.op_count() > 0
+        && i.op0_kind() == OpKind::Register
+        && i.op0_register().is_segment_register();
+    writes_sreg
+        || i.is_call_far()
+        || i.is_call_far_indirect()
+        || i.is_jmp_far()
+        || i.is_jmp_far_indirect()
+        || matches!(
+            i.mnemonic(),
+            Mnemonic::Lds
+                | Mnemonic::Les
+                | Mnemonic::Lfs
+                | Mnemonic::Lgs
+                | Mnemonic::Lss
+                | Mnemonic::Retf
+                | Mnemonic::Iret
+                | Mnemonic::Iretd
+                | Mnemonic::Int
+                | Mnemonic::Int1
+                | Mnemonic::Int3
+                | Mnemonic::Into
+                | Mnemonic::Sysenter
+                | Mnemonic::Sysexit
+                | Mnemonic::Syscall
+                | Mnemonic::Sysret
+                | Mnemonic::Rsm
+                | Mnemonic::Loadall
+        )
+}
+
+/// Where a block-ending branch of a block of `len` instructions leads, where the
+/// translator knows it: the block key of a target in the block's own page. The block
+/// runs from that page, found through the soft TLB when it was entered, and nothing in
+/// it can have remapped the page (`quiet`), so the target's physical address follows
+/// from the block's own; the chain table still decides whether that block is there.
+#[derive(Clone, Copy)]
+pub(crate) struct Targets {
+    pub len: i32,
+    /// The branch target.
+    pub taken: Option<u64>,
+    /// The instruction after the branch.
+    pub next: Option<u64>,
+}
+
+/// Whether the instruction, run through its handler, leaves the mapping of the code
+/// page and the JIT view as they were: no segment or privilege change, no TLB flush
+/// (control, debug and test registers, INVLPG, descriptor tables), no port I/O (which
+/// can remap memory), no halt.
+fn quiet(d: &DecodedInsn) -> bool {
+    use iced_x86::OpKind;
+    let i = &d.i;
+    let system_reg = (0..i.op_count()).any(|n| {
+        i.op_kind(n) == OpKind::Register && {
+            let r = i.op_register(n);
+            r.is_cr() || r.is_dr() || r.is_tr()
+        }
+    });
+    !changes_view(d)
+        && !system_reg
+        && !matches!(
+            i.mnemonic(),
+            Mnemonic::In
+                | Mnemonic::Insb
+                | Mnemonic::Insw
+                | Mnemonic::Insd
+                | Mnemonic::Out
+                | Mnemonic::Outsb
+                | Mnemonic::Outsw
+                | Mnemonic::Outsd
+                | Mnemonic::Invlpg
+                | Mnemonic::Lmsw
+                | Mnemonic::Clts
+                | Mnemonic::Wrmsr
+                | Mnemonic::Hlt
+                | Mnemonic::Lgdt
+                | Mnemonic::Lidt
+                | Mnemonic::Lldt
+                | Mnemonic::Ltr
+                | Mnemonic::Wbinvd
+                | Mnemonic::Invd
+        )
+}
+
 /// Unconditional near branches that end a block.
 #[derive(Clone, Copy)]
 pub(crate) enum Branch {
@@ -414,9 +505,16 @@ pub(crate) trait Emitter<B: Bus> {
     /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel);
     /// A block-ending Jcc on condition `cc`, flags from `known` if known; EIP exact.
-    fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<LazyOp>, exit: DynamicLabel);
-    /// A block-ending JMP, CALL or RET; EIP exact.
-    fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel);
+    fn jcc(
+        &mut self,
+        insn: &Insn<B>,
+        cc: u8,
+        known: Option<LazyOp>,
+        exit: DynamicLabel,
+        to: Targets,
+    );
+    /// A block-ending JMP, CALL or RET (`to.taken` its target); EIP exact.
+    fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets);
     /// Jump to `l`.
     fn jump(&mut self, l: DynamicLabel);
     /// The block's end (EIP exact): retire its `len` instructions and chain on.
@@ -456,8 +554,19 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         .collect();
     // What recorded the flags, as far as this block's own code tells.
     let mut known: Option<LazyOp> = None;
+    // Static targets: the key of code `delta` bytes from the block's start, if in its page.
+    let statics = block.insns.iter().all(|(_, d)| quiet(d));
+    let start = block.key & ((1 << 40) - 1);
+    let mode = block.key & !((1 << 40) - 1);
+    let key_at = |delta: i64| -> Option<u64> {
+        let off = (start & 0xfff) as i64 + delta;
+        (statics && (0..0x1000).contains(&off)).then(|| ((start & !0xfff) + off as u64) | mode)
+    };
+    let mut offset = 0i64;
     for (k, insn) in block.insns.iter().enumerate() {
         let d = &insn.1;
+        let at = offset;
+        offset += d.len as i64;
         if let Some(f) = &forms[k] {
             let slow = e.label();
             let keep = f.writes_flags().is_none() || flags_read_after(&forms, k);
@@ -485,15 +594,24 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         exits.push((exit, k as i32));
         let last = k + 1 == block.insns.len();
         if last && code32 && d.o32 {
+            let to = Targets {
+                len: block.insns.len() as i32,
+                taken: key_at(at + d.len as i64 + d.rel as i32 as i64),
+                next: key_at(at + d.len as i64),
+            };
             if d.i.flow_control() == FlowControl::ConditionalBranch {
                 if let Some(cc) = host_cc(d) {
-                    e.jcc(insn, cc, known, exit);
+                    e.jcc(insn, cc, known, exit, to);
                     inlined += 1;
                     continue;
                 }
             }
             if let Some(b) = branch_form(d) {
-                e.branch(insn, b, exit);
+                let to = match b {
+                    Branch::Ret => Targets { taken: None, ..to },
+                    _ => to,
+                };
+                e.branch(insn, b, exit, to);
                 inlined += 1;
                 continue;
             }

@@ -22,12 +22,12 @@ use ox86_core::decode::Block;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
-use crate::chain::{ChainSlot, Links, CHAIN_SLOTS};
-use crate::helpers::{run_handler, END_BLOCK};
+use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
+use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src, Translated, ESP,
-    SHADOWS,
+    self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src,
+    Targets, Translated, ESP, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::aarch64::Aarch64Relocation>;
@@ -483,7 +483,12 @@ fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
         ; mov X(1), x20
     );
     mov_imm64(a, 2, insn as *const _ as u64);
-    mov_imm64(a, IP0, run_handler::<B> as *const () as u64);
+    let helper = if changes_view(&insn.1) {
+        run_handler_view::<B> as *const ()
+    } else {
+        run_handler::<B> as *const ()
+    };
+    mov_imm64(a, IP0, helper as u64);
     dynasm!(a
         ; .arch aarch64
         ; blr X(IP0)
@@ -510,6 +515,7 @@ fn emit_jcc<B: Bus>(
     cc: u8,
     known: Option<LazyOp>,
     exit: DynamicLabel,
+    to: Targets,
 ) {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one halfword");
     let d = &insn.1;
@@ -551,10 +557,12 @@ fn emit_jcc<B: Bus>(
     }
     dynasm!(a ; .arch aarch64 ; =>not_taken);
     emit_add_eip(a, d.len as u32);
-    dynasm!(a ; .arch aarch64 ; b ->chain ; =>taken);
+    emit_go(a, to.len, to.next);
+    dynasm!(a ; .arch aarch64 ; =>taken);
     emit_target(a, (d.len as u32).wrapping_add(d.rel), slow);
     cpu(a, Mem::Str32, 0, EIP);
-    dynasm!(a ; .arch aarch64 ; b ->chain ; =>slow);
+    emit_go(a, to.len, to.taken);
+    dynasm!(a ; .arch aarch64 ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch aarch64 ; b ->chain);
 }
@@ -665,7 +673,7 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8, taken: DynamicLabel) -> bool
 /// JMP rel32, CALL rel32 (on a 32-bit stack) and RET: the target checked against CS's
 /// limit, the stack through the soft TLB; anything else takes the handler. EIP is exact
 /// on entry.
-fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel) {
+fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
     let d = &insn.1;
     let next = d.len as u32;
     let target = (d.len as u32).wrapping_add(d.rel);
@@ -703,9 +711,69 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             cpu(a, Mem::Str32, 0, EIP);
         }
     }
-    dynasm!(a ; .arch aarch64 ; b ->chain ; =>slow);
+    emit_go(a, to.len, to.taken);
+    dynasm!(a ; .arch aarch64 ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch aarch64 ; b ->chain);
+}
+
+/// Leave a block of `len` instructions whose EIP is set: into the block with `key` if
+/// known (`emit_static_chain`), else through the run-time lookup.
+fn emit_go(a: &mut Asm, len: i32, key: Option<u64>) {
+    match key {
+        Some(key) => emit_static_chain(a, len as u32, key),
+        None => dynasm!(a ; .arch aarch64 ; b ->chain),
+    }
+}
+
+/// Retire `len` instructions (X0 clobbered).
+fn emit_retire(a: &mut Asm, len: u32) {
+    cpu(a, Mem::Ldr64, 0, INSNS);
+    if len < 4096 {
+        dynasm!(a ; .arch aarch64 ; add XSP(0), XSP(0), #len);
+    } else {
+        mov_imm32(a, 1, len);
+        dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(1));
+    }
+    cpu(a, Mem::Str64, 0, INSNS);
+}
+
+/// `emit_chain` for a next block known at translation by its key: the slot it must be
+/// in is known too, so only the slot's key, the CS limit, the budget and interrupts are
+/// checked at run time.
+fn emit_static_chain(a: &mut Asm, len: u32, key: u64) {
+    let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
+    emit_retire(a, len);
+    cpu(a, Mem::Ldrb, 0, INTR_SEEN);
+    dynasm!(a ; .arch aarch64 ; cbnz W(0), ->irq);
+    cpu(a, Mem::Ldr32, 0, EIP);
+    cpu(a, Mem::Ldr32, 3, cs_limit);
+    dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi ->out);
+    mov_imm64(
+        a,
+        2,
+        (SLOTS as usize + slot(key) * size_of::<ChainSlot>()) as u64,
+    );
+    mov_imm64(a, 0, key);
+    dynasm!(a ; .arch aarch64 ; add X(2), X(LINKS), X(2));
+    emit_slot_enter(a);
+}
+
+/// Go on into the block of the chain slot at X2 if the slot's key is X0 and the block
+/// fits the budget; else return to the dispatcher.
+fn emit_slot_enter(a: &mut Asm) {
+    mem(a, Mem::Ldr64, 3, 2, SLOT_KEY);
+    dynasm!(a ; .arch aarch64 ; cmp X(0), X(3) ; b.ne ->out);
+    cpu(a, Mem::Ldr64, 0, INSNS);
+    mem(a, Mem::Ldr64, 3, 2, SLOT_LEN);
+    dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(3));
+    cpu(a, Mem::Ldr64, 3, CHAIN_END);
+    dynasm!(a ; .arch aarch64 ; cmp X(0), X(3) ; b.hi ->out);
+    mem(a, Mem::Ldr64, 3, LINKS, CHAINED);
+    dynasm!(a ; .arch aarch64 ; add XSP(3), XSP(3), #1);
+    mem(a, Mem::Str64, 3, LINKS, CHAINED);
+    mem(a, Mem::Ldr64, 3, 2, SLOT_ENTRY);
+    dynasm!(a ; .arch aarch64 ; br X(3));
 }
 
 /// The end of a block that ran to completion, EIP exact: retire its `len` instructions,
@@ -715,19 +783,12 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
 fn emit_chain(a: &mut Asm, len: u32) {
     const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
     let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
-    cpu(a, Mem::Ldr64, 0, INSNS);
-    if len < 4096 {
-        dynasm!(a ; .arch aarch64 ; add XSP(0), XSP(0), #len);
-    } else {
-        mov_imm32(a, 1, len);
-        dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(1));
-    }
-    cpu(a, Mem::Str64, 0, INSNS);
+    emit_retire(a, len);
     cpu(a, Mem::Ldrb, 0, INTR_SEEN);
-    dynasm!(a ; .arch aarch64 ; cbnz W(0), >irq ; lookup:);
+    dynasm!(a ; .arch aarch64 ; cbnz W(0), ->irq ; ->lookup:);
     cpu(a, Mem::Ldr32, 0, EIP);
     cpu(a, Mem::Ldr32, 3, cs_seg + SEG_LIMIT);
-    dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi >out);
+    dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi ->out);
     cpu(a, Mem::Ldr32, 3, cs_seg + SEG_BASE);
     dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(3));
     emit_tlb_entry(a);
@@ -736,7 +797,7 @@ fn emit_chain(a: &mut Asm, len: u32) {
         ; .arch aarch64
         ; and WSP(1), W(0), #0xffff_f000
         ; cmp W(1), W(3)
-        ; b.ne >out
+        ; b.ne ->out
     );
     mem(a, Mem::Ldr32, 3, 2, TLB_PHYS);
     dynasm!(a
@@ -745,31 +806,22 @@ fn emit_chain(a: &mut Asm, len: u32) {
         ; orr W(0), W(0), W(3)
     );
     cpu(a, Mem::Ldr64, 3, JIT_KEY_MODE);
-    dynasm!(a ; .arch aarch64 ; orr X(0), X(0), X(3));
     dynasm!(a
         ; .arch aarch64
+        ; orr X(0), X(0), X(3)
         ; eor X(2), X(0), X(0), lsr #12
         ; and XSP(2), X(2), #(CHAIN_SLOTS - 1) as u64
         ; add X(2), X(LINKS), X(2), lsl #5
+        ; add XSP(2), XSP(2), #SLOTS as u32
     );
-    mem(a, Mem::Ldr64, 3, 2, SLOTS + SLOT_KEY);
-    dynasm!(a ; .arch aarch64 ; cmp X(0), X(3) ; b.ne >out);
-    cpu(a, Mem::Ldr64, 0, INSNS);
-    mem(a, Mem::Ldr64, 3, 2, SLOTS + SLOT_LEN);
-    dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(3));
-    cpu(a, Mem::Ldr64, 3, CHAIN_END);
-    dynasm!(a ; .arch aarch64 ; cmp X(0), X(3) ; b.hi >out);
-    mem(a, Mem::Ldr64, 3, LINKS, CHAINED);
-    dynasm!(a ; .arch aarch64 ; add XSP(3), XSP(3), #1);
-    mem(a, Mem::Str64, 3, LINKS, CHAINED);
-    mem(a, Mem::Ldr64, 3, 2, SLOTS + SLOT_ENTRY);
-    dynasm!(a ; .arch aarch64 ; br X(3) ; irq:);
+    emit_slot_enter(a);
+    dynasm!(a ; .arch aarch64 ; ->irq:);
     cpu(a, Mem::Ldr32, 3, FLAGS_BITS);
     dynasm!(a
         ; .arch aarch64
         ; tst W(3), #IF
-        ; b.eq <lookup
-        ; out:
+        ; b.eq ->lookup
+        ; ->out:
         ; movz X(0), #0
         ; ->leave:
         ; ldp x27, x28, [sp, #80]
@@ -835,12 +887,19 @@ impl<B: Bus> Emitter<B> for A64 {
         emit_helper_call::<B>(&mut self.a, insn, exit);
     }
 
-    fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<LazyOp>, exit: DynamicLabel) {
-        emit_jcc::<B>(&mut self.a, insn, cc, known, exit);
+    fn jcc(
+        &mut self,
+        insn: &Insn<B>,
+        cc: u8,
+        known: Option<LazyOp>,
+        exit: DynamicLabel,
+        to: Targets,
+    ) {
+        emit_jcc::<B>(&mut self.a, insn, cc, known, exit, to);
     }
 
-    fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel) {
-        emit_branch::<B>(&mut self.a, insn, b, exit);
+    fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
+        emit_branch::<B>(&mut self.a, insn, b, exit, to);
     }
 
     fn jump(&mut self, l: DynamicLabel) {

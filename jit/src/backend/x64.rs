@@ -15,12 +15,12 @@ use ox86_core::decode::Block;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
-use crate::chain::{ChainSlot, Links, CHAIN_SLOTS};
-use crate::helpers::{run_handler, END_BLOCK};
+use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
+use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src, Translated, ESP,
-    SHADOWS,
+    self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src,
+    Targets, Translated, ESP, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -352,12 +352,17 @@ fn load_src(a: &mut Asm, rc: &RegCache, s: &Src) {
 
 /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
 fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
+    let helper = if changes_view(&insn.1) {
+        run_handler_view::<B> as *const ()
+    } else {
+        run_handler::<B> as *const ()
+    };
     dynasm!(a
         ; .arch x64
         ; mov rdi, r12
         ; mov rsi, r13
         ; mov rdx, QWORD insn as *const _ as i64
-        ; mov rax, QWORD run_handler::<B> as *const () as i64
+        ; mov rax, QWORD helper as i64
         ; call rax
         ; test eax, eax
         ; jnz =>exit
@@ -374,6 +379,7 @@ fn emit_jcc<B: Bus>(
     cc: u8,
     known: Option<LazyOp>,
     exit: DynamicLabel,
+    to: Targets,
 ) {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
     let d = &insn.1;
@@ -419,16 +425,19 @@ fn emit_jcc<B: Bus>(
         ; .arch x64
         ; =>not_taken
         ; add DWORD [r12 + EIP], d.len as i32
-        ; jmp ->chain
+    );
+    emit_go(a, to.len, to.next);
+    dynasm!(a
+        ; .arch x64
         ; =>taken
         ; mov eax, [r12 + EIP]
         ; add eax, (d.len as u32).wrapping_add(d.rel) as i32
         ; cmp eax, [r12 + cs_limit]
         ; ja =>slow
         ; mov [r12 + EIP], eax
-        ; jmp ->chain
-        ; =>slow
     );
+    emit_go(a, to.len, to.taken);
+    dynasm!(a ; .arch x64 ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
 }
@@ -462,7 +471,7 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8) -> bool {
 /// JMP rel32, CALL rel32 (on a 32-bit stack) and RET: the target checked against CS's
 /// limit, the stack through the soft TLB; anything else takes the handler. EIP is exact
 /// on entry.
-fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel) {
+fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
     let d = &insn.1;
     let next = d.len as i32;
     let target = (d.len as u32).wrapping_add(d.rel) as i32;
@@ -505,9 +514,45 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             );
         }
     }
-    dynasm!(a ; .arch x64 ; jmp ->chain ; =>slow);
+    emit_go(a, to.len, to.taken);
+    dynasm!(a ; .arch x64 ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
+}
+
+/// Leave a block of `len` instructions whose EIP is set: into the block with `key` if
+/// known (`emit_static_chain`), else through the run-time lookup.
+fn emit_go(a: &mut Asm, len: i32, key: Option<u64>) {
+    match key {
+        Some(key) => emit_static_chain(a, len, key),
+        None => dynasm!(a ; .arch x64 ; jmp ->chain),
+    }
+}
+
+/// `emit_chain` for a next block known at translation by its key: the slot it must be
+/// in is known too, so only the slot's key, the CS limit, the budget and interrupts are
+/// checked at run time.
+fn emit_static_chain(a: &mut Asm, len: i32, key: u64) {
+    let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
+    let at = SLOTS + (slot(key) * size_of::<ChainSlot>()) as i32;
+    dynasm!(a
+        ; .arch x64
+        ; add QWORD [r12 + INSNS], len
+        ; cmp BYTE [r12 + INTR_SEEN], 0
+        ; jne ->irq
+        ; mov eax, [r12 + EIP]
+        ; cmp eax, [r12 + cs_limit]
+        ; ja ->out
+        ; mov rax, QWORD key as i64
+        ; cmp rax, [r14 + at + SLOT_KEY]
+        ; jne ->out
+        ; mov rax, [r12 + INSNS]
+        ; add rax, [r14 + at + SLOT_LEN]
+        ; cmp rax, [r12 + CHAIN_END]
+        ; ja ->out
+        ; inc QWORD [r14 + CHAINED]
+        ; jmp QWORD [r14 + at + SLOT_ENTRY]
+    );
 }
 
 /// `jcc target` on x86 condition code `cc`.
@@ -544,11 +589,11 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; .arch x64
         ; add QWORD [r12 + INSNS], len
         ; cmp BYTE [r12 + INTR_SEEN], 0
-        ; jne >irq
-        ; lookup:
+        ; jne ->irq
+        ; ->lookup:
         ; mov eax, [r12 + EIP]
         ; cmp eax, [r12 + cs_seg + SEG_LIMIT]
-        ; ja >out
+        ; ja ->out
         ; add eax, [r12 + cs_seg + SEG_BASE]
     );
     emit_tlb_entry(a);
@@ -557,7 +602,7 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; mov ecx, eax
         ; and ecx, 0xffff_f000_u32 as i32
         ; cmp ecx, [rdx + TLB_READ_TAG]
-        ; jne >out
+        ; jne ->out
         ; and eax, 0xfff
         ; or eax, [rdx + TLB_PHYS]
         ; or rax, [r12 + JIT_KEY_MODE]
@@ -570,17 +615,17 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; and edx, (CHAIN_SLOTS - 1) as i32
         ; shl edx, slot.trailing_zeros() as i8
         ; cmp rax, [r14 + rdx + SLOTS + SLOT_KEY]
-        ; jne >out
+        ; jne ->out
         ; mov rax, [r12 + INSNS]
         ; add rax, [r14 + rdx + SLOTS + SLOT_LEN]
         ; cmp rax, [r12 + CHAIN_END]
-        ; ja >out
+        ; ja ->out
         ; inc QWORD [r14 + CHAINED]
         ; jmp QWORD [r14 + rdx + SLOTS + SLOT_ENTRY]
-        ; irq:
+        ; ->irq:
         ; test DWORD [r12 + FLAGS_BITS], ox86_core::cpu::flags::IF as i32
-        ; jz <lookup
-        ; out:
+        ; jz ->lookup
+        ; ->out:
         ; xor eax, eax
         ; ->leave:
         ; pop r15
@@ -644,12 +689,19 @@ impl<B: Bus> Emitter<B> for X64 {
         emit_helper_call::<B>(&mut self.a, insn, exit);
     }
 
-    fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<LazyOp>, exit: DynamicLabel) {
-        emit_jcc::<B>(&mut self.a, insn, cc, known, exit);
+    fn jcc(
+        &mut self,
+        insn: &Insn<B>,
+        cc: u8,
+        known: Option<LazyOp>,
+        exit: DynamicLabel,
+        to: Targets,
+    ) {
+        emit_jcc::<B>(&mut self.a, insn, cc, known, exit, to);
     }
 
-    fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel) {
-        emit_branch::<B>(&mut self.a, insn, b, exit);
+    fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
+        emit_branch::<B>(&mut self.a, insn, b, exit, to);
     }
 
     fn jump(&mut self, l: DynamicLabel) {
