@@ -1,26 +1,77 @@
-//! JIT against interpreter: random 32-bit code, looped so its blocks get translated (the
-//! JIT translates on the first run here), must leave exactly the same CPU state, RAM and
-//! instruction count under both engines. Programs mix instructions the JIT inlines
-//! (32-bit register MOV/ALU/TEST/LEA/shifts, loads and stores) with everything else, which it runs through the
-//! interpreter's handlers, faults included (every vector halts in its handler).
+//! JIT against interpreter: random code, looped so its blocks get translated (the JIT
+//! translates on the first run here), must leave exactly the same CPU state, RAM and
+//! instruction count under both engines, in three modes:
 //!
-//! Deterministic: OX86_JIT_SEED and OX86_JIT_PROGRAMS explore further.
+//! - `Flat32`: 32-bit protected mode, flat segments, no paging.
+//! - `Real`: 16-bit real-mode code with 0x66/0x67 prefixes now and then. The JIT inlines
+//!   nothing there, but its helper calls, chaining and exits must still match exactly.
+//! - `Paged`: 32-bit protected mode with paging on, at CPL 0 or 3, with some pages
+//!   read-only, supervisor-only or not present (page faults), CR0.WP either way, the code
+//!   sometimes across a page boundary, sometimes one 4 MiB page.
+//!
+//! The protected modes also vary DS (a nonzero base, page-aligned or not, a smaller
+//! limit, expand-down, read-only), so the JIT's flat-segment guards are exercised.
+//! Programs mix instructions the JIT inlines (32-bit register MOV/ALU/TEST/LEA/shifts,
+//! loads and stores) with everything else, which it runs through the interpreter's
+//! handlers, faults included: every vector halts in its handler, so a program ends at
+//! its first fault, identically under both engines.
+//!
+//! The engines run in lockstep: both get the same sequence of small random instruction
+//! budgets (`Interpreter::run` stops after exactly that many instructions, and a
+//! translated block runs only when the budget covers all of it, so budgets of 1 to 40
+//! make each engine stop mid-block, at block ends and after chains of blocks). After
+//! every slice the CPU state, instruction count, exit reason and the RAM the programs
+//! mostly touch are compared; every 16 slices and at the end, the whole CPU state
+//! (lazy flags included) and all of RAM.
+//!
+//! Deterministic: OX86_JIT_SEED and OX86_JIT_PROGRAMS (programs per mode) explore
+//! further.
 
 #![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 
 use ox86_core::cpu::flags::Flags;
-use ox86_core::cpu::state::DescTable;
+use ox86_core::cpu::state::{attr, DescTable, Seg, Segment, CR0_PG, CR0_WP};
 use ox86_core::interp::Interpreter;
-use ox86_core::{Cpu, CpuModel, RamBus};
+use ox86_core::{Cpu, CpuModel, Exit, RamBus};
 use ox86_jit::Jit;
 
 const RAM: u64 = 1 << 20;
 const GDT: u32 = 0x1000;
 const IDT: u32 = 0x2000;
+/// One HLT per vector: 16 bytes apart in protected mode, 1 byte apart in real mode.
 const HANDLERS: u32 = 0x3000;
+const TSS: u32 = 0x4000;
+const PAGE_DIR: u32 = 0x5000;
+const PAGE_TABLE: u32 = 0x6000;
 const CODE: u32 = 0x1_0000;
+/// Random data, four pages (in real mode DS points here).
 const DATA: u32 = 0x4_0000;
+const DATA_SIZE: u32 = 0x4000;
+/// Top of the stack (ESP in protected mode; SS:SP = 7000:FFxx in real mode).
+const STACK: u32 = 0x8_0000;
+/// The ring-0 stack a fault at CPL 3 switches to.
+const STACK0: u32 = 0x9_0000;
+/// Instructions per program (at most).
 const BUDGET: u64 = 3000;
+/// Full comparisons (all of RAM, the whole state) every this many slices.
+const FULL_EVERY: u32 = 16;
+
+/// Selectors: ring-0 code and data, the variable DS, ring-3 code and data, the TSS.
+const CODE0: u16 = 0x08;
+const DATA0: u16 = 0x10;
+const DS_VAR: u16 = 0x18;
+const CODE3: u16 = 0x20;
+const DATA3: u16 = 0x28;
+const TSS_SEL: u16 = 0x30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Flat32,
+    Real,
+    Paged,
+}
+
+const MODES: [Mode; 3] = [Mode::Flat32, Mode::Real, Mode::Paged];
 
 struct Rng(u64);
 
@@ -35,6 +86,9 @@ impl Rng {
     }
     fn below(&mut self, n: u32) -> u32 {
         (((self.next() >> 32) * n as u64) >> 32) as u32
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u32) as usize]
     }
 }
 
@@ -136,7 +190,7 @@ fn helper_insn(r: &mut Rng, out: &mut Vec<u8>) {
         5 => {
             // MOV [disp32], r32 into the data area
             out.extend([0x89, 0x05 | (r.below(8) as u8) << 3]);
-            out.extend((DATA + r.below(0x1000)).to_le_bytes());
+            out.extend((DATA + r.below(DATA_SIZE)).to_le_bytes());
         }
         6 => out.extend([0x13 | (r.below(2) as u8) << 3, modrm]), // ADC/SBB r32, r/m32
         _ => out.extend((r.next() as u32).to_le_bytes()),         // anything at all
@@ -159,12 +213,180 @@ fn stack_insns(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
-fn program(r: &mut Rng) -> Vec<u8> {
+/// A displacement or direct address: small, into the data area, or anything.
+fn address(r: &mut Rng) -> u32 {
+    match r.below(3) {
+        0 => r.below(DATA_SIZE),
+        1 => DATA + r.below(DATA_SIZE),
+        _ => r.next() as u32,
+    }
+}
+
+/// A memory operand with `reg` in ModRM's reg field: ModRM (mod 0-2), SIB and
+/// displacement as `a32` (32-bit addressing) or 16-bit addressing ([BX+SI+disp] etc.)
+/// lays them out.
+fn mem_operand(r: &mut Rng, a32: bool, reg: u8, out: &mut Vec<u8>) {
+    let md = r.below(3) as u8;
+    let rm = r.below(8) as u8;
+    out.push(md << 6 | (reg & 7) << 3 | rm);
+    if a32 {
+        let mut disp32 = md == 2 || (md == 0 && rm == 5);
+        if rm == 4 {
+            let sib = r.next() as u8;
+            out.push(sib);
+            disp32 |= md == 0 && sib & 7 == 5;
+        }
+        if md == 1 {
+            out.push(r.next() as u8);
+        }
+        if disp32 {
+            out.extend(address(r).to_le_bytes());
+        }
+    } else if md == 1 {
+        out.push(r.next() as u8);
+    } else if md == 2 || (md == 0 && rm == 6) {
+        out.extend((address(r) as u16).to_le_bytes());
+    }
+}
+
+/// A register (half the time) or memory r/m operand with `reg` in ModRM's reg field.
+fn rm_operand(r: &mut Rng, a32: bool, reg: u8, out: &mut Vec<u8>) {
+    if r.below(2) == 0 {
+        out.push(0xc0 | (reg & 7) << 3 | r.below(8) as u8);
+    } else {
+        mem_operand(r, a32, reg, out);
+    }
+}
+
+fn imm(r: &mut Rng, size: u32, out: &mut Vec<u8>) {
+    out.extend(&(r.next() as u32).to_le_bytes()[..size as usize]);
+}
+
+/// Any of many common instructions in the default operand and address size of the code
+/// (`code32`), now and then with a 0x66 and/or 0x67 prefix: ALU, MOV, shifts and
+/// rotates, INC/DEC, PUSH/POP, group 3 (MUL/DIV included), MOVZX/MOVSX, Jcc, LOOP and
+/// JCXZ, CALL/RET, SETcc/CMOVcc, string instructions (no REP), flag instructions, bit
+/// tests, double shifts, and random bytes.
+fn any_insn(r: &mut Rng, code32: bool, out: &mut Vec<u8>) {
+    let o32 = code32 != (r.below(8) == 0);
+    let a32 = code32 != (r.below(8) == 0);
+    if o32 != code32 {
+        out.push(0x66);
+    }
+    if a32 != code32 {
+        out.push(0x67);
+    }
+    let osz = if o32 { 4 } else { 2 };
+    let reg = r.below(8) as u8;
+    match r.below(20) {
+        // ALU r/m, r and r, r/m, bytes and words
+        0 => {
+            out.push((r.below(8) as u8) << 3 | r.below(4) as u8);
+            rm_operand(r, a32, reg, out);
+        }
+        // MOV r/m, r and r, r/m
+        1 => {
+            out.push(0x88 | r.below(4) as u8);
+            rm_operand(r, a32, reg, out);
+        }
+        // Group 1 with an immediate
+        2 => {
+            let op = r.pick(&[0x80, 0x81, 0x83]);
+            out.push(op);
+            rm_operand(r, a32, reg, out);
+            imm(r, if op == 0x81 { osz } else { 1 }, out);
+        }
+        // MOV r, imm
+        3 => {
+            if r.below(2) == 0 {
+                out.push(0xb8 | reg);
+                imm(r, osz, out);
+            } else {
+                out.extend([0xb0 | reg, r.next() as u8]);
+            }
+        }
+        4 => {
+            out.push(0x8d); // LEA
+            mem_operand(r, a32, reg, out);
+        }
+        // Shifts and rotates by imm8, 1 and CL
+        5 => {
+            let op = r.pick(&[0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3]);
+            out.push(op);
+            rm_operand(r, a32, reg, out);
+            if op < 0xd0 {
+                out.push(r.below(40) as u8);
+            }
+        }
+        6 => out.push(0x40 | r.below(16) as u8), // INC/DEC r
+        7 => out.push(0x50 | r.below(16) as u8), // PUSH/POP r
+        // Group 3: TEST imm, NOT, NEG, MUL, IMUL, DIV, IDIV
+        8 => {
+            let wide = r.below(2) as u8;
+            out.push(0xf6 | wide);
+            rm_operand(r, a32, reg, out);
+            if reg < 2 {
+                imm(r, if wide == 1 { osz } else { 1 }, out);
+            }
+        }
+        9 => {
+            out.extend([0x0f, r.pick(&[0xb6, 0xb7, 0xbe, 0xbf])]);
+            rm_operand(r, a32, reg, out);
+        }
+        // TEST and XCHG r/m, r
+        10 => {
+            out.push(0x84 | r.below(4) as u8);
+            rm_operand(r, a32, reg, out);
+        }
+        11 => out.extend([0x70 | r.below(16) as u8, 2, 0x90, 0x90]), // Jcc over two NOPs
+        // LOOPNE/LOOPE/LOOP/JCXZ over two NOPs
+        12 => out.extend([0xe0 | r.below(4) as u8, 2, 0x90, 0x90]),
+        // CALL to the next instruction; RET
+        13 => {
+            out.push(0xe8);
+            out.extend(&[0; 4][..osz as usize]);
+        }
+        14 => out.push(0xc3),
+        // SETcc r/m8, CMOVcc r, r/m
+        15 => {
+            let cc = r.below(16) as u8;
+            if r.below(2) == 0 {
+                out.extend([0x0f, 0x90 | cc]);
+            } else {
+                out.extend([0x0f, 0x40 | cc]);
+            }
+            rm_operand(r, a32, reg, out);
+        }
+        // MOVS/CMPS/STOS/LODS/SCAS, one iteration
+        16 => out.push(r.pick(&[0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf])),
+        // PUSHF/POPF, CBW/CWD, SAHF/LAHF, CMC/CLC/STC/CLD/STD, XCHG with AX
+        17 => out.push(r.pick(&[
+            0x9c, 0x9d, 0x98, 0x99, 0x9e, 0x9f, 0xf5, 0xf8, 0xf9, 0xfc, 0xfd, 0x91, 0x97,
+        ])),
+        // BT/BTS/BTR/BTC r/m, r; SHLD/SHRD by imm8
+        18 => {
+            if r.below(2) == 0 {
+                out.extend([0x0f, r.pick(&[0xa3, 0xab, 0xb3, 0xbb])]);
+                rm_operand(r, a32, reg, out);
+            } else {
+                out.extend([0x0f, r.pick(&[0xa4, 0xac])]);
+                rm_operand(r, a32, reg, out);
+                out.push(r.below(40) as u8);
+            }
+        }
+        _ => out.extend((r.next() as u32).to_le_bytes()), // anything at all
+    }
+}
+
+/// 32-bit code: mostly inlinable forms, then helpers, stack sequences and anything.
+fn program32(r: &mut Rng) -> Vec<u8> {
     let mut code = Vec::new();
     let n = 4 + r.below(24);
     for _ in 0..n {
         if r.below(12) == 0 {
             stack_insns(r, &mut code);
+        } else if r.below(12) == 0 {
+            any_insn(r, true, &mut code);
         } else if r.below(3) == 0 {
             helper_insn(r, &mut code);
         } else {
@@ -178,91 +400,385 @@ fn program(r: &mut Rng) -> Vec<u8> {
     code
 }
 
-fn machine(r: &mut Rng, code: &[u8]) -> (Cpu, RamBus) {
+/// 16-bit code, looped back by LOOP (falling through to the JMP when CX runs out) or
+/// JMP.
+fn program16(r: &mut Rng) -> Vec<u8> {
+    let mut code = Vec::new();
+    let n = 4 + r.below(20);
+    for _ in 0..n {
+        any_insn(r, false, &mut code);
+    }
+    if code.len() < 120 && r.below(3) == 0 {
+        let back = -(code.len() as i32 + 2);
+        code.extend([0xe2, back as u8]);
+    }
+    let back = -(code.len() as i32 + 3);
+    code.push(0xe9);
+    code.extend((back as i16).to_le_bytes());
+    code
+}
+
+/// A segment descriptor: `limit` is the raw 20-bit field, `flags` the G/DB nibble.
+fn descriptor(base: u32, limit: u32, access: u8, flags: u8) -> u64 {
+    (limit & 0xffff) as u64
+        | ((base & 0xff_ffff) as u64) << 16
+        | (access as u64) << 40
+        | ((limit >> 16 & 0xf) as u64) << 48
+        | ((flags & 0xf) as u64) << 52
+        | ((base >> 24) as u64) << 56
+}
+
+/// The segment register a loaded `descriptor` gives.
+fn cached(selector: u16, base: u32, limit: u32, access: u8, flags: u8) -> Segment {
+    let g = flags & 8 != 0;
+    Segment {
+        selector,
+        base,
+        limit: if g { limit << 12 | 0xfff } else { limit },
+        attr: access as u16 | (flags as u16) << 12,
+    }
+}
+
+/// DS for the protected modes, DPL `dpl`: mostly flat, else a nonzero base (page-aligned
+/// or not), a smaller limit, expand-down or read-only. Written to the GDT as `DS_VAR`.
+fn data_segment(r: &mut Rng, m: &mut ox86_core::mem::PhysMemory, dpl: u8) -> Option<Segment> {
+    let rw = 0x93 | dpl << 5;
+    let (base, limit, access, flags) = match r.below(16) {
+        0 => (0x1000 * (1 + r.below(4)), 0xf_ffff, rw, 0xc),
+        1 => (1 + r.below(0xfff), 0xf_ffff, rw, 0xc),
+        2 => (0, 0x40 + r.below(4), rw, 0xc),
+        3 => (0x40 * r.below(0x100), 0x4_0000 + r.below(0x4000), rw, 0x4),
+        4 => (0, 0x3f + r.below(3), rw | 4, 0xc), // expand-down
+        5 => (r.pick(&[0, 0x1000, 0x234]), 0xf_ffff, rw & !2, 0xc), // read-only
+        _ => return None,
+    };
+    m.write_bytes(
+        GDT as u64 + DS_VAR as u64,
+        &descriptor(base, limit, access, flags).to_le_bytes(),
+    );
+    Some(cached(DS_VAR | dpl as u16, base, limit, access, flags))
+}
+
+/// Page table entry flags for a page the program uses: mostly user read/write, else
+/// read-only, supervisor, not present, accessed/dirty preset.
+fn pte_flags(r: &mut Rng) -> u32 {
+    let f = match r.below(12) {
+        0 => 0x5,
+        1 => 0x3,
+        2 => 0x1,
+        3 => 0,
+        _ => 0x7,
+    };
+    f | r.pick(&[0, 0, 0x20, 0x60])
+}
+
+fn machine(mode: Mode, r: &mut Rng, code: &[u8]) -> (Cpu, RamBus) {
     let mut bus = RamBus::new(RAM).expect("RAM");
     let m = &mut bus.mem;
-    // Flat ring-0 code 0x08 and data 0x10.
-    m.write_bytes(GDT as u64 + 8, &0x00cf_9a00_0000_ffffu64.to_le_bytes());
-    m.write_bytes(GDT as u64 + 16, &0x00cf_9200_0000_ffffu64.to_le_bytes());
-    // Every vector: an interrupt gate to a HLT of its own.
-    for v in 0..32u32 {
-        let h = HANDLERS + 16 * v;
-        let gate = (h & 0xffff) as u64 | 0x08 << 16 | 0x8e00u64 << 32 | ((h >> 16) as u64) << 48;
-        m.write_bytes((IDT + 8 * v) as u64, &gate.to_le_bytes());
-        m.write_bytes(h as u64, &[0xf4]);
-    }
-    m.write_bytes(CODE as u64, code);
-    let data: Vec<u8> = (0..0x1000).map(|_| r.next() as u8).collect();
+    let data: Vec<u8> = (0..DATA_SIZE).map(|_| r.next() as u8).collect();
     m.write_bytes(DATA as u64, &data);
-
     let mut cpu = Cpu::new(CpuModel::P6);
-    let gdt = DescTable {
-        base: GDT,
-        limit: 23,
+    let code_at = match mode {
+        Mode::Real => {
+            // Every vector: a HLT of its own at 0300:v.
+            for v in 0..256u32 {
+                m.write_bytes(4 * v as u64, &(v | (HANDLERS >> 4) << 16).to_le_bytes());
+                m.write_bytes((HANDLERS + v) as u64, &[0xf4]);
+            }
+            let s = &mut cpu.s;
+            s.segs[Seg::Cs as usize] = Segment {
+                attr: Segment::real(0).attr | attr::CODE,
+                ..Segment::real((CODE >> 4) as u16)
+            };
+            s.segs[Seg::Ds as usize] = Segment::real((DATA >> 4) as u16);
+            s.segs[Seg::Es as usize] = Segment::real(r.pick(&[0x4000, 0x4100, 0x3ff0, 0]));
+            s.segs[Seg::Ss as usize] = Segment::real(((STACK >> 4) - 0x1000) as u16);
+            s.eip = 0;
+            CODE
+        }
+        Mode::Flat32 | Mode::Paged => {
+            let user = mode == Mode::Paged && r.below(6) == 0;
+            let dpl = if user { 3 } else { 0 };
+            m.write_bytes(
+                GDT as u64 + CODE0 as u64,
+                &descriptor(0, 0xf_ffff, 0x9a, 0xc).to_le_bytes(),
+            );
+            m.write_bytes(
+                GDT as u64 + DATA0 as u64,
+                &descriptor(0, 0xf_ffff, 0x92, 0xc).to_le_bytes(),
+            );
+            m.write_bytes(
+                GDT as u64 + CODE3 as u64,
+                &descriptor(0, 0xf_ffff, 0xfa, 0xc).to_le_bytes(),
+            );
+            m.write_bytes(
+                GDT as u64 + DATA3 as u64,
+                &descriptor(0, 0xf_ffff, 0xf2, 0xc).to_le_bytes(),
+            );
+            m.write_bytes(
+                GDT as u64 + TSS_SEL as u64,
+                &descriptor(TSS, 0x67, 0x8b, 0).to_le_bytes(),
+            );
+            m.write_bytes(TSS as u64 + 4, &STACK0.to_le_bytes());
+            m.write_bytes(TSS as u64 + 8, &(DATA0 as u32).to_le_bytes());
+            m.write_bytes(TSS as u64 + 0x66, &0x68u16.to_le_bytes());
+            // Every vector: an interrupt gate to a HLT of its own.
+            for v in 0..32u32 {
+                let h = HANDLERS + 16 * v;
+                let gate = (h & 0xffff) as u64
+                    | (CODE0 as u64) << 16
+                    | 0x8e00u64 << 32
+                    | ((h >> 16) as u64) << 48;
+                m.write_bytes((IDT + 8 * v) as u64, &gate.to_le_bytes());
+                m.write_bytes(h as u64, &[0xf4]);
+            }
+            let gdt = DescTable {
+                base: GDT,
+                limit: TSS_SEL + 7,
+            };
+            cpu.enter_flat32(gdt, CODE0, DATA0, CODE);
+            let ds = data_segment(r, m, dpl);
+            let s = &mut cpu.s;
+            s.idtr = DescTable {
+                base: IDT,
+                limit: 32 * 8 - 1,
+            };
+            s.tr = cached(TSS_SEL, TSS, 0x67, 0x8b, 0);
+            s.tr.attr = attr::PRESENT | 0xb;
+            if user {
+                for seg in Seg::ALL {
+                    s.segs[seg as usize] = cached(DATA3 | 3, 0, 0xf_ffff, 0xf3, 0xc);
+                }
+                s.segs[Seg::Cs as usize] = cached(CODE3 | 3, 0, 0xf_ffff, 0xfb, 0xc);
+                s.cpl = 3;
+            }
+            if let Some(ds) = ds {
+                s.segs[Seg::Ds as usize] = ds;
+            }
+            if mode == Mode::Paged {
+                // Identity-map the low 4 MiB, the pages the program touches (in half the
+                // programs) with random attributes; the system tables, handlers and
+                // ring-0 stack stay present. Above 4 MiB: 4 MiB pages (past the end of
+                // RAM), the same page table again (aliases of low RAM) or nothing.
+                let pde = if r.below(16) == 0 { 0x5 } else { 0x7 };
+                let high = r.pick(&[0, 1, 1, 1, 2, 2, 2, 3]);
+                if high < 2 {
+                    s.cr4 |= 1 << 4; // PSE
+                }
+                for k in 0..1024u32 {
+                    let e = match (k, high) {
+                        (0, 0) => 0x80 | pde, // one 4 MiB page for the low RAM too
+                        (0, _) | (_, 2) => PAGE_TABLE | pde,
+                        (_, 3) => 0,
+                        _ => k << 22 | 0x80 | pde,
+                    };
+                    m.write_bytes((PAGE_DIR + 4 * k) as u64, &e.to_le_bytes());
+                }
+                let vary = r.below(3) == 0;
+                for page in 0..1024u32 {
+                    let f = match page {
+                        0x3f..=0x44 if vary => pte_flags(r),
+                        0x10 | 0x11 if r.below(16) == 0 => pte_flags(r),
+                        0x7f if r.below(16) == 0 => pte_flags(r),
+                        _ => 0x7,
+                    };
+                    let pte = page << 12 | f;
+                    m.write_bytes((PAGE_TABLE + 4 * page) as u64, &pte.to_le_bytes());
+                }
+                s.cr3 = PAGE_DIR;
+                s.cr0 |= CR0_PG | if r.below(2) == 0 { CR0_WP } else { 0 };
+            }
+            // Sometimes the code crosses into the next page.
+            if mode == Mode::Paged && r.below(3) == 0 {
+                CODE + 0x1000 - r.below(code.len() as u32)
+            } else {
+                CODE
+            }
+        }
     };
-    cpu.enter_flat32(gdt, 0x08, 0x10, CODE);
+    m.write_bytes(code_at as u64, code);
+    if mode != Mode::Real {
+        cpu.s.eip = code_at;
+    }
+    cpu.flush_tlb();
     let s = &mut cpu.s;
-    s.idtr = DescTable {
-        base: IDT,
-        limit: 32 * 8 - 1,
-    };
     // Half the registers point into the data area, so memory operands hit RAM.
     for reg in s.regs.iter_mut() {
-        *reg = if r.below(2) == 0 {
-            DATA + r.below(0x1000)
-        } else {
-            r.next() as u32
+        *reg = match (r.below(2), mode) {
+            (0, Mode::Real) if r.below(4) != 0 => r.below(DATA_SIZE),
+            (0, _) => DATA + r.below(DATA_SIZE),
+            _ => r.next() as u32,
         };
     }
-    s.regs[4] = 0x8_0000; // ESP
+    s.regs[4] = match mode {
+        Mode::Real if r.below(2) == 0 => 0xfff0 | (r.next() as u32) << 16,
+        Mode::Real => 0xfff0,
+        _ => STACK,
+    };
     s.flags = Flags::new(r.next() as u32 & 0x8d5);
     (cpu, bus)
 }
 
-fn run(cpu: &mut Cpu, bus: &mut RamBus, jit: bool) {
+/// One engine: the plain interpreter, or the interpreter with the JIT (threshold 1).
+fn engine(jit: bool) -> Interpreter<RamBus> {
     let mut interp = Interpreter::<RamBus>::new();
     if jit {
         interp.threshold = 1;
         interp.accel = Some(Box::new(Jit::<RamBus>::new(1 << 20).expect("JIT")));
     }
-    interp.run(cpu, bus, BUDGET);
+    interp
+}
+
+/// The architectural state, cheaply (the per-slice comparison).
+fn same_state(a: &Cpu, b: &Cpu) -> bool {
+    let (x, y) = (&a.s, &b.s);
+    x.regs == y.regs
+        && x.eip == y.eip
+        && a.eflags() == b.eflags()
+        && x.segs == y.segs
+        && (x.cr0, x.cr2, x.cr3, x.cr4, x.cpl, x.halted)
+            == (y.cr0, y.cr2, y.cr3, y.cr4, y.cpl, y.halted)
+        && (x.gdtr, x.idtr, x.ldtr, x.tr, x.dr) == (y.gdtr, y.idtr, y.ldtr, y.tr, y.dr)
+        && a.stats.instructions == b.stats.instructions
+        && a.stats.exceptions == b.stats.exceptions
+        && a.is_shutdown() == b.is_shutdown()
+}
+
+/// RAM the programs mostly write: system tables, code, data, stacks.
+const HOT: [(u32, u32); 5] = [
+    (0, 0x7000),
+    (CODE, CODE + 0x2000),
+    (DATA - 0x1000, DATA + DATA_SIZE + 0x1000),
+    (STACK - 0x1000, STACK),
+    (STACK0 - 0x1000, STACK0),
+];
+
+fn same_hot_ram(a: &RamBus, b: &RamBus) -> bool {
+    let (a, b) = (a.mem.ram(), b.mem.ram());
+    HOT.iter()
+        .all(|&(lo, hi)| a[lo as usize..hi as usize] == b[lo as usize..hi as usize])
+}
+
+/// What one mode's programs added up to.
+#[derive(Default)]
+struct Totals {
+    programs: u64,
+    instructions: u64,
+    slices: u64,
+    /// Programs that ran past their first pass (so could run translated code).
+    looped: u64,
+    /// Programs whose translated code ran (dispatcher entries) and chained.
+    dispatched: u64,
+    chained: u64,
+    translated: u64,
+    dispatches: u64,
+}
+
+fn counter(interp: &Interpreter<RamBus>, name: &str) -> u64 {
+    let counters = interp.accel.as_ref().expect("JIT").counters();
+    counters.iter().find(|(n, _)| *n == name).expect(name).1
+}
+
+/// Run `code` in `mode` under both engines in lockstep; panic at the first difference.
+fn compare(mode: Mode, code: &[u8], state_seed: u64, what: &str, t: &mut Totals) {
+    let (mut a, mut abus) = machine(mode, &mut Rng(state_seed), code);
+    let (mut b, mut bbus) = machine(mode, &mut Rng(state_seed), code);
+    let (mut ia, mut ib) = (engine(false), engine(true));
+    let mut slices = Rng(state_seed ^ 0x5eed_5119_ce55);
+    let mut n = 0u32;
+    loop {
+        let left = BUDGET - a.stats.instructions;
+        let budget = match slices.below(4) {
+            0 => 1 + slices.below(4),
+            1 | 2 => 1 + slices.below(16),
+            _ => 1 + slices.below(40),
+        };
+        let budget = budget.min(left as u32) as u64;
+        let ea = ia.run(&mut a, &mut abus, budget);
+        let eb = ib.run(&mut b, &mut bbus, budget);
+        n += 1;
+        let done =
+            ea != Exit::InstructionLimit || a.stats.instructions >= BUDGET || n > 4 * BUDGET as u32;
+        let full = done || n.is_multiple_of(FULL_EVERY);
+        let same = ea == eb
+            && same_state(&a, &b)
+            && same_hot_ram(&abus, &bbus)
+            && (!full
+                || (format!("{:?}", a.s) == format!("{:?}", b.s)
+                    && abus.mem.ram() == bbus.mem.ram()));
+        assert!(
+            same,
+            "{what} differs in {mode:?} after slice {n} of {budget}: {code:02x?}\n\
+             interpreter: {ea:?} {:?} after {} instructions\n\
+             jit:         {eb:?} {:?} after {} instructions",
+            a.s, a.stats.instructions, b.s, b.stats.instructions
+        );
+        if done {
+            break;
+        }
+    }
+    t.programs += 1;
+    t.instructions += a.stats.instructions;
+    t.slices += n as u64;
+    t.looped += (a.stats.instructions > 50) as u64;
+    let dispatches = counter(&ib, "dispatcher entries");
+    t.dispatched += (dispatches > 0) as u64;
+    t.dispatches += dispatches;
+    t.chained += counter(&ib, "chained transitions");
+    t.translated += counter(&ib, "blocks translated");
+}
+
+fn env_seed() -> u64 {
+    std::env::var("OX86_JIT_SEED")
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0x0086_0a11_7e57_5eed)
 }
 
 #[test]
 fn jit_matches_interpreter_on_random_code() {
-    let seed = std::env::var("OX86_JIT_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or(0x0086_0a11_7e57_5eed);
-    let programs: usize = std::env::var("OX86_JIT_PROGRAMS")
+    let seed = env_seed();
+    let programs: u64 = std::env::var("OX86_JIT_PROGRAMS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3000);
+        .unwrap_or(1000);
     let mut r = Rng(seed);
-    let mut translated_runs = 0;
-    for n in 0..programs {
-        let code = program(&mut r);
-        let state_seed = r.next() | 1;
-        let (mut a, mut abus) = machine(&mut Rng(state_seed), &code);
-        let (mut b, mut bbus) = machine(&mut Rng(state_seed), &code);
-        run(&mut a, &mut abus, false);
-        run(&mut b, &mut bbus, true);
-        let same = format!("{:?}", a.s) == format!("{:?}", b.s)
-            && a.eflags() == b.eflags()
-            && a.stats.instructions == b.stats.instructions
-            && abus.mem.ram() == bbus.mem.ram();
-        assert!(
-            same,
-            "program {n} (seed {seed:#x}) differs: {:02x?}\ninterpreter: {:?} after {} instructions\njit:         {:?} after {} instructions",
-            code, a.s, a.stats.instructions, b.s, b.stats.instructions
-        );
-        if a.stats.instructions > 50 {
-            translated_runs += 1;
+    let mut all = 0;
+    for mode in MODES {
+        let mut t = Totals::default();
+        for p in 0..programs {
+            let code = match mode {
+                Mode::Real => program16(&mut r),
+                _ => program32(&mut r),
+            };
+            let state_seed = r.next() | 1;
+            let what = format!("program {p} (seed {seed:#x}, state seed {state_seed:#x})");
+            compare(mode, &code, state_seed, &what, &mut t);
         }
+        println!(
+            "{mode:?}: {} programs ({} looped, {} ran translated code), {} instructions compared in {} slices; {} blocks translated, {} dispatcher entries, {} chained",
+            t.programs, t.looped, t.dispatched, t.instructions, t.slices, t.translated, t.dispatches, t.chained
+        );
+        all += t.instructions;
+        // Many programs must loop long enough to run translated code (faults end the
+        // others early, more often with paging), or this proves little; and translated
+        // code must really have run in most, and chained.
+        assert!(
+            t.looped * 5 > t.programs * 2,
+            "{mode:?}: only {} of {} programs ran past their first pass",
+            t.looped,
+            t.programs
+        );
+        assert!(
+            t.dispatched * 2 > t.programs,
+            "{mode:?}: only {} of {} programs ran translated code",
+            t.dispatched,
+            t.programs
+        );
+        assert!(
+            t.chained > t.programs,
+            "{mode:?}: translated blocks hardly chained"
+        );
     }
-    // Most programs must loop long enough to run translated code, or this proves little.
-    assert!(
-        translated_runs * 2 > programs,
-        "only {translated_runs} of {programs} programs ran past their first pass"
-    );
+    println!("all modes: {all} instructions compared");
 }
