@@ -443,7 +443,7 @@ pub(crate) fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
 /// always current; the copies only spare later instructions the reload. Forgotten
 /// wherever code can leave the inline path (helpers, slow paths), since a handler may
 /// change any register.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct RegCache {
     /// Guest register offset held by each shadow register (by index).
     held: [Option<i32>; SHADOWS],
@@ -483,6 +483,14 @@ impl RegCache {
     pub fn clear(&mut self) {
         self.held = [None; SHADOWS];
     }
+
+    /// (shadow register index, guest register offset) of each shadow in use.
+    pub fn held(&self) -> impl Iterator<Item = (usize, i32)> + '_ {
+        self.held
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.map(|off| (i, off)))
+    }
 }
 
 /// What a backend emits; `translate` decides what and in which order. Labels are
@@ -500,6 +508,11 @@ pub(crate) trait Emitter<B: Bus> {
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<LazyOp>, keep_flags: bool);
     /// Forget the shadowed guest registers (a handler may have changed them).
     fn forget_regs(&mut self);
+    /// Which guest registers the shadows hold now.
+    fn shadows(&self) -> RegCache;
+    /// Load the shadows `held` describes from the CPU state (after a handler, so that
+    /// a slow path rejoins the inline code with the shadows it expects).
+    fn reload(&mut self, held: &RegCache);
     /// EIP += delta.
     fn add_eip(&mut self, delta: u32);
     /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
@@ -542,7 +555,8 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     e.prologue();
     let chain_entry = e.offset();
     let mut exits = Vec::new();
-    // Slow paths of inline instructions: (label, back label, exit, insn, EIP delta before).
+    // Slow paths of inline instructions: (label, back label, exit, insn, EIP delta before,
+    // the shadows the inline code goes on with).
     let mut slow_paths = Vec::new();
     let mut delta = 0u32;
     let mut inlined = 0;
@@ -574,11 +588,9 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
             if f.has_slow_path() {
                 let back = e.label();
                 e.bind(back);
-                // The slow path's handler may have changed any register.
-                e.forget_regs();
                 let exit = e.label();
                 exits.push((exit, k as i32));
-                slow_paths.push((slow, back, exit, insn, delta));
+                slow_paths.push((slow, back, exit, insn, delta, e.shadows()));
             }
             // The handler on the slow path records the same kind of flags.
             known = f.writes_flags().or(known);
@@ -625,7 +637,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     e.chain(block.insns.len() as i32);
     // An instruction off its fast path runs the handler with EIP made exact, then puts
     // EIP back where the inline path leaves it (the delta stays pending).
-    for (slow, back, exit, insn, before) in slow_paths {
+    for (slow, back, exit, insn, before, held) in slow_paths {
         let after = before.wrapping_add(insn.1.len as u32);
         e.bind(slow);
         if before != 0 {
@@ -633,6 +645,8 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         }
         e.helper_call(insn, exit);
         e.add_eip(after.wrapping_neg());
+        // The handler may have written any register, and the call clobbered some.
+        e.reload(&held);
         e.jump(back);
     }
     // Helper exits: END_BLOCK (instruction k done) or a packed exception (instruction k

@@ -161,23 +161,20 @@ impl RegCache {
         self.0.find(off).map(|i| SHADOW_REGS[i])
     }
 
-    /// Guest register `off` into host register `dst`.
-    fn load(&self, a: &mut Asm, off: i32, dst: u32) {
-        match self.find(off) {
-            Some(h) => dynasm!(a ; .arch aarch64 ; mov W(dst), W(h)),
-            None => cpu(a, Mem::Ldr32, dst, off),
-        }
+    /// Guest register `off` into host register `dst` (through its shadow).
+    fn load(&mut self, a: &mut Asm, off: i32, dst: u32) {
+        let h = self.reg(a, off);
+        dynasm!(a ; .arch aarch64 ; mov W(dst), W(h));
     }
 
-    /// A host register holding guest register `off`: its shadow, or `tmp` loaded.
-    fn reg(&self, a: &mut Asm, off: i32, tmp: u32) -> u32 {
-        match self.find(off) {
-            Some(h) => h,
-            None => {
-                cpu(a, Mem::Ldr32, tmp, off);
-                tmp
-            }
+    /// The shadow of guest register `off`, loaded if it had none.
+    fn reg(&mut self, a: &mut Asm, off: i32) -> u32 {
+        if let Some(h) = self.find(off) {
+            return h;
         }
+        let h = SHADOW_REGS[self.0.assign(off)];
+        cpu(a, Mem::Ldr32, h, off);
+        h
     }
 
     /// Host register `src` into guest register `off` (and its shadow).
@@ -193,16 +190,16 @@ impl RegCache {
 }
 
 /// The effective address into W0 (clobbers W1, W5).
-fn emit_ea(a: &mut Asm, e: &Ea, rc: &RegCache) {
+fn emit_ea(a: &mut Asm, e: &Ea, rc: &mut RegCache) {
     match e.base {
         Some(b) => {
-            let r = rc.reg(a, b, 0);
+            let r = rc.reg(a, b);
             add_imm32(a, 0, r, e.disp);
         }
         None => mov_imm32(a, 0, e.disp),
     }
     if let Some((i, shift)) = e.index {
-        let r = rc.reg(a, i, 1);
+        let r = rc.reg(a, i);
         dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(r), lsl #shift as u32);
     }
 }
@@ -265,7 +262,7 @@ fn emit_inline(
         Inline::Push { src } => {
             emit_stack_check(a, slow);
             emit_tlb_lookup(a, rc, &stack_ref(-4), true, slow);
-            let r = rc.reg(a, src, 0);
+            let r = rc.reg(a, src);
             dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
             cpu(a, Mem::Ldr32, 3, ESP);
             dynasm!(a ; .arch aarch64 ; sub WSP(3), WSP(3), #4);
@@ -282,7 +279,7 @@ fn emit_inline(
         }
         Inline::Store { src, ref m } => {
             emit_tlb_lookup(a, rc, m, true, slow);
-            let r = rc.reg(a, src, 0);
+            let r = rc.reg(a, src);
             dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
         }
         Inline::Mov { dst, ref src } => {
@@ -428,7 +425,7 @@ fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
 /// limit) and a soft-TLB hit (read or write tag) for the current privilege. The tag is
 /// compared with the page of the access's last byte, which is the entry's page only
 /// when the access stays inside it. Clobbers W0-W3, W5.
-fn emit_tlb_lookup(a: &mut Asm, rc: &RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
+fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
     let seg = SEGS + SEG_SIZE * m.seg as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as u32 - 1;
@@ -461,7 +458,7 @@ fn emit_tlb_entry(a: &mut Asm) {
 }
 
 /// The source into W1.
-fn load_src(a: &mut Asm, rc: &RegCache, s: &Src) {
+fn load_src(a: &mut Asm, rc: &mut RegCache, s: &Src) {
     match *s {
         Src::Reg(off) => rc.load(a, off, 1),
         Src::Imm(v) => mov_imm32(a, 1, v),
@@ -679,7 +676,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
     let target = (d.len as u32).wrapping_add(d.rel);
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     let slow = a.new_dynamic_label();
-    let rc = RegCache::default();
+    let mut rc = RegCache::default();
     match b {
         Branch::Jmp => {
             emit_target(a, target, slow);
@@ -687,7 +684,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
         }
         Branch::Call => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &rc, &stack_ref(-4), true, slow);
+            emit_tlb_lookup(a, &mut rc, &stack_ref(-4), true, slow);
             dynasm!(a ; .arch aarch64 ; mov X(4), X(1));
             emit_target(a, target, slow);
             dynasm!(a ; .arch aarch64 ; mov W(2), W(0));
@@ -701,7 +698,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
         }
         Branch::Ret => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &rc, &stack_ref(0), false, slow);
+            emit_tlb_lookup(a, &mut rc, &stack_ref(0), false, slow);
             dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
             cpu(a, Mem::Ldr32, 3, cs_limit);
             dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi =>slow);
@@ -877,6 +874,16 @@ impl<B: Bus> Emitter<B> for A64 {
 
     fn forget_regs(&mut self) {
         self.rc.clear();
+    }
+
+    fn shadows(&self) -> translate::RegCache {
+        self.rc.0.clone()
+    }
+
+    fn reload(&mut self, held: &translate::RegCache) {
+        for (i, off) in held.held() {
+            cpu(&mut self.a, Mem::Ldr32, SHADOW_REGS[i], off);
+        }
     }
 
     fn add_eip(&mut self, delta: u32) {

@@ -41,12 +41,20 @@ impl RegCache {
         self.0.find(off).map(|i| SHADOW_REGS[i])
     }
 
-    /// Guest register `off` into host register `dst`.
-    fn load(&self, a: &mut Asm, off: i32, dst: u8) {
-        match self.find(off) {
-            Some(h) => dynasm!(a ; .arch x64 ; mov Rd(dst), Rd(h)),
-            None => dynasm!(a ; .arch x64 ; mov Rd(dst), [r12 + off]),
+    /// Guest register `off` into host register `dst` (through its shadow).
+    fn load(&mut self, a: &mut Asm, off: i32, dst: u8) {
+        let h = self.reg(a, off);
+        dynasm!(a ; .arch x64 ; mov Rd(dst), Rd(h));
+    }
+
+    /// The shadow of guest register `off`, loaded if it had none.
+    fn reg(&mut self, a: &mut Asm, off: i32) -> u8 {
+        if let Some(h) = self.find(off) {
+            return h;
         }
+        let h = SHADOW_REGS[self.0.assign(off)];
+        dynasm!(a ; .arch x64 ; mov Rd(h), [r12 + off]);
+        h
     }
 
     /// Host register `src` into guest register `off` (and its shadow).
@@ -66,17 +74,22 @@ impl RegCache {
 }
 
 /// The effective address into EAX.
-fn emit_ea(a: &mut Asm, e: &Ea, rc: &RegCache) {
-    dynasm!(a ; .arch x64 ; mov eax, e.disp as i32);
-    if let Some(b) = e.base {
-        match rc.find(b) {
-            Some(h) => dynasm!(a ; .arch x64 ; add eax, Rd(h)),
-            None => dynasm!(a ; .arch x64 ; add eax, [r12 + b]),
+fn emit_ea(a: &mut Asm, e: &Ea, rc: &mut RegCache) {
+    match e.base {
+        Some(b) => {
+            let h = rc.reg(a, b);
+            dynasm!(a ; .arch x64 ; lea eax, [Rq(h) + e.disp as i32]);
         }
+        None => dynasm!(a ; .arch x64 ; mov eax, e.disp as i32),
     }
     if let Some((i, shift)) = e.index {
-        rc.load(a, i, ECX);
-        dynasm!(a ; .arch x64 ; shl ecx, shift as i8 ; add eax, ecx);
+        let h = rc.reg(a, i);
+        match shift {
+            0 => dynasm!(a ; .arch x64 ; lea eax, [rax + Rq(h)]),
+            1 => dynasm!(a ; .arch x64 ; lea eax, [rax + Rq(h) * 2]),
+            2 => dynasm!(a ; .arch x64 ; lea eax, [rax + Rq(h) * 4]),
+            _ => dynasm!(a ; .arch x64 ; lea eax, [rax + Rq(h) * 8]),
+        }
     }
 }
 
@@ -305,7 +318,7 @@ fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
 /// limit) and a soft-TLB hit (read or write tag) for the current privilege. The tag is
 /// compared with the page of the access's last byte, which is the entry's page only
 /// when the access stays inside it.
-fn emit_tlb_lookup(a: &mut Asm, rc: &RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
+fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
     let seg = SEGS + SEG_SIZE * m.seg as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as i32 - 1;
@@ -332,18 +345,19 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &RegCache, m: &MemRef, write: bool, slow: Dy
 /// RDX = the soft-TLB entry for linear address EAX at the current privilege (the
 /// interpreter's `Tlb::index` in the set `JitView::tlb` points to).
 fn emit_tlb_entry(a: &mut Asm) {
+    const _: () = assert!(TLB_ENTRY.count_ones() == 1, "entries are indexed by shift");
     dynasm!(a
         ; .arch x64
         ; mov edx, eax
         ; shr edx, 12
         ; and edx, (ENTRIES - 1) as i32
-        ; imul edx, edx, TLB_ENTRY
+        ; shl edx, TLB_ENTRY.trailing_zeros() as i8
         ; add rdx, [r12 + JIT_TLB]
     );
 }
 
 /// The source into ECX.
-fn load_src(a: &mut Asm, rc: &RegCache, s: &Src) {
+fn load_src(a: &mut Asm, rc: &mut RegCache, s: &Src) {
     match *s {
         Src::Reg(off) => rc.load(a, off, ECX),
         Src::Imm(v) => dynasm!(a ; .arch x64 ; mov ecx, v as i32),
@@ -488,7 +502,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
         ),
         Branch::Call => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &RegCache::default(), &stack_ref(-4), true, slow);
+            emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(-4), true, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [r12 + EIP]
@@ -503,7 +517,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
         }
         Branch::Ret => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &RegCache::default(), &stack_ref(0), false, slow);
+            emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(0), false, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [rbx + rcx]
@@ -679,6 +693,16 @@ impl<B: Bus> Emitter<B> for X64 {
 
     fn forget_regs(&mut self) {
         self.rc.clear();
+    }
+
+    fn shadows(&self) -> translate::RegCache {
+        self.rc.0.clone()
+    }
+
+    fn reload(&mut self, held: &translate::RegCache) {
+        for (i, off) in held.held() {
+            dynasm!(self.a ; .arch x64 ; mov Rd(SHADOW_REGS[i]), [r12 + off]);
+        }
     }
 
     fn add_eip(&mut self, delta: u32) {
