@@ -6,6 +6,7 @@ mod display;
 mod gdb;
 mod link;
 mod monitor;
+mod plot;
 mod run;
 mod sst;
 mod terminal;

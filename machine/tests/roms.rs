@@ -143,6 +143,12 @@ fn intloop() {
     check_rom("intloop");
 }
 
+/// The default `ox86 bench` guest (about 238 million instructions in six phases).
+#[test]
+fn bench() {
+    check_rom("bench");
+}
+
 #[test]
 fn paging() {
     check_rom("paging");
@@ -203,7 +209,7 @@ fn vgabios_vbe() {
 /// Every ROM with expected output has a test above: a new ROM must get one too.
 #[test]
 fn every_rom_is_covered() {
-    const COVERED: [&str; 16] = [
+    const COVERED: [&str; 17] = [
         "demo",
         "realmode",
         "pm_checks",
@@ -220,6 +226,7 @@ fn every_rom_is_covered() {
         "vga_vbe",
         "vgabios_text",
         "vgabios_vbe",
+        "bench",
     ];
     let dir = roms_dir();
     let mut found = Vec::new();
