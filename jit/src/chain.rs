@@ -37,12 +37,15 @@ const EMPTY: ChainSlot = ChainSlot {
     handle: 0,
 };
 
-/// What generated code reads (through R14).
+/// What generated code reads (through R14 / X22).
 #[repr(C)]
 pub struct Links {
     /// Block-to-block transitions made in host code (for `--stats` and `ox86 bench`).
     pub chained: u64,
     pub slots: [ChainSlot; CHAIN_SLOTS],
+    /// The slots filled since the last `clear`: self-modifying code empties the table
+    /// at every store into code, so clearing must cost what was filled, not the table.
+    filled: Vec<u16>,
 }
 
 /// The slot for `key`; generated code computes the same.
@@ -56,14 +59,19 @@ impl Links {
         Box::new(Links {
             chained: 0,
             slots: [EMPTY; CHAIN_SLOTS],
+            filled: Vec::new(),
         })
     }
 
     /// Make `key` lead to `entry` (code `handle` of a block of `len` instructions).
     #[inline]
     pub fn enter(&mut self, key: u64, entry: usize, len: usize, handle: u32) {
-        let s = &mut self.slots[slot(key)];
+        let i = slot(key);
+        let s = &mut self.slots[i];
         if s.handle != handle as u64 || s.key != key {
+            if s.key == NO_KEY {
+                self.filled.push(i as u16);
+            }
             *s = ChainSlot {
                 key,
                 entry: entry as u64,
@@ -74,6 +82,8 @@ impl Links {
     }
 
     pub fn clear(&mut self) {
-        self.slots.fill(EMPTY);
+        for i in self.filled.drain(..) {
+            self.slots[i as usize] = EMPTY;
+        }
     }
 }

@@ -1,11 +1,14 @@
 //! The code cache, never writable and executable through the same mapping (W^X).
 //!
-//! Preferably one memfd mapped twice: translations are copied in through a read-write
-//! view and run from a read-execute view of the same pages, so adding code costs a
-//! copy and no system call. Where that cannot be had, one anonymous mapping whose pages
-//! are made writable just while code is copied in (two `mprotect`s a block). On AArch64
-//! the instruction cache is then synchronised over the new code. Code is written and
-//! run on the same thread (the CPU thread).
+//! On x86-64 Linux, one memfd mapped twice: translations are copied in through a
+//! read-write view and run from a read-execute view of the same pages, so adding code
+//! costs a copy and no system call. Elsewhere (and if that mapping fails), one anonymous
+//! mapping whose pages are made writable just while code is copied in (two `mprotect`s
+//! a block), after which AArch64 synchronises the instruction cache over the new code.
+//! AArch64 keeps to that scheme because code written through an alias is invisible to
+//! emulators that track writes to code pages by their protection (qemu-aarch64, which
+//! CI runs this backend under, would go on running stale translations after a flush).
+//! Code is written and run on the same thread (the CPU thread).
 
 // Used only on hosts with a backend.
 #![cfg_attr(
@@ -13,15 +16,16 @@
     allow(dead_code)
 )]
 
-use std::fs::File;
-use std::os::fd::FromRawFd;
-
-use memmap2::{Mmap, MmapMut, MmapOptions};
+use memmap2::{Mmap, MmapMut};
 
 const PAGE: usize = 4096;
 
 enum Backing {
     /// A memfd mapped twice: written through `rw`, run through `rx`.
+    #[cfg_attr(
+        not(all(target_os = "linux", target_arch = "x86_64")),
+        allow(dead_code)
+    )]
     Double { rw: MmapMut, rx: Mmap },
     /// One anonymous mapping, read+execute except while being written.
     Flipped { map: MmapMut, broken: bool },
@@ -55,8 +59,11 @@ fn protect(map: &MmapMut, offset: usize, len: usize, writable: bool) -> bool {
 }
 
 /// A memfd of `len` bytes mapped read-write and read-execute.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn double_map(len: usize) -> std::io::Result<Backing> {
+    use memmap2::MmapOptions;
+    use std::fs::File;
+    use std::os::fd::FromRawFd;
     // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns a new file
     // descriptor or -1.
     let fd = unsafe { libc::memfd_create(c"ox86-jit".as_ptr(), libc::MFD_CLOEXEC) };
@@ -76,7 +83,7 @@ fn double_map(len: usize) -> std::io::Result<Backing> {
     Ok(Backing::Double { rw, rx })
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 fn double_map(_len: usize) -> std::io::Result<Backing> {
     Err(std::io::ErrorKind::Unsupported.into())
 }

@@ -132,11 +132,14 @@ impl<B> BlockCache<B> {
             if let Some(b) = self.slab[i as usize].take() {
                 self.map.remove(&b.key);
                 self.free.push(i);
+                // A block's key can only sit in its own jump slot: clearing that one
+                // keeps self-modifying code from paying for the whole table per store.
+                let slot = &mut self.jump[jump_slot(b.key)];
+                if slot.0 == b.key {
+                    *slot = (NO_KEY, 0);
+                }
                 n += 1;
             }
-        }
-        if n > 0 {
-            self.jump.fill((NO_KEY, 0));
         }
         n
     }

@@ -163,6 +163,84 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
     Ok(zf)
 }
 
+/// REP MOVS/STOS forward through RAM that the soft TLB maps for this access: up to
+/// `max` elements, stopping before any page or offset wrap, copied directly and in
+/// order (overlapping moves repeat as element-by-element ones do). The segment checks
+/// of the first and last elements cover the ones between. Returns how many elements
+/// were done; 0 leaves everything to `step`, which also raises any fault exactly.
+fn bulk<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs, max: u32) -> u32 {
+    if c.s.flags.df() {
+        return 0;
+    }
+    let size = d.msize as u32;
+    if !matches!(size, 1 | 2 | 4) {
+        return 0;
+    }
+    let movs = kind == Kind::Movs;
+    let space: u64 = if r.a32 { 1 << 32 } else { 1 << 16 };
+    let user = c.s.cpl == 3;
+    let di = r.get(c, EDI);
+    let si = r.get(c, ESI);
+    // Elements that fit before `off` or its linear address wraps or crosses a page.
+    let room = |off: u32, lin: u32| {
+        let in_space = (space - off as u64) / size as u64;
+        let in_page = (0x1000 - (lin & 0xfff)) / size;
+        in_space.min(in_page as u64) as u32
+    };
+    let Ok(dlin) = c.seg_lin(Seg::Es, di, size as u8, true) else {
+        return 0;
+    };
+    let mut n = r.get(c, ECX).min(max).min(room(di, dlin));
+    let mut slin = 0;
+    if movs {
+        let Ok(l) = c.seg_lin(d.seg, si, size as u8, false) else {
+            return 0;
+        };
+        slin = l;
+        n = n.min(room(si, slin));
+    }
+    if n < 2 {
+        return 0;
+    }
+    let last = (n - 1) * size;
+    if c.seg_lin(Seg::Es, di.wrapping_add(last), size as u8, true)
+        .is_err()
+        || (movs
+            && c.seg_lin(d.seg, si.wrapping_add(last), size as u8, false)
+                .is_err())
+    {
+        return 0;
+    }
+    let Some(dst) = c.tlb.write_hit(user, dlin) else {
+        return 0;
+    };
+    let src = if movs {
+        match c.tlb.read_hit(user, slin) {
+            Some(pa) => pa,
+            None => return 0,
+        }
+    } else {
+        0
+    };
+    let m = bus.mem();
+    let fill = c.s.regs[0];
+    for i in 0..n {
+        let (to, from) = ((dst + i * size) as u64, (src + i * size) as u64);
+        match size {
+            1 => m.write_u8_fast(to, if movs { m.read_u8(from) } else { fill as u8 }),
+            2 => m.write_u16_fast(to, if movs { m.read_u16(from) } else { fill as u16 }),
+            _ => m.write_u32_fast(to, if movs { m.read_u32(from) } else { fill }),
+        }
+    }
+    r.set(c, EDI, di.wrapping_add(n * size));
+    if movs {
+        r.set(c, ESI, si.wrapping_add(n * size));
+    }
+    let count = r.get(c, ECX);
+    r.set(c, ECX, count.wrapping_sub(n));
+    n
+}
+
 fn string<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let kind = match K {
         0 => Kind::Movs,
@@ -199,6 +277,13 @@ fn string<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Res
             c.s.eip = c.s.eip.wrapping_sub(d.len as u32) & mask;
             c.end_block = true;
             return Ok(());
+        }
+        if matches!(kind, Kind::Movs | Kind::Stos) {
+            let done = bulk(c, bus, d, kind, &r, chunk - n);
+            if done > 0 {
+                n += done;
+                continue;
+            }
         }
         let (si, di) = (r.get(c, ESI), r.get(c, EDI));
         let zf = step(c, bus, d, kind, &r).inspect_err(|_| {
