@@ -241,6 +241,78 @@ fn bulk<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs,
     n
 }
 
+/// REPE/REPNE CMPS forward through RAM the soft TLB maps, as `bulk` moves: up to `max`
+/// elements, stopping after the first one that ends the repeat. Returns how many were
+/// compared (0: none, left to `step`) and whether the repeat ended.
+fn bulk_cmps<B: Bus>(
+    c: &mut Cpu,
+    bus: &mut B,
+    d: &DecodedInsn,
+    r: &Regs,
+    max: u32,
+    repe: bool,
+) -> (u32, bool) {
+    let size = d.msize as u32;
+    if c.s.flags.df() || !matches!(size, 1 | 2 | 4) {
+        return (0, false);
+    }
+    let space: u64 = if r.a32 { 1 << 32 } else { 1 << 16 };
+    let user = c.s.cpl == 3;
+    let (si, di) = (r.get(c, ESI), r.get(c, EDI));
+    let room = |off: u32, lin: u32| {
+        let in_space = (space - off as u64) / size as u64;
+        let in_page = (0x1000 - (lin & 0xfff)) / size;
+        in_space.min(in_page as u64) as u32
+    };
+    let (Ok(slin), Ok(dlin)) = (
+        c.seg_lin(d.seg, si, size as u8, false),
+        c.seg_lin(Seg::Es, di, size as u8, false),
+    ) else {
+        return (0, false);
+    };
+    let n = r
+        .get(c, ECX)
+        .min(max)
+        .min(room(si, slin))
+        .min(room(di, dlin));
+    if n < 2 {
+        return (0, false);
+    }
+    let last = (n - 1) * size;
+    if c.seg_lin(d.seg, si.wrapping_add(last), size as u8, false)
+        .is_err()
+        || c.seg_lin(Seg::Es, di.wrapping_add(last), size as u8, false)
+            .is_err()
+    {
+        return (0, false);
+    }
+    let (Some(src), Some(dst)) = (c.tlb.read_hit(user, slin), c.tlb.read_hit(user, dlin)) else {
+        return (0, false);
+    };
+    let m = bus.mem();
+    let read = |pa: u32| match size {
+        1 => m.read_u8(pa as u64) as u32,
+        2 => m.read_u16(pa as u64) as u32,
+        _ => m.read_u32(pa as u64),
+    };
+    let (mut done, mut a, mut b) = (0, 0, 0);
+    while done < n {
+        a = read(src + done * size);
+        b = read(dst + done * size);
+        done += 1;
+        if (a == b) != repe {
+            break;
+        }
+    }
+    let res = a.wrapping_sub(b) & size_mask(size as u8);
+    c.s.flags.set_lazy(LazyOp::Sub, size as u8, a, b, res);
+    r.set(c, ESI, si.wrapping_add(done * size));
+    r.set(c, EDI, di.wrapping_add(done * size));
+    let count = r.get(c, ECX);
+    r.set(c, ECX, count.wrapping_sub(done));
+    (done, (a == b) != repe)
+}
+
 fn string<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     let kind = match K {
         0 => Kind::Movs,
@@ -280,6 +352,16 @@ fn string<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Res
         }
         if matches!(kind, Kind::Movs | Kind::Stos) {
             let done = bulk(c, bus, d, kind, &r, chunk - n);
+            if done > 0 {
+                n += done;
+                continue;
+            }
+        }
+        if kind == Kind::Cmps {
+            let (done, ended) = bulk_cmps(c, bus, d, &r, chunk - n, repe);
+            if ended {
+                return Ok(());
+            }
             if done > 0 {
                 n += done;
                 continue;
