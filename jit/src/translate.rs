@@ -109,9 +109,14 @@ pub(crate) enum Inline {
     Pop {
         dst: i32,
     },
+    /// MOV m32, r32/imm32.
     Store {
-        src: i32,
+        src: Src,
         m: MemRef,
+    },
+    /// NOT r32 (no flags).
+    Not {
+        dst: i32,
     },
     /// At most one of `dst` and `src` is memory.
     Alu {
@@ -158,8 +163,8 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                     dst: reg32(r)?,
                     m: mem_ref(d)?,
                 }),
-                (Opd::Mem, Opd::Reg(r)) => Some(Inline::Store {
-                    src: reg32(r)?,
+                (Opd::Mem, src) => Some(Inline::Store {
+                    src: src32(src)?,
                     m: mem_ref(d)?,
                 }),
                 (Opd::Reg(r), src) => Some(Inline::Mov {
@@ -168,6 +173,10 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                 }),
                 _ => None,
             };
+        }
+        Mnemonic::Not => {
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            return Some(Inline::Not { dst: reg32(r)? });
         }
         Mnemonic::Lea => {
             let Opd::Reg(r) = d.ops[0] else { return None };

@@ -139,12 +139,21 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
             ]);
             out.push(r.next() as u8);
         }
-        // MOV r32, [reg + disp8] / MOV [reg + disp8], r32 (no SIB)
-        6 => {
-            let load = r.below(2) == 0;
-            out.extend([if load { 0x8b } else { 0x89 }, mem_modrm(r)]);
-            out.push(r.next() as u8);
-        }
+        // MOV r32, [reg + disp8] / MOV [reg + disp8], r32 (no SIB) / MOV [reg + disp8],
+        // imm32 / NOT r32
+        6 => match r.below(4) {
+            0 => {
+                // The reg field of C7 must be 0.
+                out.extend([0xc7, mem_modrm(r) & !0x38, r.next() as u8]);
+                out.extend((r.next() as u32).to_le_bytes());
+            }
+            1 => out.extend([0xf7, 0xd0 | r.below(8) as u8]),
+            _ => {
+                let load = r.below(2) == 0;
+                out.extend([if load { 0x8b } else { 0x89 }, mem_modrm(r)]);
+                out.push(r.next() as u8);
+            }
+        },
         // ALU with a memory operand: r/m32, r32 / r32, r/m32 / r/m32, imm8
         _ => {
             let imm = match r.below(3) {

@@ -277,10 +277,21 @@ fn emit_inline(
             rc.store(a, ESP, 3);
             rc.store(a, dst, 0);
         }
-        Inline::Store { src, ref m } => {
+        Inline::Store { ref src, ref m } => {
             emit_tlb_lookup(a, rc, m, true, slow);
-            let r = rc.reg(a, src);
+            let r = match *src {
+                Src::Reg(off) => rc.reg(a, off),
+                Src::Imm(v) => {
+                    mov_imm32(a, 0, v);
+                    0
+                }
+            };
             dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
+        }
+        Inline::Not { dst } => {
+            let r = rc.reg(a, dst);
+            dynasm!(a ; .arch aarch64 ; mvn W(0), W(r));
+            rc.store(a, dst, 0);
         }
         Inline::Mov { dst, ref src } => {
             load_src(a, rc, src);

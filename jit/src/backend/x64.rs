@@ -173,10 +173,20 @@ fn emit_inline(
             rc.forget(ESP);
             rc.store(a, dst, EAX);
         }
-        Inline::Store { src, ref m } => {
+        Inline::Store { ref src, ref m } => {
             emit_tlb_lookup(a, rc, m, true, slow);
-            rc.load(a, src, EAX);
-            dynasm!(a ; .arch x64 ; mov [rbx + rcx], eax);
+            match *src {
+                Src::Reg(r) => {
+                    let h = rc.reg(a, r);
+                    dynasm!(a ; .arch x64 ; mov [rbx + rcx], Rd(h));
+                }
+                Src::Imm(v) => dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx], v as i32),
+            }
+        }
+        Inline::Not { dst } => {
+            rc.load(a, dst, EAX);
+            dynasm!(a ; .arch x64 ; not eax);
+            rc.store(a, dst, EAX);
         }
         Inline::Mov { dst, ref src } => {
             load_src(a, rc, src);
