@@ -118,6 +118,14 @@ pub(crate) enum Inline {
     Not {
         dst: i32,
     },
+    /// MOVZX/MOVSX r32, r8/r16: `bits` of the 32-bit register `src` from bit `shift`.
+    Ext {
+        dst: i32,
+        src: i32,
+        shift: u8,
+        bits: u8,
+        signed: bool,
+    },
     /// At most one of `dst` and `src` is memory.
     Alu {
         op: Alu,
@@ -183,6 +191,25 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
             return Some(Inline::Lea {
                 dst: reg32(r)?,
                 ea: ea(d)?,
+            });
+        }
+        Mnemonic::Movzx | Mnemonic::Movsx if matches!(d.ops[1], Opd::Reg(_)) => {
+            let (Opd::Reg(r), Opd::Reg(s)) = (d.ops[0], d.ops[1]) else {
+                return None;
+            };
+            // The slot's view: 0 low byte, 1 high byte, 2 word.
+            let (shift, bits) = match s >> 3 {
+                0 => (0, 8),
+                1 => (8, 8),
+                2 => (0, 16),
+                _ => return None,
+            };
+            return Some(Inline::Ext {
+                dst: reg32(r)?,
+                src: REGS + 4 * (s & 7) as i32,
+                shift,
+                bits,
+                signed: d.i.mnemonic() == Mnemonic::Movsx,
             });
         }
         Mnemonic::Movzx | Mnemonic::Movsx => {

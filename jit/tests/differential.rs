@@ -114,12 +114,24 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
             out.push(0xb8 | r.below(8) as u8);
             out.extend((r.next() as u32).to_le_bytes());
         }
-        // LEA r32, [base + index*s + disp32] (SIB)
-        5 => {
-            let reg = r.below(8) as u8;
-            out.extend([0x8d, 0x84 | reg << 3, r.next() as u8]);
-            out.extend((r.next() as u32).to_le_bytes());
-        }
+        // LEA r32, [base + index*s + disp32] (SIB) / IMUL r32, r32 [, imm8/imm32] (a
+        // helper, between inline code) / MOVZX/MOVSX r32, r8/r16
+        5 => match r.below(4) {
+            0 => match r.below(3) {
+                0 => out.extend([0x0f, 0xaf, modrm]),
+                1 => out.extend([0x6b, modrm, r.next() as u8]),
+                _ => {
+                    out.extend([0x69, modrm]);
+                    out.extend((r.next() as u32).to_le_bytes());
+                }
+            },
+            1 => out.extend([0x0f, [0xb6, 0xb7, 0xbe, 0xbf][r.below(4) as usize], modrm]),
+            _ => {
+                let reg = r.below(8) as u8;
+                out.extend([0x8d, 0x84 | reg << 3, r.next() as u8]);
+                out.extend((r.next() as u32).to_le_bytes());
+            }
+        },
         // SHL/SHR/SAR r32 by imm8 (any count, 0 and over 31 included) or by 1
         8 if r.below(4) == 0 => out.extend([
             0xd1,

@@ -288,6 +288,22 @@ fn emit_inline(
             };
             dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
         }
+        Inline::Ext {
+            dst,
+            src,
+            shift,
+            bits,
+            signed,
+        } => {
+            let r = rc.reg(a, src);
+            let (lsb, width) = (shift as u32, bits as u32);
+            if signed {
+                dynasm!(a ; .arch aarch64 ; sbfx W(0), W(r), #lsb, #width);
+            } else {
+                dynasm!(a ; .arch aarch64 ; ubfx W(0), W(r), #lsb, #width);
+            }
+            rc.store(a, dst, 0);
+        }
         Inline::Not { dst } => {
             let r = rc.reg(a, dst);
             dynasm!(a ; .arch aarch64 ; mvn W(0), W(r));

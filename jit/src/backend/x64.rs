@@ -183,6 +183,25 @@ fn emit_inline(
                 Src::Imm(v) => dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx], v as i32),
             }
         }
+        Inline::Ext {
+            dst,
+            src,
+            shift,
+            bits,
+            signed,
+        } => {
+            rc.load(a, src, EAX);
+            if shift != 0 {
+                dynasm!(a ; .arch x64 ; shr eax, shift as i8);
+            }
+            match (bits, signed) {
+                (8, false) => dynasm!(a ; .arch x64 ; movzx eax, al),
+                (8, true) => dynasm!(a ; .arch x64 ; movsx eax, al),
+                (_, false) => dynasm!(a ; .arch x64 ; movzx eax, ax),
+                (_, true) => dynasm!(a ; .arch x64 ; movsx eax, ax),
+            }
+            rc.store(a, dst, EAX);
+        }
         Inline::Not { dst } => {
             rc.load(a, dst, EAX);
             dynasm!(a ; .arch x64 ; not eax);
