@@ -118,6 +118,18 @@ pub(crate) enum Inline {
     Not {
         dst: i32,
     },
+    /// SETcc r8: the condition as 0/1 into the byte at bit `shift` of register `dst`.
+    SetCc {
+        dst: i32,
+        shift: u8,
+        cc: u8,
+    },
+    /// CMOVcc r32, r32.
+    Cmov {
+        dst: i32,
+        src: i32,
+        cc: u8,
+    },
     /// MOVZX/MOVSX r32, r8/r16: `bits` of the 32-bit register `src` from bit `shift`.
     Ext {
         dst: i32,
@@ -161,6 +173,24 @@ pub(crate) enum Alu {
 }
 
 pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
+    if d.i.condition_code() != iced_x86::ConditionCode::None
+        && d.i.flow_control() == FlowControl::Next
+    {
+        return match (d.i.op_count(), d.ops[0], d.ops[1]) {
+            // SETcc r8 (views 0 and 1: low and high byte).
+            (1, Opd::Reg(r), _) if r >> 3 <= 1 => Some(Inline::SetCc {
+                dst: REGS + 4 * (r & 7) as i32,
+                shift: if r >> 3 == 1 { 8 } else { 0 },
+                cc: d.cc,
+            }),
+            (2, Opd::Reg(r), Opd::Reg(s)) if d.o32 && d.osz == 4 => Some(Inline::Cmov {
+                dst: reg32(r)?,
+                src: reg32(s)?,
+                cc: d.cc,
+            }),
+            _ => None,
+        };
+    }
     if !d.o32 || d.osz != 4 {
         return None;
     }
@@ -300,9 +330,13 @@ impl Inline {
         }
     }
 
-    /// Reads the flags before it (INC/DEC keep CF).
+    /// Reads the flags before it (INC/DEC keep CF; SETcc and CMOVcc test them). Each
+    /// has a slow path for flags it cannot evaluate inline.
     pub fn reads_flags(&self) -> bool {
-        matches!(self, Inline::IncDec { .. })
+        matches!(
+            self,
+            Inline::IncDec { .. } | Inline::SetCc { .. } | Inline::Cmov { .. }
+        )
     }
 
     /// May leave the inline path (for the handler, which may fault).

@@ -126,6 +126,9 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
                 }
             },
             1 => out.extend([0x0f, [0xb6, 0xb7, 0xbe, 0xbf][r.below(4) as usize], modrm]),
+            // SETcc r8 / CMOVcc r32, r32 (any condition)
+            2 if r.below(2) == 0 => out.extend([0x0f, 0x90 | r.below(16) as u8, modrm]),
+            2 => out.extend([0x0f, 0x40 | r.below(16) as u8, modrm]),
             _ => {
                 let reg = r.below(8) as u8;
                 out.extend([0x8d, 0x84 | reg << 3, r.next() as u8]);

@@ -304,6 +304,34 @@ fn emit_inline(
             }
             rc.store(a, dst, 0);
         }
+        Inline::SetCc { dst, shift, cc } => {
+            let Some(cond) = before.and_then(|op| host_cond(a, op, cc)) else {
+                dynasm!(a ; .arch aarch64 ; b =>slow);
+                return;
+            };
+            // W2 = 1 or 0 (CSINC from the zero register, as CSET does).
+            dynasm!(a ; .arch aarch64 ; movz W(3), #1 ; movz W(4), #0);
+            emit_csel(a, 3, 4, cond);
+            let r = rc.reg(a, dst);
+            dynasm!(a ; .arch aarch64 ; mov W(3), W(r));
+            if shift == 0 {
+                dynasm!(a ; .arch aarch64 ; bfi W(3), W(2), #0, #8);
+            } else {
+                dynasm!(a ; .arch aarch64 ; bfi W(3), W(2), #8, #8);
+            }
+            rc.store(a, dst, 3);
+        }
+        Inline::Cmov { dst, src, cc } => {
+            let Some(cond) = before.and_then(|op| host_cond(a, op, cc)) else {
+                dynasm!(a ; .arch aarch64 ; b =>slow);
+                return;
+            };
+            // Loads and moves keep NZCV.
+            let s = rc.reg(a, src);
+            let d = rc.reg(a, dst);
+            emit_csel(a, s, d, cond);
+            rc.store(a, dst, 2);
+        }
         Inline::Not { dst } => {
             let r = rc.reg(a, dst);
             dynasm!(a ; .arch aarch64 ; mvn W(0), W(r));
@@ -617,6 +645,16 @@ enum Cond {
 /// host's); the result alone for a shift's ZF and SF. PF is never had. False, with
 /// nothing emitted, when `cc` cannot be had this way.
 fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8, taken: DynamicLabel) -> bool {
+    let Some(cond) = host_cond(a, op, cc) else {
+        return false;
+    };
+    emit_bcond(a, cond, taken);
+    true
+}
+
+/// The compare of `emit_host_flags` (clobbering W0, W1): the ARM condition that then
+/// means the guest's `cc`, or None, with nothing emitted.
+fn host_cond(a: &mut Asm, op: LazyOp, cc: u8) -> Option<Cond> {
     use Cond::*;
     // x86 condition codes in order: O NO B AE E NE BE A S NS P NP L GE LE G.
     let after_sub = [
@@ -651,7 +689,7 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8, taken: DynamicLabel) -> bool
         LazyOp::Shl | LazyOp::Shr | LazyOp::Sar if matches!(cc, 4 | 5 | 8 | 9) => after_sub[cc],
         _ => None,
     };
-    let Some(cond) = cond else { return false };
+    let cond = cond?;
     match op {
         LazyOp::Sub | LazyOp::Add => {
             cpu(a, Mem::Ldr32, 0, F_A);
@@ -675,6 +713,12 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8, taken: DynamicLabel) -> bool
             dynasm!(a ; .arch aarch64 ; cmp WSP(0), #0);
         }
     }
+    Some(cond)
+}
+
+/// `b.cond taken`.
+fn emit_bcond(a: &mut Asm, cond: Cond, taken: DynamicLabel) {
+    use Cond::*;
     match cond {
         Eq => dynasm!(a ; .arch aarch64 ; b.eq =>taken),
         Ne => dynasm!(a ; .arch aarch64 ; b.ne =>taken),
@@ -691,7 +735,27 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8, taken: DynamicLabel) -> bool
         Gt => dynasm!(a ; .arch aarch64 ; b.gt =>taken),
         Le => dynasm!(a ; .arch aarch64 ; b.le =>taken),
     }
-    true
+}
+
+/// W2 = `n` if `cond` holds, else `m` (CSEL).
+fn emit_csel(a: &mut Asm, n: u32, m: u32, cond: Cond) {
+    use Cond::*;
+    match cond {
+        Eq => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), eq),
+        Ne => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), ne),
+        Hs => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), hs),
+        Lo => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), lo),
+        Mi => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), mi),
+        Pl => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), pl),
+        Vs => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), vs),
+        Vc => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), vc),
+        Hi => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), hi),
+        Ls => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), ls),
+        Ge => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), ge),
+        Lt => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), lt),
+        Gt => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), gt),
+        Le => dynasm!(a ; .arch aarch64 ; csel W(2), W(n), W(m), le),
+    }
 }
 
 /// JMP rel32, CALL rel32 (on a 32-bit stack) and RET: the target checked against CS's

@@ -202,6 +202,31 @@ fn emit_inline(
             }
             rc.store(a, dst, EAX);
         }
+        Inline::SetCc { dst, shift, cc } => {
+            if !before.is_some_and(|op| emit_host_flags(a, op, cc)) {
+                dynasm!(a ; .arch x64 ; jmp =>slow);
+                return;
+            }
+            emit_host_setcc(a, cc);
+            rc.load(a, dst, EAX);
+            if shift == 0 {
+                dynasm!(a ; .arch x64 ; mov al, dl);
+            } else {
+                dynasm!(a ; .arch x64 ; mov ah, dl);
+            }
+            rc.store(a, dst, EAX);
+        }
+        Inline::Cmov { dst, src, cc } => {
+            if !before.is_some_and(|op| emit_host_flags(a, op, cc)) {
+                dynasm!(a ; .arch x64 ; jmp =>slow);
+                return;
+            }
+            // Register moves and loads keep the host flags.
+            rc.load(a, src, ECX);
+            rc.load(a, dst, EDX);
+            emit_host_cmov(a, cc);
+            rc.store(a, dst, EDX);
+        }
         Inline::Not { dst } => {
             rc.load(a, dst, EAX);
             dynasm!(a ; .arch x64 ; not eax);
@@ -596,6 +621,50 @@ fn emit_static_chain(a: &mut Asm, len: i32, key: u64) {
         ; inc QWORD [r14 + CHAINED]
         ; jmp QWORD [r14 + at + SLOT_ENTRY]
     );
+}
+
+/// `setcc dl` on x86 condition code `cc`.
+fn emit_host_setcc(a: &mut Asm, cc: u8) {
+    match cc & 15 {
+        0 => dynasm!(a ; .arch x64 ; seto dl),
+        1 => dynasm!(a ; .arch x64 ; setno dl),
+        2 => dynasm!(a ; .arch x64 ; setb dl),
+        3 => dynasm!(a ; .arch x64 ; setae dl),
+        4 => dynasm!(a ; .arch x64 ; sete dl),
+        5 => dynasm!(a ; .arch x64 ; setne dl),
+        6 => dynasm!(a ; .arch x64 ; setbe dl),
+        7 => dynasm!(a ; .arch x64 ; seta dl),
+        8 => dynasm!(a ; .arch x64 ; sets dl),
+        9 => dynasm!(a ; .arch x64 ; setns dl),
+        10 => dynasm!(a ; .arch x64 ; setp dl),
+        11 => dynasm!(a ; .arch x64 ; setnp dl),
+        12 => dynasm!(a ; .arch x64 ; setl dl),
+        13 => dynasm!(a ; .arch x64 ; setge dl),
+        14 => dynasm!(a ; .arch x64 ; setle dl),
+        _ => dynasm!(a ; .arch x64 ; setg dl),
+    }
+}
+
+/// `cmovcc edx, ecx` on x86 condition code `cc`.
+fn emit_host_cmov(a: &mut Asm, cc: u8) {
+    match cc & 15 {
+        0 => dynasm!(a ; .arch x64 ; cmovo edx, ecx),
+        1 => dynasm!(a ; .arch x64 ; cmovno edx, ecx),
+        2 => dynasm!(a ; .arch x64 ; cmovb edx, ecx),
+        3 => dynasm!(a ; .arch x64 ; cmovae edx, ecx),
+        4 => dynasm!(a ; .arch x64 ; cmove edx, ecx),
+        5 => dynasm!(a ; .arch x64 ; cmovne edx, ecx),
+        6 => dynasm!(a ; .arch x64 ; cmovbe edx, ecx),
+        7 => dynasm!(a ; .arch x64 ; cmova edx, ecx),
+        8 => dynasm!(a ; .arch x64 ; cmovs edx, ecx),
+        9 => dynasm!(a ; .arch x64 ; cmovns edx, ecx),
+        10 => dynasm!(a ; .arch x64 ; cmovp edx, ecx),
+        11 => dynasm!(a ; .arch x64 ; cmovnp edx, ecx),
+        12 => dynasm!(a ; .arch x64 ; cmovl edx, ecx),
+        13 => dynasm!(a ; .arch x64 ; cmovge edx, ecx),
+        14 => dynasm!(a ; .arch x64 ; cmovle edx, ecx),
+        _ => dynasm!(a ; .arch x64 ; cmovg edx, ecx),
+    }
 }
 
 /// `jcc target` on x86 condition code `cc`.
