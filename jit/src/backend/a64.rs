@@ -167,7 +167,8 @@ impl RegCache {
         dynasm!(a ; .arch aarch64 ; mov W(dst), W(h));
     }
 
-    /// The shadow of guest register `off`, loaded if it had none.
+    /// The shadow of guest register `off`, loaded if it had none. Valid only until the
+    /// next `reg`/`load`/`store`, which may give the register to another guest register.
     fn reg(&mut self, a: &mut Asm, off: i32) -> u32 {
         if let Some(h) = self.find(off) {
             return h;
@@ -326,10 +327,11 @@ fn emit_inline(
                 dynasm!(a ; .arch aarch64 ; b =>slow);
                 return;
             };
-            // Loads and moves keep NZCV.
-            let s = rc.reg(a, src);
+            // Loads and moves keep NZCV. The source is copied out before the
+            // destination's shadow is found, which may take the source's register.
+            rc.load(a, src, 1);
             let d = rc.reg(a, dst);
-            emit_csel(a, s, d, cond);
+            emit_csel(a, 1, d, cond);
             rc.store(a, dst, 2);
         }
         Inline::Not { dst } => {

@@ -47,7 +47,8 @@ impl RegCache {
         dynasm!(a ; .arch x64 ; mov Rd(dst), Rd(h));
     }
 
-    /// The shadow of guest register `off`, loaded if it had none.
+    /// The shadow of guest register `off`, loaded if it had none. Valid only until the
+    /// next `reg`/`load`/`store`, which may give the register to another guest register.
     fn reg(&mut self, a: &mut Asm, off: i32) -> u8 {
         if let Some(h) = self.find(off) {
             return h;
