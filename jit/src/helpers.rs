@@ -9,52 +9,40 @@ pub const CONTINUE: u32 = 0;
 /// The instruction completed and asked to end the block (`Cpu::end_block`).
 pub const END_BLOCK: u32 = 1;
 
-/// Run one instruction through its interpreter handler, exactly as the interpreter does:
-/// EIP advanced past it first, put back if it faults. For instructions that cannot
-/// change what `Cpu::jit` records (`translate::changes_view` is false).
+/// `run_handler` and `run_handler_view` in the calling convention `$abi` of the host's
+/// generated code.
+macro_rules! entry_points {
+    ($abi:literal) => {
+        /// Run one instruction through its interpreter handler, exactly as the
+        /// interpreter does: EIP advanced past it first, put back if it faults. For
+        /// instructions that cannot change what `Cpu::jit` records
+        /// (`translate::changes_view` is false).
+        pub extern $abi fn run_handler<B: Bus>(
+            cpu: &mut Cpu,
+            bus: &mut B,
+            insn: &(Handler<B>, DecodedInsn),
+        ) -> u32 {
+            handle(cpu, bus, insn)
+        }
+
+        /// `run_handler` for instructions that may load a segment or change CPL: the
+        /// JIT view is brought up to date after them.
+        pub extern $abi fn run_handler_view<B: Bus>(
+            cpu: &mut Cpu,
+            bus: &mut B,
+            insn: &(Handler<B>, DecodedInsn),
+        ) -> u32 {
+            let r = handle(cpu, bus, insn);
+            cpu.refresh_jit_view();
+            r
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
-pub extern "sysv64" fn run_handler<B: Bus>(
-    cpu: &mut Cpu,
-    bus: &mut B,
-    insn: &(Handler<B>, DecodedInsn),
-) -> u32 {
-    handle(cpu, bus, insn)
-}
-
-/// `run_handler` for instructions that may load a segment or change CPL: the JIT view
-/// is brought up to date after them.
-#[cfg(target_arch = "x86_64")]
-pub extern "sysv64" fn run_handler_view<B: Bus>(
-    cpu: &mut Cpu,
-    bus: &mut B,
-    insn: &(Handler<B>, DecodedInsn),
-) -> u32 {
-    let r = handle(cpu, bus, insn);
-    cpu.refresh_jit_view();
-    r
-}
-
-/// `run_handler` for AArch64 code (the AAPCS64).
+entry_points!("sysv64");
 #[cfg(target_arch = "aarch64")]
-pub extern "C" fn run_handler<B: Bus>(
-    cpu: &mut Cpu,
-    bus: &mut B,
-    insn: &(Handler<B>, DecodedInsn),
-) -> u32 {
-    handle(cpu, bus, insn)
-}
-
-/// `run_handler_view` for AArch64 code (the AAPCS64).
-#[cfg(target_arch = "aarch64")]
-pub extern "C" fn run_handler_view<B: Bus>(
-    cpu: &mut Cpu,
-    bus: &mut B,
-    insn: &(Handler<B>, DecodedInsn),
-) -> u32 {
-    let r = handle(cpu, bus, insn);
-    cpu.refresh_jit_view();
-    r
-}
+entry_points!("C");
 
 #[inline(always)]
 fn handle<B: Bus>(cpu: &mut Cpu, bus: &mut B, insn: &(Handler<B>, DecodedInsn)) -> u32 {
