@@ -417,8 +417,15 @@ fn program32(r: &mut Rng) -> Vec<u8> {
             inline_insn(r, &mut code);
         }
     }
-    // Loop back to the start so the blocks run again (translated).
-    let back = -(code.len() as i32 + 5);
+    // Loop back to the start so the blocks run again (translated); one loop in eight
+    // goes back into the first bytes instead, often the middle of an instruction, so
+    // that blocks overlap other blocks' bytes.
+    let to = if r.below(8) == 0 {
+        r.below(code.len().min(16) as u32) as i32
+    } else {
+        0
+    };
+    let back = to - (code.len() as i32 + 5);
     code.push(0xe9);
     code.extend(back.to_le_bytes());
     code
