@@ -46,6 +46,9 @@ impl Xvfb {
                 "1024x768x24",
                 "-nolisten",
                 "tcp",
+                // Without it the server resets when its last client leaves, and a client
+                // connecting during the reset (the next ox86 run) is refused.
+                "-noreset",
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -69,16 +72,47 @@ impl Xvfb {
             !number.trim().is_empty(),
             "Xvfb did not report a display number"
         );
-        Some(Xvfb {
+        let x = Xvfb {
             child,
             display: format!(":{}", number.trim()),
             _one: one,
-        })
+        };
+        // Reported ready is not always accepting yet: wait until a client gets in.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ok = Command::new("xwd")
+                .args(["-root", "-silent", "-display", &x.display])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Xvfb on {} accepts no clients",
+                x.display
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(x)
     }
 }
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        // SIGTERM, so that the server removes its lock file and socket for the next.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
