@@ -5,9 +5,10 @@
 //! dispatcher as `extern "C" fn(cpu, bus, ram, links) -> u64`, returning a packed
 //! exception (or 0). X19 holds the CPU, X20 the bus, X21 guest RAM and X22 the chain
 //! table; X23-X28 shadow guest registers. W0-W5 and X16 are scratch. Guest flags stay
-//! the interpreter's lazy flags: ARM's NZCV is only used to branch, after redoing the
-//! operation that recorded them, and only for conditions whose meaning carries over
-//! (ARM's carry after a subtraction is the inverse of x86's borrow, and ARM has no PF).
+//! the interpreter's lazy flags: ARM's NZCV is only used to branch or select, after
+//! redoing the operation that recorded them, and only for conditions whose meaning
+//! carries over (ARM's carry after a subtraction is the inverse of x86's borrow, and ARM
+//! has no PF).
 
 // dynasm's AArch64 encoder shifts and masks register numbers inline; with register 0
 // those expressions are constant zero, which clippy flags inside the macro expansion.
