@@ -163,65 +163,68 @@ fn step<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs)
     Ok(zf)
 }
 
-/// REP MOVS/STOS forward through RAM that the soft TLB maps for this access: up to
-/// `max` elements, stopping before any page or offset wrap, copied directly and in
-/// order (overlapping moves repeat as element-by-element ones do). The segment checks
-/// of the first and last elements cover the ones between. Returns how many elements
-/// were done; 0 leaves everything to `step`, which also raises any fault exactly.
-fn bulk<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs, max: u32) -> u32 {
-    if c.s.flags.df() {
-        return 0;
-    }
+/// How far a forward REP run can go at once: up to `max` elements of `d.msize` bytes
+/// for each operand (segment, index register, written?), none crossing a page or
+/// wrapping the offset, the first and last inside the segment (which covers the ones
+/// between), on pages the soft TLB maps for the access (so RAM without code and no
+/// watched address). The element count (2 or more) and each operand's physical
+/// address; None leaves the run to `step`, which also raises any fault exactly.
+fn span(
+    c: &Cpu,
+    d: &DecodedInsn,
+    r: &Regs,
+    max: u32,
+    ops: &[(Seg, usize, bool)],
+) -> Option<(u32, [u32; 2])> {
     let size = d.msize as u32;
-    if !matches!(size, 1 | 2 | 4) {
-        return 0;
+    if c.s.flags.df() || !matches!(size, 1 | 2 | 4) {
+        return None;
     }
-    let movs = kind == Kind::Movs;
     let space: u64 = if r.a32 { 1 << 32 } else { 1 << 16 };
-    let user = c.s.cpl == 3;
-    let di = r.get(c, EDI);
-    let si = r.get(c, ESI);
-    // Elements that fit before `off` or its linear address wraps or crosses a page.
-    let room = |off: u32, lin: u32| {
-        let in_space = (space - off as u64) / size as u64;
-        let in_page = (0x1000 - (lin & 0xfff)) / size;
-        in_space.min(in_page as u64) as u32
-    };
-    let Ok(dlin) = c.seg_lin(Seg::Es, di, size as u8, true) else {
-        return 0;
-    };
-    let mut n = r.get(c, ECX).min(max).min(room(di, dlin));
-    let mut slin = 0;
-    if movs {
-        let Ok(l) = c.seg_lin(d.seg, si, size as u8, false) else {
-            return 0;
-        };
-        slin = l;
-        n = n.min(room(si, slin));
+    let mut n = r.get(c, ECX).min(max);
+    let mut lin = [0; 2];
+    for (i, &(seg, reg, write)) in ops.iter().enumerate() {
+        let off = r.get(c, reg);
+        lin[i] = c.seg_lin(seg, off, size as u8, write).ok()?;
+        let in_space = ((space - off as u64) / size as u64).min(u32::MAX as u64) as u32;
+        n = n.min(in_space).min((0x1000 - (lin[i] & 0xfff)) / size);
     }
     if n < 2 {
-        return 0;
+        return None;
     }
-    let last = (n - 1) * size;
-    if c.seg_lin(Seg::Es, di.wrapping_add(last), size as u8, true)
-        .is_err()
-        || (movs
-            && c.seg_lin(d.seg, si.wrapping_add(last), size as u8, false)
-                .is_err())
-    {
-        return 0;
+    let user = c.s.cpl == 3;
+    let mut pa = [0; 2];
+    for (i, &(seg, reg, write)) in ops.iter().enumerate() {
+        let last = r.get(c, reg).wrapping_add((n - 1) * size);
+        c.seg_lin(seg, last, size as u8, write).ok()?;
+        pa[i] = if write {
+            c.tlb.write_hit(user, lin[i])
+        } else {
+            c.tlb.read_hit(user, lin[i])
+        }?;
     }
-    let Some(dst) = c.tlb.write_hit(user, dlin) else {
+    Some((n, pa))
+}
+
+/// After `n` elements of a run: the index registers `regs` stepped, the count down.
+fn advance(c: &mut Cpu, r: &Regs, n: u32, size: u32, regs: &[usize]) {
+    for &reg in regs {
+        let v = r.get(c, reg);
+        r.set(c, reg, v.wrapping_add(n * size));
+    }
+    let count = r.get(c, ECX);
+    r.set(c, ECX, count.wrapping_sub(n));
+}
+
+/// REP MOVS/STOS over a `span`, element by element in order (overlapping moves repeat
+/// as single steps do). Returns how many elements were done (0: none).
+fn bulk<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs, max: u32) -> u32 {
+    let movs = kind == Kind::Movs;
+    let ops = [(Seg::Es, EDI, true), (d.seg, ESI, false)];
+    let Some((n, [dst, src])) = span(c, d, r, max, &ops[..if movs { 2 } else { 1 }]) else {
         return 0;
     };
-    let src = if movs {
-        match c.tlb.read_hit(user, slin) {
-            Some(pa) => pa,
-            None => return 0,
-        }
-    } else {
-        0
-    };
+    let size = d.msize as u32;
     let m = bus.mem();
     let fill = c.s.regs[0];
     for i in 0..n {
@@ -232,18 +235,13 @@ fn bulk<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs,
             _ => m.write_u32_fast(to, if movs { m.read_u32(from) } else { fill }),
         }
     }
-    r.set(c, EDI, di.wrapping_add(n * size));
-    if movs {
-        r.set(c, ESI, si.wrapping_add(n * size));
-    }
-    let count = r.get(c, ECX);
-    r.set(c, ECX, count.wrapping_sub(n));
+    advance(c, r, n, size, if movs { &[EDI, ESI] } else { &[EDI] });
     n
 }
 
-/// REPE/REPNE CMPS forward through RAM the soft TLB maps, as `bulk` moves: up to `max`
-/// elements, stopping after the first one that ends the repeat. Returns how many were
-/// compared (0: none, left to `step`) and whether the repeat ended.
+/// REPE/REPNE CMPS over a `span`, stopping after the first element that ends the
+/// repeat. Returns how many were compared (0: none, left to `step`) and whether the
+/// repeat ended.
 fn bulk_cmps<B: Bus>(
     c: &mut Cpu,
     bus: &mut B,
@@ -252,43 +250,11 @@ fn bulk_cmps<B: Bus>(
     max: u32,
     repe: bool,
 ) -> (u32, bool) {
+    let ops = [(d.seg, ESI, false), (Seg::Es, EDI, false)];
+    let Some((n, [src, dst])) = span(c, d, r, max, &ops) else {
+        return (0, false);
+    };
     let size = d.msize as u32;
-    if c.s.flags.df() || !matches!(size, 1 | 2 | 4) {
-        return (0, false);
-    }
-    let space: u64 = if r.a32 { 1 << 32 } else { 1 << 16 };
-    let user = c.s.cpl == 3;
-    let (si, di) = (r.get(c, ESI), r.get(c, EDI));
-    let room = |off: u32, lin: u32| {
-        let in_space = (space - off as u64) / size as u64;
-        let in_page = (0x1000 - (lin & 0xfff)) / size;
-        in_space.min(in_page as u64) as u32
-    };
-    let (Ok(slin), Ok(dlin)) = (
-        c.seg_lin(d.seg, si, size as u8, false),
-        c.seg_lin(Seg::Es, di, size as u8, false),
-    ) else {
-        return (0, false);
-    };
-    let n = r
-        .get(c, ECX)
-        .min(max)
-        .min(room(si, slin))
-        .min(room(di, dlin));
-    if n < 2 {
-        return (0, false);
-    }
-    let last = (n - 1) * size;
-    if c.seg_lin(d.seg, si.wrapping_add(last), size as u8, false)
-        .is_err()
-        || c.seg_lin(Seg::Es, di.wrapping_add(last), size as u8, false)
-            .is_err()
-    {
-        return (0, false);
-    }
-    let (Some(src), Some(dst)) = (c.tlb.read_hit(user, slin), c.tlb.read_hit(user, dlin)) else {
-        return (0, false);
-    };
     let m = bus.mem();
     let read = |pa: u32| match size {
         1 => m.read_u8(pa as u64) as u32,
@@ -306,10 +272,7 @@ fn bulk_cmps<B: Bus>(
     }
     let res = a.wrapping_sub(b) & size_mask(size as u8);
     c.s.flags.set_lazy(LazyOp::Sub, size as u8, a, b, res);
-    r.set(c, ESI, si.wrapping_add(done * size));
-    r.set(c, EDI, di.wrapping_add(done * size));
-    let count = r.get(c, ECX);
-    r.set(c, ECX, count.wrapping_sub(done));
+    advance(c, r, done, size, &[ESI, EDI]);
     (done, (a == b) != repe)
 }
 
