@@ -74,6 +74,18 @@ pub(crate) fn ea(d: &DecodedInsn) -> Option<Ea> {
     })
 }
 
+/// A byte or word register slot of width `size` as (its 32-bit register's offset, the
+/// view's first bit).
+fn narrow_reg(slot: u8, size: u8) -> Option<(i32, u8)> {
+    let shift = match (slot >> 3, size) {
+        (0, 1) => 0,
+        (1, 1) => 8,
+        (2, 2) => 0,
+        _ => return None,
+    };
+    Some((REGS + 4 * (slot & 7) as i32, shift))
+}
+
 pub(crate) fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
     if !matches!(d.msize, 1 | 2 | 4) {
         return None;
@@ -124,11 +136,24 @@ pub(crate) enum Inline {
         shift: u8,
         cc: u8,
     },
-    /// CMOVcc r32, r32.
+    /// CMOVcc r32, r32 / r32, m32 (the memory read whatever the condition, as the
+    /// guest's is).
     Cmov {
         dst: i32,
-        src: i32,
+        src: Operand,
         cc: u8,
+    },
+    /// MOV r8/r16, m8/m16 (`m.size`): into the bits from `shift` of register `dst`.
+    LoadNarrow {
+        dst: i32,
+        shift: u8,
+        m: MemRef,
+    },
+    /// MOV m8/m16, r8/r16 (`m.size`): the bits from `shift` of register `src`.
+    StoreNarrow {
+        src: i32,
+        shift: u8,
+        m: MemRef,
     },
     /// MOVZX/MOVSX r32, r8/r16: `bits` of the 32-bit register `src` from bit `shift`.
     Ext {
@@ -154,16 +179,26 @@ pub(crate) enum Inline {
         op: LazyOp,
         count: u8,
     },
-    /// INC/DEC r32: CF carries over from the flags before.
+    /// INC/DEC r32/m32: CF carries over from the flags before.
     IncDec {
-        dst: i32,
+        dst: Operand,
         dec: bool,
+    },
+    /// IMUL r32, r/m32 (`imm` None: the destination times the source) and IMUL r32,
+    /// r/m32, imm (the source times `imm`). `src` is a register or memory.
+    Imul {
+        dst: i32,
+        src: Operand,
+        imm: Option<u32>,
     },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Alu {
     Add,
+    /// ADC/SBB: a register destination only; the carry in comes from the flags before.
+    Adc,
+    Sbb,
     Sub,
     And,
     Or,
@@ -185,9 +220,36 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
             }),
             (2, Opd::Reg(r), Opd::Reg(s)) if d.o32 && d.osz == 4 => Some(Inline::Cmov {
                 dst: reg32(r)?,
-                src: reg32(s)?,
+                src: Operand::Src(Src::Reg(reg32(s)?)),
                 cc: d.cc,
             }),
+            (2, Opd::Reg(r), Opd::Mem) if d.o32 && d.osz == 4 => Some(Inline::Cmov {
+                dst: reg32(r)?,
+                src: Operand::Mem(mem_ref(d).filter(|m| m.size == 4)?),
+                cc: d.cc,
+            }),
+            _ => None,
+        };
+    }
+    if d.i.mnemonic() == Mnemonic::Mov && matches!(d.osz, 1 | 2) {
+        let m = || mem_ref(d).filter(|m| m.size == d.osz);
+        return match (d.ops[0], d.ops[1]) {
+            (Opd::Reg(r), Opd::Mem) => {
+                let (dst, shift) = narrow_reg(r, d.osz)?;
+                Some(Inline::LoadNarrow {
+                    dst,
+                    shift,
+                    m: m()?,
+                })
+            }
+            (Opd::Mem, Opd::Reg(r)) => {
+                let (src, shift) = narrow_reg(r, d.osz)?;
+                Some(Inline::StoreNarrow {
+                    src,
+                    shift,
+                    m: m()?,
+                })
+            }
             _ => None,
         };
     }
@@ -287,13 +349,37 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
             });
         }
         Mnemonic::Inc | Mnemonic::Dec => {
-            let Opd::Reg(r) = d.ops[0] else { return None };
+            let dst = match d.ops[0] {
+                Opd::Reg(r) => Operand::Src(Src::Reg(reg32(r)?)),
+                Opd::Mem => Operand::Mem(mem_ref(d)?),
+                _ => return None,
+            };
             return Some(Inline::IncDec {
-                dst: reg32(r)?,
+                dst,
                 dec: d.i.mnemonic() == Mnemonic::Dec,
             });
         }
+        Mnemonic::Imul if d.i.op_count() >= 2 => {
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            let src = match d.ops[1] {
+                Opd::Mem => Operand::Mem(mem_ref(d)?),
+                Opd::Reg(s) => Operand::Src(Src::Reg(reg32(s)?)),
+                _ => return None,
+            };
+            let imm = match (d.i.op_count(), d.ops[2]) {
+                (2, _) => None,
+                (_, Opd::Imm(v)) => Some(v),
+                _ => return None,
+            };
+            return Some(Inline::Imul {
+                dst: reg32(r)?,
+                src,
+                imm,
+            });
+        }
         Mnemonic::Add => Alu::Add,
+        Mnemonic::Adc => Alu::Adc,
+        Mnemonic::Sbb => Alu::Sbb,
         Mnemonic::Sub => Alu::Sub,
         Mnemonic::And => Alu::And,
         Mnemonic::Or => Alu::Or,
@@ -308,7 +394,8 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
     };
     let (dst, src) = (operand(d.ops[0])?, operand(d.ops[1])?);
     match (&dst, &src) {
-        (Operand::Src(Src::Reg(_)), _) | (Operand::Mem(_), Operand::Src(_)) => {
+        (Operand::Src(Src::Reg(_)), _) => Some(Inline::Alu { op, dst, src }),
+        (Operand::Mem(_), Operand::Src(_)) if !matches!(op, Alu::Adc | Alu::Sbb) => {
             Some(Inline::Alu { op, dst, src })
         }
         _ => None,
@@ -316,26 +403,46 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
 }
 
 impl Inline {
-    /// The lazy flags it records (all of them, top 31), if any.
+    /// The lazy flags it records (all of them, top 31), if any. ADC and SBB record Add
+    /// or Adc (Sub or Sbb) as the carry in was: only known at run time (`known_after`).
     pub fn writes_flags(&self) -> Option<LazyOp> {
         match *self {
             Inline::Alu { op, .. } => Some(match op {
                 Alu::Add => LazyOp::Add,
+                Alu::Adc => LazyOp::Adc,
+                Alu::Sbb => LazyOp::Sbb,
                 Alu::Sub | Alu::Cmp => LazyOp::Sub,
                 _ => LazyOp::Logic,
             }),
             Inline::Shift { op, count, .. } => (count != 0).then_some(op),
             Inline::IncDec { dec, .. } => Some(if dec { LazyOp::Dec } else { LazyOp::Inc }),
+            Inline::Imul { .. } => Some(LazyOp::Mul),
             _ => None,
         }
     }
 
-    /// Reads the flags before it (INC/DEC keep CF; SETcc and CMOVcc test them). Each
-    /// has a slow path for flags it cannot evaluate inline.
+    /// What recorded the flags after it, as known at translation: `before` if it
+    /// leaves them alone.
+    pub fn known_after(&self, before: Option<LazyOp>) -> Option<LazyOp> {
+        match self.writes_flags() {
+            Some(LazyOp::Adc | LazyOp::Sbb) => None,
+            Some(op) => Some(op),
+            None => before,
+        }
+    }
+
+    /// Reads the flags before it (INC/DEC keep CF, ADC/SBB add it; SETcc and CMOVcc
+    /// test them). Each has a slow path for flags it cannot evaluate inline.
     pub fn reads_flags(&self) -> bool {
         matches!(
             self,
-            Inline::IncDec { .. } | Inline::SetCc { .. } | Inline::Cmov { .. }
+            Inline::IncDec { .. }
+                | Inline::SetCc { .. }
+                | Inline::Cmov { .. }
+                | Inline::Alu {
+                    op: Alu::Adc | Alu::Sbb,
+                    ..
+                }
         )
     }
 
@@ -347,16 +454,34 @@ impl Inline {
     pub fn touches_memory(&self) -> bool {
         match self {
             Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. } => true,
+            Inline::LoadNarrow { .. } | Inline::StoreNarrow { .. } => true,
+            Inline::IncDec { dst, .. } => matches!(dst, Operand::Mem(_)),
+            Inline::Cmov { src, .. } => matches!(src, Operand::Mem(_)),
             Inline::Push { .. } | Inline::Pop { .. } => true,
             Inline::Alu { dst, src, .. } => {
                 matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
             }
+            Inline::Imul { src, .. } => matches!(src, Operand::Mem(_)),
             _ => false,
         }
     }
 }
 
 pub(crate) const ESP: i32 = REGS + 4 * 4;
+
+/// The flag records, as (kind, top), a block-ending Jcc looks for at run time when the
+/// block's own code does not tell what recorded the flags: the common ones first.
+pub(crate) const RUNTIME_RECORDS: [(LazyOp, u8); 9] = [
+    (LazyOp::Sub, 31),
+    (LazyOp::Logic, 31),
+    (LazyOp::Add, 31),
+    (LazyOp::Inc, 31),
+    (LazyOp::Dec, 31),
+    (LazyOp::Sub, 7),
+    (LazyOp::Logic, 7),
+    (LazyOp::Sbb, 31),
+    (LazyOp::Adc, 31),
+];
 
 /// SS:[ESP + disp].
 pub(crate) fn stack_ref(disp: i32) -> MemRef {
@@ -663,7 +788,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
                 slow_paths.push((slow, back, exit, insn, delta, e.shadows()));
             }
             // The handler on the slow path records the same kind of flags.
-            known = f.writes_flags().or(known);
+            known = f.known_after(known);
             delta = delta.wrapping_add(d.len as u32);
             inlined += 1;
             continue;

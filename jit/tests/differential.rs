@@ -114,8 +114,8 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
             out.push(0xb8 | r.below(8) as u8);
             out.extend((r.next() as u32).to_le_bytes());
         }
-        // LEA r32, [base + index*s + disp32] (SIB) / IMUL r32, r32 [, imm8/imm32] (a
-        // helper, between inline code) / MOVZX/MOVSX r32, r8/r16
+        // LEA r32, [base + index*s + disp32] (SIB) / IMUL r32, r32 [, imm8/imm32] /
+        // MOVZX/MOVSX r32, r8/r16
         5 => match r.below(4) {
             0 => match r.below(3) {
                 0 => out.extend([0x0f, 0xaf, modrm]),
@@ -155,8 +155,25 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
             out.push(r.next() as u8);
         }
         // MOV r32, [reg + disp8] / MOV [reg + disp8], r32 (no SIB) / MOV [reg + disp8],
-        // imm32 / NOT r32
-        6 => match r.below(4) {
+        // imm32 / NOT r32 / MOV r8/r16, [reg + disp8] and back / INC/DEC [reg + disp8] /
+        // CMOVcc r32, [reg + disp8]
+        6 => match r.below(7) {
+            4 => {
+                if r.below(2) == 0 {
+                    out.push(0x66);
+                }
+                out.extend([[0x88, 0x89, 0x8a, 0x8b][r.below(4) as usize], mem_modrm(r)]);
+                out.push(r.next() as u8);
+            }
+            5 => {
+                // The reg field of FF is 0 (INC) or 1 (DEC).
+                out.extend([0xff, mem_modrm(r) & !0x30]);
+                out.push(r.next() as u8);
+            }
+            6 => {
+                out.extend([0x0f, 0x40 | r.below(16) as u8, mem_modrm(r)]);
+                out.push(r.next() as u8);
+            }
             0 => {
                 // The reg field of C7 must be 0.
                 out.extend([0xc7, mem_modrm(r) & !0x38, r.next() as u8]);
@@ -169,12 +186,22 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
                 out.push(r.next() as u8);
             }
         },
-        // ALU with a memory operand: r/m32, r32 / r32, r/m32 / r/m32, imm8
+        // ALU with a memory operand: r/m32, r32 / r32, r/m32 / r/m32, imm8; IMUL r32,
+        // [reg + disp8] [, imm8]
         _ => {
-            let imm = match r.below(3) {
+            let imm = match r.below(4) {
                 0 => {
                     out.extend([(r.below(8) as u8) << 3 | 1, mem_modrm(r)]);
                     false
+                }
+                3 => {
+                    let three = r.below(2) == 0;
+                    if three {
+                        out.extend([0x6b, mem_modrm(r)]);
+                    } else {
+                        out.extend([0x0f, 0xaf, mem_modrm(r)]);
+                    }
+                    three
                 }
                 1 => {
                     out.extend([(r.below(8) as u8) << 3 | 3, mem_modrm(r)]);

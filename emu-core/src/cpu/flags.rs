@@ -42,6 +42,9 @@ pub enum LazyOp {
     Shl,
     Shr,
     Sar,
+    /// MUL/IMUL: SF/ZF/PF from `r` (the low half of the product), AF=0, CF=OF=`a`
+    /// (1 when the product does not fit the low half).
+    Mul,
 }
 
 #[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -113,6 +116,7 @@ impl Flags {
             LazyOp::Sub => self.a & m < self.b & m,
             LazyOp::Sbb => self.a & m <= self.b & m,
             LazyOp::Logic => false,
+            LazyOp::Mul => self.a != 0,
         }
     }
 
@@ -148,6 +152,7 @@ impl Flags {
             LazyOp::Add | LazyOp::Adc | LazyOp::Inc => self.sign((a ^ r) & (b ^ r)),
             LazyOp::Sub | LazyOp::Sbb | LazyOp::Dec => self.sign((a ^ b) & (a ^ r)),
             LazyOp::Logic | LazyOp::Sar => false,
+            LazyOp::Mul => a != 0,
             LazyOp::Shl => self.sign(r) != self.cf(),
             LazyOp::Shr => self.b == 1 && self.sign(a),
         }
@@ -157,7 +162,7 @@ impl Flags {
     pub fn af(&self) -> bool {
         match self.op {
             LazyOp::None => self.bits & AF != 0,
-            LazyOp::Logic | LazyOp::Shl | LazyOp::Shr | LazyOp::Sar => false,
+            LazyOp::Logic | LazyOp::Shl | LazyOp::Shr | LazyOp::Sar | LazyOp::Mul => false,
             _ => (self.a ^ self.b ^ self.r) & 0x10 != 0,
         }
     }

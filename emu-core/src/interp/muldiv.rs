@@ -4,16 +4,14 @@ use iced_x86::Mnemonic as M;
 
 use super::{sext, size_mask};
 use crate::cpu::exception::{Exception, Result};
-use crate::cpu::flags::{LazyOp, CF, OF};
+use crate::cpu::flags::LazyOp;
 use crate::decode::{DecodedInsn, Handler};
 use crate::{Bus, Cpu};
 
-/// SF/ZF/PF from the low half (what these CPUs leave there), CF=OF=`wide`.
+/// SF/ZF/PF from the low half (what these CPUs leave there), AF=0, CF=OF=`wide`.
 fn set_mul_flags(c: &mut Cpu, low: u32, size: u8, wide: bool) {
     c.s.flags
-        .set_lazy(LazyOp::Logic, size, low, 0, low & size_mask(size));
-    let f = c.s.flags.get() & !(CF | OF);
-    c.s.flags.set(f | if wide { CF | OF } else { 0 });
+        .set_lazy(LazyOp::Mul, size, wide as u32, 0, low & size_mask(size));
 }
 
 /// Read the accumulator pair as one value: AX (8-bit op), DX:AX, EDX:EAX.

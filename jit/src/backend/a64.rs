@@ -28,7 +28,7 @@ use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src,
-    Targets, Translated, ESP, SHADOWS,
+    Targets, Translated, ESP, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::aarch64::Aarch64Relocation>;
@@ -232,16 +232,28 @@ fn emit_inline(
                 emit_lazy(a, op);
             }
         }
-        Inline::IncDec { dst, dec } => {
+        Inline::IncDec { ref dst, dec } => {
             emit_carry_in(a, before, slow);
-            rc.load(a, dst, 0);
+            // A memory operand's RAM offset in X4.
+            match dst {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, true, slow);
+                    dynasm!(a ; .arch aarch64 ; mov X(4), X(1) ; ldr W(0), [X(RAM), X(4)]);
+                }
+                Operand::Src(Src::Reg(r)) => rc.load(a, *r, 0),
+                Operand::Src(Src::Imm(_)) => unreachable!("inline_form builds no such form"),
+            }
             dynasm!(a ; .arch aarch64 ; movz W(1), #1);
             if dec {
                 dynasm!(a ; .arch aarch64 ; sub WSP(2), WSP(0), #1);
             } else {
                 dynasm!(a ; .arch aarch64 ; add WSP(2), WSP(0), #1);
             }
-            rc.store(a, dst, 2);
+            match dst {
+                Operand::Mem(_) => dynasm!(a ; .arch aarch64 ; str W(2), [X(RAM), X(4)]),
+                Operand::Src(Src::Reg(r)) => rc.store(a, *r, 2),
+                Operand::Src(Src::Imm(_)) => {}
+            }
             if keep_flags {
                 emit_lazy(a, if dec { LazyOp::Dec } else { LazyOp::Inc });
             }
@@ -260,6 +272,35 @@ fn emit_inline(
             emit_tlb_lookup(a, rc, m, false, slow);
             dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
             rc.store(a, dst, 0);
+        }
+        Inline::LoadNarrow { dst, shift, ref m } => {
+            emit_tlb_lookup(a, rc, m, false, slow);
+            if m.size == 1 {
+                dynasm!(a ; .arch aarch64 ; ldrb W(0), [X(RAM), X(1)]);
+            } else {
+                dynasm!(a ; .arch aarch64 ; ldrh W(0), [X(RAM), X(1)]);
+            }
+            let r = rc.reg(a, dst);
+            let (lsb, width) = (shift as u32, m.size as u32 * 8);
+            dynasm!(a
+                ; .arch aarch64
+                ; mov W(3), W(r)
+                ; bfi W(3), W(0), #lsb, #width
+            );
+            rc.store(a, dst, 3);
+        }
+        Inline::StoreNarrow { src, shift, ref m } => {
+            emit_tlb_lookup(a, rc, m, true, slow);
+            let mut r = rc.reg(a, src);
+            if shift != 0 {
+                dynasm!(a ; .arch aarch64 ; lsr W(0), W(r), #shift as u32);
+                r = 0;
+            }
+            if m.size == 1 {
+                dynasm!(a ; .arch aarch64 ; strb W(r), [X(RAM), X(1)]);
+            } else {
+                dynasm!(a ; .arch aarch64 ; strh W(r), [X(RAM), X(1)]);
+            }
         }
         Inline::Push { src } => {
             emit_stack_check(a, slow);
@@ -307,7 +348,7 @@ fn emit_inline(
             rc.store(a, dst, 0);
         }
         Inline::SetCc { dst, shift, cc } => {
-            let Some(cond) = before.and_then(|op| host_cond(a, op, cc)) else {
+            let Some(cond) = before.and_then(|op| host_cond(a, op, 31, cc)) else {
                 dynasm!(a ; .arch aarch64 ; b =>slow);
                 return;
             };
@@ -323,16 +364,54 @@ fn emit_inline(
             }
             rc.store(a, dst, 3);
         }
-        Inline::Cmov { dst, src, cc } => {
-            let Some(cond) = before.and_then(|op| host_cond(a, op, cc)) else {
+        Inline::Cmov { dst, ref src, cc } => {
+            if before.is_none() {
+                dynasm!(a ; .arch aarch64 ; b =>slow);
+                return;
+            }
+            // The source into W4 first: the lookup clobbers NZCV.
+            match src {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch aarch64 ; ldr W(4), [X(RAM), X(1)]);
+                }
+                Operand::Src(Src::Reg(r)) => rc.load(a, *r, 4),
+                Operand::Src(Src::Imm(_)) => unreachable!("inline_form builds no such form"),
+            }
+            let Some(cond) = before.and_then(|op| host_cond(a, op, 31, cc)) else {
                 dynasm!(a ; .arch aarch64 ; b =>slow);
                 return;
             };
-            // Loads and moves keep NZCV. The source is copied out before the
+            // Loads and moves keep NZCV. The source was copied out before the
             // destination's shadow is found, which may take the source's register.
-            rc.load(a, src, 1);
             let d = rc.reg(a, dst);
-            emit_csel(a, 1, d, cond);
+            emit_csel(a, 4, d, cond);
+            rc.store(a, dst, 2);
+        }
+        Inline::Imul { dst, ref src, imm } => {
+            // The 64-bit product in X2; wide when it differs from its low half
+            // sign-extended.
+            match src {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch aarch64 ; ldr W(1), [X(RAM), X(1)]);
+                }
+                Operand::Src(s) => load_src(a, rc, s),
+            }
+            match imm {
+                Some(v) => mov_imm32(a, 0, v),
+                None => rc.load(a, dst, 0),
+            }
+            dynasm!(a ; .arch aarch64 ; smull X(2), W(0), W(1));
+            if keep_flags {
+                dynasm!(a
+                    ; .arch aarch64
+                    ; cmp XSP(2), W(2), sxtw
+                    ; cset W(0), ne
+                    ; movz W(1), #0
+                );
+                emit_lazy(a, LazyOp::Mul);
+            }
             rc.store(a, dst, 2);
         }
         Inline::Not { dst } => {
@@ -376,15 +455,38 @@ fn emit_inline(
                 }
                 _ => unreachable!("inline_form only builds the forms above"),
             }
+            if matches!(op, Alu::Adc | Alu::Sbb) {
+                emit_cf(a, before, slow);
+            }
             match op {
                 Alu::Add => dynasm!(a ; .arch aarch64 ; add W(2), W(0), W(1)),
+                Alu::Adc => {
+                    dynasm!(a ; .arch aarch64 ; add W(2), W(0), W(1) ; add W(2), W(2), W(4))
+                }
+                Alu::Sbb => {
+                    dynasm!(a ; .arch aarch64 ; sub W(2), W(0), W(1) ; sub W(2), W(2), W(4))
+                }
                 Alu::Sub | Alu::Cmp => dynasm!(a ; .arch aarch64 ; sub W(2), W(0), W(1)),
                 Alu::And | Alu::Test => dynasm!(a ; .arch aarch64 ; and W(2), W(0), W(1)),
                 Alu::Or => dynasm!(a ; .arch aarch64 ; orr W(2), W(0), W(1)),
                 Alu::Xor => dynasm!(a ; .arch aarch64 ; eor W(2), W(0), W(1)),
             }
-            if keep_flags {
-                emit_lazy(a, f.writes_flags().unwrap_or(LazyOp::Logic));
+            match op {
+                // Adc (Sbb) with a carry in, else Add (Sub): the next kind up.
+                Alu::Adc | Alu::Sbb if keep_flags => {
+                    const _: () = assert!(LazyOp::Adc as u8 == LazyOp::Add as u8 + 1);
+                    const _: () = assert!(LazyOp::Sbb as u8 == LazyOp::Sub as u8 + 1);
+                    let base = if op == Alu::Adc {
+                        LazyOp::Add
+                    } else {
+                        LazyOp::Sub
+                    };
+                    mov_imm32(a, 3, base as u32 | 31 << 8);
+                    dynasm!(a ; .arch aarch64 ; add W(3), W(3), W(4));
+                    emit_lazy_op(a);
+                }
+                _ if keep_flags => emit_lazy(a, f.writes_flags().unwrap_or(LazyOp::Logic)),
+                _ => {}
             }
             if writes {
                 match dst {
@@ -398,76 +500,111 @@ fn emit_inline(
 }
 
 /// Record lazy flags `op` of a 32-bit operation exactly as the interpreter does:
-/// operands in W0 and W1, result in W2.
+/// operands in W0 and W1, result in W2 (for MUL: the wide flag in W0, W1 zero).
 fn emit_lazy(a: &mut Asm, op: LazyOp) {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are written as one halfword");
     mov_imm32(a, 3, op as u32 | 31 << 8);
+    emit_lazy_op(a);
+}
+
+/// `emit_lazy` with the kind and width in W3, as the halfword `op | top << 8`.
+fn emit_lazy_op(a: &mut Asm) {
     cpu(a, Mem::Strh, 3, F_OP);
     cpu(a, Mem::Str32, 0, F_A);
     cpu(a, Mem::Str32, 1, F_B);
     cpu(a, Mem::Str32, 2, F_R);
 }
 
-/// INC/DEC keep CF: move it from the lazy flags into `bits`, as `set_lazy` does. Known
-/// 32-bit ADD/SUB/logic sources inline, anything else (a shift, ADC...) takes `slow`.
+/// INC/DEC keep CF: move it from the lazy flags into `bits`, as `set_lazy` does.
 fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
-    let set = a.new_dynamic_label();
-    let done = a.new_dynamic_label();
-    match before {
-        Some(LazyOp::Inc | LazyOp::Dec | LazyOp::None) => return,
-        Some(op) => {
-            if !emit_carry(a, op) {
-                dynasm!(a ; .arch aarch64 ; b =>slow);
-                return;
-            }
-        }
-        None => {
-            // Whatever recorded the flags is known only at run time.
-            cpu(a, Mem::Ldrh, 0, F_OP);
-            dynasm!(a
-                ; .arch aarch64
-                ; and WSP(3), W(0), #0xff
-                ; cmp WSP(3), #LazyOp::Inc as u32
-                ; b.eq =>done
-                ; cmp WSP(3), #LazyOp::Dec as u32
-                ; b.eq =>done
-                ; cmp WSP(3), #LazyOp::None as u32
-                ; b.eq =>done
-            );
-            for op in [LazyOp::Add, LazyOp::Sub, LazyOp::Logic] {
-                let next = a.new_dynamic_label();
-                cmp_imm32(a, 0, op as u32 | 31 << 8);
-                dynasm!(a ; .arch aarch64 ; b.ne =>next);
-                emit_carry(a, op);
-                dynasm!(a ; .arch aarch64 ; b =>set ; =>next);
-            }
-            dynasm!(a ; .arch aarch64 ; b =>slow);
-        }
+    if matches!(before, Some(LazyOp::Inc | LazyOp::Dec | LazyOp::None)) {
+        return;
     }
     const _: () = assert!(CF == 1, "CF is bit 0");
-    dynasm!(a ; .arch aarch64 ; =>set);
+    emit_cf(a, before, slow);
     cpu(a, Mem::Ldr32, 3, FLAGS_BITS);
-    dynasm!(a ; .arch aarch64 ; bfi W(3), W(2), #0, #1);
+    dynasm!(a ; .arch aarch64 ; bfi W(3), W(4), #0, #1);
     cpu(a, Mem::Str32, 3, FLAGS_BITS);
+}
+
+/// W4 = the guest's CF (0 or 1), from lazy flags recorded by `before` if known, else
+/// by whatever the run-time record says: ADD, ADC, SUB, SBB, logic and MUL of 32 bits,
+/// and the kinds that keep CF in `bits`, inline; anything else (a shift, a narrower
+/// operation) takes `slow`. Touches nothing but W3-W5 and NZCV.
+fn emit_cf(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
+    const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one halfword");
+    if let Some(op) = before {
+        if !emit_cf_of(a, op) {
+            dynasm!(a ; .arch aarch64 ; b =>slow);
+        }
+        return;
+    }
+    // Whatever recorded the flags is known only at run time.
+    let (done, bits) = (a.new_dynamic_label(), a.new_dynamic_label());
+    cpu(a, Mem::Ldrh, 4, F_OP);
+    for op in [
+        LazyOp::Sub,
+        LazyOp::Add,
+        LazyOp::Logic,
+        LazyOp::Adc,
+        LazyOp::Sbb,
+        LazyOp::Mul,
+    ] {
+        let next = a.new_dynamic_label();
+        cmp_imm32(a, 4, op as u32 | 31 << 8);
+        dynasm!(a ; .arch aarch64 ; b.ne =>next);
+        emit_cf_of(a, op);
+        dynasm!(a ; .arch aarch64 ; b =>done ; =>next);
+    }
+    dynasm!(a
+        ; .arch aarch64
+        ; and WSP(4), W(4), #0xff
+        ; cmp WSP(4), #LazyOp::Inc as u32
+        ; b.eq =>bits
+        ; cmp WSP(4), #LazyOp::Dec as u32
+        ; b.eq =>bits
+        ; cmp WSP(4), #LazyOp::None as u32
+        ; b.ne =>slow
+        ; =>bits
+    );
+    emit_cf_of(a, LazyOp::None);
     dynasm!(a ; .arch aarch64 ; =>done);
 }
 
-/// W2 = CF of 32-bit lazy flags of kind `op` (clobbers W0, W3); false for a kind not
-/// done here.
-fn emit_carry(a: &mut Asm, op: LazyOp) -> bool {
-    let (x, y) = match op {
-        // The sum wrapped below an operand; the subtrahend exceeded the minuend.
-        LazyOp::Add => (F_R, F_A),
-        LazyOp::Sub => (F_A, F_B),
+/// W4 = CF of 32-bit lazy flags of kind `op` (clobbers W3); false, with nothing
+/// emitted, for a kind not done here.
+fn emit_cf_of(a: &mut Asm, op: LazyOp) -> bool {
+    // The sum wrapped below an operand (to or below it with a carry in); the subtrahend
+    // exceeded the minuend (or equalled it with a borrow in).
+    let (x, y, below) = match op {
+        LazyOp::Add => (F_R, F_A, true),
+        LazyOp::Adc => (F_A, F_R, false),
+        LazyOp::Sub => (F_A, F_B, true),
+        LazyOp::Sbb => (F_B, F_A, false),
+        LazyOp::Mul => {
+            cpu(a, Mem::Ldr32, 4, F_A);
+            dynasm!(a ; .arch aarch64 ; cmp WSP(4), #0 ; cset W(4), ne);
+            return true;
+        }
         LazyOp::Logic => {
-            dynasm!(a ; .arch aarch64 ; movz W(2), #0);
+            dynasm!(a ; .arch aarch64 ; movz W(4), #0);
+            return true;
+        }
+        LazyOp::None | LazyOp::Inc | LazyOp::Dec => {
+            cpu(a, Mem::Ldr32, 4, FLAGS_BITS);
+            dynasm!(a ; .arch aarch64 ; and WSP(4), W(4), #1);
             return true;
         }
         _ => return false,
     };
-    cpu(a, Mem::Ldr32, 0, x);
+    cpu(a, Mem::Ldr32, 4, x);
     cpu(a, Mem::Ldr32, 3, y);
-    dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; cset W(2), lo);
+    dynasm!(a ; .arch aarch64 ; cmp W(4), W(3));
+    if below {
+        dynasm!(a ; .arch aarch64 ; cset W(4), lo);
+    } else {
+        dynasm!(a ; .arch aarch64 ; cset W(4), hs);
+    }
     true
 }
 
@@ -581,7 +718,7 @@ fn emit_jcc<B: Bus>(
     );
     match known {
         Some(op) => {
-            if emit_host_flags(a, op, cc, taken) {
+            if emit_host_flags(a, op, 31, cc, taken) {
                 dynasm!(a ; .arch aarch64 ; b =>not_taken);
             } else {
                 dynasm!(a ; .arch aarch64 ; b =>slow);
@@ -590,17 +727,11 @@ fn emit_jcc<B: Bus>(
         None => {
             // Whatever recorded the flags is known only at run time.
             cpu(a, Mem::Ldrh, 4, F_OP);
-            for op in [
-                LazyOp::Sub,
-                LazyOp::Logic,
-                LazyOp::Add,
-                LazyOp::Inc,
-                LazyOp::Dec,
-            ] {
+            for (op, top) in RUNTIME_RECORDS {
                 let next = a.new_dynamic_label();
-                cmp_imm32(a, 4, op as u32 | 31 << 8);
+                cmp_imm32(a, 4, op as u32 | (top as u32) << 8);
                 dynasm!(a ; .arch aarch64 ; b.ne =>next);
-                if emit_host_flags(a, op, cc, taken) {
+                if emit_host_flags(a, op, top, cc, taken) {
                     dynasm!(a ; .arch aarch64 ; b =>not_taken);
                 } else {
                     dynasm!(a ; .arch aarch64 ; b =>slow);
@@ -641,14 +772,15 @@ enum Cond {
     Le,
 }
 
-/// Branch to `taken` if the guest's condition `cc` holds, from 32-bit lazy flags of
-/// kind `op`, by redoing the operation: CMP a, b for SUB (ARM's C is x86's CF
-/// inverted); CMN a, b for ADD (C is CF); CMP r, 0 for logic (CF = OF = 0, read as
-/// after a SUB); ADDS/SUBS a, 1 for INC/DEC (NZV only; CF is theirs to keep, not the
-/// host's); the result alone for a shift's ZF and SF. PF is never had. False, with
-/// nothing emitted, when `cc` cannot be had this way.
-fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8, taken: DynamicLabel) -> bool {
-    let Some(cond) = host_cond(a, op, cc) else {
+/// Branch to `taken` if the guest's condition `cc` holds, from lazy flags of kind `op`
+/// and width `top`, by redoing the operation: CMP a, b for SUB (ARM's C is x86's CF
+/// inverted; 8-bit operands shifted to the top); CMN a, b for ADD (C is CF); ADCS/SBCS
+/// a, b with the carry in that made ADC and SBB these kinds; CMP r, 0 for logic (CF =
+/// OF = 0, read as after a SUB); ADDS/SUBS a, 1 for INC/DEC (NZV only; CF is theirs to
+/// keep, not the host's); the result alone for a shift's or a multiplication's ZF and
+/// SF. PF is never had. False, with nothing emitted, when `cc` cannot be had this way.
+fn emit_host_flags(a: &mut Asm, op: LazyOp, top: u8, cc: u8, taken: DynamicLabel) -> bool {
+    let Some(cond) = host_cond(a, op, top, cc) else {
         return false;
     };
     emit_bcond(a, cond, taken);
@@ -657,7 +789,7 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8, taken: DynamicLabel) -> bool
 
 /// The compare of `emit_host_flags` (clobbering W0, W1): the ARM condition that then
 /// means the guest's `cc`, or None, with nothing emitted.
-fn host_cond(a: &mut Asm, op: LazyOp, cc: u8) -> Option<Cond> {
+fn host_cond(a: &mut Asm, op: LazyOp, top: u8, cc: u8) -> Option<Cond> {
     use Cond::*;
     // x86 condition codes in order: O NO B AE E NE BE A S NS P NP L GE LE G.
     let after_sub = [
@@ -680,27 +812,38 @@ fn host_cond(a: &mut Asm, op: LazyOp, cc: u8) -> Option<Cond> {
     ];
     let cc = (cc & 15) as usize;
     let uses_cf = matches!(cc, 2 | 3 | 6 | 7);
-    let cond = match op {
-        LazyOp::Sub | LazyOp::Logic => after_sub[cc],
-        LazyOp::Add => match cc {
-            2 => Some(Hs),
-            3 => Some(Lo),
-            6 | 7 => None,
-            _ => after_sub[cc],
-        },
-        LazyOp::Inc | LazyOp::Dec if !uses_cf => after_sub[cc],
-        LazyOp::Shl | LazyOp::Shr | LazyOp::Sar if matches!(cc, 4 | 5 | 8 | 9) => after_sub[cc],
+    let after_add = match cc {
+        2 => Some(Hs),
+        3 => Some(Lo),
+        6 | 7 => None,
+        _ => after_sub[cc],
+    };
+    let cond = match (op, top) {
+        (LazyOp::Sub | LazyOp::Logic, 31 | 7) | (LazyOp::Sbb, 31) => after_sub[cc],
+        (LazyOp::Add | LazyOp::Adc, 31) => after_add,
+        (LazyOp::Inc | LazyOp::Dec, 31) if !uses_cf => after_sub[cc],
+        (LazyOp::Shl | LazyOp::Shr | LazyOp::Sar | LazyOp::Mul, 31)
+            if matches!(cc, 4 | 5 | 8 | 9) =>
+        {
+            after_sub[cc]
+        }
         _ => None,
     };
     let cond = cond?;
+    let shift = 31 - top as u32;
     match op {
-        LazyOp::Sub | LazyOp::Add => {
+        LazyOp::Sub | LazyOp::Add | LazyOp::Adc | LazyOp::Sbb => {
             cpu(a, Mem::Ldr32, 0, F_A);
             cpu(a, Mem::Ldr32, 1, F_B);
-            if op == LazyOp::Sub {
-                dynasm!(a ; .arch aarch64 ; cmp W(0), W(1));
-            } else {
-                dynasm!(a ; .arch aarch64 ; cmn W(0), W(1));
+            if shift != 0 {
+                dynasm!(a ; .arch aarch64 ; lsl W(0), W(0), #shift ; lsl W(1), W(1), #shift);
+            }
+            match op {
+                LazyOp::Sub => dynasm!(a ; .arch aarch64 ; cmp W(0), W(1)),
+                LazyOp::Add => dynasm!(a ; .arch aarch64 ; cmn W(0), W(1)),
+                // C set (no borrow) for the carry in; C clear for the borrow in.
+                LazyOp::Adc => dynasm!(a ; .arch aarch64 ; cmp W(0), W(0) ; adcs W(0), W(0), W(1)),
+                _ => dynasm!(a ; .arch aarch64 ; cmn WSP(0), #0 ; sbcs W(0), W(0), W(1)),
             }
         }
         LazyOp::Inc => {
@@ -713,6 +856,9 @@ fn host_cond(a: &mut Asm, op: LazyOp, cc: u8) -> Option<Cond> {
         }
         _ => {
             cpu(a, Mem::Ldr32, 0, F_R);
+            if shift != 0 {
+                dynasm!(a ; .arch aarch64 ; lsl W(0), W(0), #shift);
+            }
             dynasm!(a ; .arch aarch64 ; cmp WSP(0), #0);
         }
     }

@@ -20,7 +20,7 @@ use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src,
-    Targets, Translated, ESP, SHADOWS,
+    Targets, Translated, ESP, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -121,16 +121,28 @@ fn emit_inline(
                 emit_lazy(a, op);
             }
         }
-        Inline::IncDec { dst, dec } => {
+        Inline::IncDec { ref dst, dec } => {
             emit_carry_in(a, before, slow);
-            rc.load(a, dst, EAX);
+            // A memory operand's RAM offset in RSI.
+            match dst {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, true, slow);
+                    dynasm!(a ; .arch x64 ; mov rsi, rcx ; mov eax, [rbx + rsi]);
+                }
+                Operand::Src(Src::Reg(r)) => rc.load(a, *r, EAX),
+                Operand::Src(Src::Imm(_)) => unreachable!("inline_form builds no such form"),
+            }
             dynasm!(a ; .arch x64 ; mov ecx, 1);
             if dec {
                 dynasm!(a ; .arch x64 ; lea edx, [rax - 1]);
             } else {
                 dynasm!(a ; .arch x64 ; lea edx, [rax + 1]);
             }
-            rc.store(a, dst, EDX);
+            match dst {
+                Operand::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rsi], edx),
+                Operand::Src(Src::Reg(r)) => rc.store(a, *r, EDX),
+                Operand::Src(Src::Imm(_)) => {}
+            }
             if keep_flags {
                 emit_lazy(a, if dec { LazyOp::Dec } else { LazyOp::Inc });
             }
@@ -149,6 +161,30 @@ fn emit_inline(
             emit_tlb_lookup(a, rc, m, false, slow);
             dynasm!(a ; .arch x64 ; mov eax, [rbx + rcx]);
             rc.store(a, dst, EAX);
+        }
+        Inline::LoadNarrow { dst, shift, ref m } => {
+            emit_tlb_lookup(a, rc, m, false, slow);
+            if m.size == 1 {
+                dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + rcx]);
+            } else {
+                dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + rcx]);
+            }
+            rc.load(a, dst, EDX);
+            match (m.size, shift) {
+                (1, 0) => dynasm!(a ; .arch x64 ; mov dl, al),
+                (1, _) => dynasm!(a ; .arch x64 ; mov dh, al),
+                _ => dynasm!(a ; .arch x64 ; mov dx, ax),
+            }
+            rc.store(a, dst, EDX);
+        }
+        Inline::StoreNarrow { src, shift, ref m } => {
+            emit_tlb_lookup(a, rc, m, true, slow);
+            rc.load(a, src, EAX);
+            match (m.size, shift) {
+                (1, 0) => dynasm!(a ; .arch x64 ; mov [rbx + rcx], al),
+                (1, _) => dynasm!(a ; .arch x64 ; mov [rbx + rcx], ah),
+                _ => dynasm!(a ; .arch x64 ; mov [rbx + rcx], ax),
+            }
         }
         Inline::Push { src } => {
             emit_stack_check(a, slow);
@@ -204,7 +240,7 @@ fn emit_inline(
             rc.store(a, dst, EAX);
         }
         Inline::SetCc { dst, shift, cc } => {
-            if !before.is_some_and(|op| emit_host_flags(a, op, cc)) {
+            if !before.is_some_and(|op| emit_host_flags(a, op, 31, cc)) {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
@@ -217,15 +253,51 @@ fn emit_inline(
             }
             rc.store(a, dst, EAX);
         }
-        Inline::Cmov { dst, src, cc } => {
-            if !before.is_some_and(|op| emit_host_flags(a, op, cc)) {
+        Inline::Cmov { dst, ref src, cc } => {
+            if before.is_none() {
+                dynasm!(a ; .arch x64 ; jmp =>slow);
+                return;
+            }
+            match src {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                }
+                Operand::Src(s) => load_src(a, rc, s),
+            }
+            if !before.is_some_and(|op| emit_host_flags(a, op, 31, cc)) {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
             // Register moves and loads keep the host flags.
-            rc.load(a, src, ECX);
             rc.load(a, dst, EDX);
             emit_host_cmov(a, cc);
+            rc.store(a, dst, EDX);
+        }
+        Inline::Imul { dst, ref src, imm } => {
+            // Factors in EDX and ECX; the host's IMUL sets CF exactly when the product
+            // does not fit 32 bits, which is the wide flag the guest's records.
+            match src {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                }
+                Operand::Src(s) => load_src(a, rc, s),
+            }
+            match imm {
+                Some(v) => dynasm!(a ; .arch x64 ; mov edx, v as i32),
+                None => rc.load(a, dst, EDX),
+            }
+            dynasm!(a ; .arch x64 ; imul edx, ecx);
+            if keep_flags {
+                dynasm!(a
+                    ; .arch x64
+                    ; setc al
+                    ; movzx eax, al
+                    ; xor ecx, ecx
+                );
+                emit_lazy(a, LazyOp::Mul);
+            }
             rc.store(a, dst, EDX);
         }
         Inline::Not { dst } => {
@@ -265,16 +337,34 @@ fn emit_inline(
                 }
                 _ => unreachable!("inline_form only builds the forms above"),
             }
+            if matches!(op, Alu::Adc | Alu::Sbb) {
+                emit_cf(a, before, slow);
+            }
             dynasm!(a ; .arch x64 ; mov edx, eax);
             match op {
                 Alu::Add => dynasm!(a ; .arch x64 ; add edx, ecx),
+                Alu::Adc => dynasm!(a ; .arch x64 ; add edx, ecx ; add edx, esi),
+                Alu::Sbb => dynasm!(a ; .arch x64 ; sub edx, ecx ; sub edx, esi),
                 Alu::Sub | Alu::Cmp => dynasm!(a ; .arch x64 ; sub edx, ecx),
                 Alu::And | Alu::Test => dynasm!(a ; .arch x64 ; and edx, ecx),
                 Alu::Or => dynasm!(a ; .arch x64 ; or edx, ecx),
                 Alu::Xor => dynasm!(a ; .arch x64 ; xor edx, ecx),
             }
-            if keep_flags {
-                emit_lazy(a, f.writes_flags().unwrap_or(LazyOp::Logic));
+            match op {
+                // Adc (Sbb) with a carry in, else Add (Sub): the next kind up.
+                Alu::Adc | Alu::Sbb if keep_flags => {
+                    const _: () = assert!(LazyOp::Adc as u8 == LazyOp::Add as u8 + 1);
+                    const _: () = assert!(LazyOp::Sbb as u8 == LazyOp::Sub as u8 + 1);
+                    let base = if op == Alu::Adc {
+                        LazyOp::Add
+                    } else {
+                        LazyOp::Sub
+                    };
+                    dynasm!(a ; .arch x64 ; add esi, base as i32 | 31 << 8);
+                    emit_lazy_op(a, Rop::Reg(6));
+                }
+                _ if keep_flags => emit_lazy(a, f.writes_flags().unwrap_or(LazyOp::Logic)),
+                _ => {}
             }
             if writes {
                 match dst {
@@ -288,77 +378,118 @@ fn emit_inline(
 }
 
 /// Record lazy flags `op` of a 32-bit operation exactly as the interpreter does:
-/// operands in EAX and ECX, result in EDX.
+/// operands in EAX and ECX, result in EDX (for MUL: the wide flag in EAX, ECX zero).
 fn emit_lazy(a: &mut Asm, op: LazyOp) {
-    let op_top = (op as u8 as u16 | 31 << 8) as i16;
+    emit_lazy_op(a, Rop::Imm(op as u8 as u16 | 31 << 8));
+}
+
+/// The kind and width of lazy flags, as the word `op | top << 8`.
+enum Rop {
+    Imm(u16),
+    Reg(u8),
+}
+
+/// `emit_lazy` with the kind and width in `op`.
+fn emit_lazy_op(a: &mut Asm, op: Rop) {
+    match op {
+        Rop::Imm(w) => dynasm!(a ; .arch x64 ; mov WORD [r12 + F_OP], w as i16),
+        Rop::Reg(r) => dynasm!(a ; .arch x64 ; mov WORD [r12 + F_OP], Rw(r)),
+    }
     dynasm!(a
         ; .arch x64
-        ; mov WORD [r12 + F_OP], op_top
         ; mov [r12 + F_A], eax
         ; mov [r12 + F_B], ecx
         ; mov [r12 + F_R], edx
     );
 }
 
-/// INC/DEC keep CF: move it from the lazy flags into `bits`, as `set_lazy` does. Known
-/// 32-bit ADD/SUB/logic sources inline, anything else (a shift, ADC...) takes `slow`.
+/// INC/DEC keep CF: move it from the lazy flags into `bits`, as `set_lazy` does.
 fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
-    const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
-    let cf = ox86_core::cpu::flags::CF as i32;
-    let set = a.new_dynamic_label();
-    let done = a.new_dynamic_label();
-    match before {
-        Some(LazyOp::Inc | LazyOp::Dec | LazyOp::None) => return,
-        Some(op) => {
-            if !emit_carry(a, op) {
-                dynasm!(a ; .arch x64 ; jmp =>slow);
-                return;
-            }
-        }
-        None => {
-            // Whatever recorded the flags is known only at run time.
-            dynasm!(a
-                ; .arch x64
-                ; movzx eax, WORD [r12 + F_OP]
-                ; cmp al, LazyOp::Inc as i8
-                ; je =>done
-                ; cmp al, LazyOp::Dec as i8
-                ; je =>done
-                ; cmp al, LazyOp::None as i8
-                ; je =>done
-            );
-            for op in [LazyOp::Add, LazyOp::Sub, LazyOp::Logic] {
-                let next = a.new_dynamic_label();
-                dynasm!(a ; .arch x64 ; cmp eax, op as i32 | 31 << 8 ; jne =>next);
-                emit_carry(a, op);
-                dynasm!(a ; .arch x64 ; jmp =>set ; =>next);
-            }
-            dynasm!(a ; .arch x64 ; jmp =>slow);
-        }
+    if matches!(before, Some(LazyOp::Inc | LazyOp::Dec | LazyOp::None)) {
+        return;
     }
+    let cf = ox86_core::cpu::flags::CF as i32;
+    emit_cf(a, before, slow);
     dynasm!(a
         ; .arch x64
-        ; =>set
-        ; movzx edx, dl
         ; and DWORD [r12 + FLAGS_BITS], !cf
-        ; or [r12 + FLAGS_BITS], edx
-        ; =>done
+        ; or [r12 + FLAGS_BITS], esi
     );
 }
 
-/// DL = CF of 32-bit lazy flags of kind `op` (clobbers EAX); false for a kind not done
-/// here.
-fn emit_carry(a: &mut Asm, op: LazyOp) -> bool {
+/// ESI = the guest's CF (0 or 1), from lazy flags recorded by `before` if known, else
+/// by whatever the run-time record says: ADD, ADC, SUB, SBB, logic and MUL of 32 bits,
+/// and the kinds that keep CF in `bits`, inline; anything else (a shift, a narrower
+/// operation) takes `slow`. Touches nothing but ESI and the host flags.
+fn emit_cf(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
+    const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
+    if let Some(op) = before {
+        if !emit_cf_of(a, op) {
+            dynasm!(a ; .arch x64 ; jmp =>slow);
+        }
+        return;
+    }
+    // Whatever recorded the flags is known only at run time.
+    let (done, bits) = (a.new_dynamic_label(), a.new_dynamic_label());
+    dynasm!(a ; .arch x64 ; movzx esi, WORD [r12 + F_OP]);
+    for op in [
+        LazyOp::Sub,
+        LazyOp::Add,
+        LazyOp::Logic,
+        LazyOp::Adc,
+        LazyOp::Sbb,
+        LazyOp::Mul,
+    ] {
+        let next = a.new_dynamic_label();
+        dynasm!(a ; .arch x64 ; cmp esi, op as i32 | 31 << 8 ; jne =>next);
+        emit_cf_of(a, op);
+        dynasm!(a ; .arch x64 ; jmp =>done ; =>next);
+    }
+    dynasm!(a
+        ; .arch x64
+        ; and esi, 0xff
+        ; cmp esi, LazyOp::Inc as i32
+        ; je =>bits
+        ; cmp esi, LazyOp::Dec as i32
+        ; je =>bits
+        ; cmp esi, LazyOp::None as i32
+        ; jne =>slow
+        ; =>bits
+    );
+    emit_cf_of(a, LazyOp::None);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// ESI = CF of 32-bit lazy flags of kind `op`; false, with nothing emitted, for a kind
+/// not done here.
+fn emit_cf_of(a: &mut Asm, op: LazyOp) -> bool {
     match op {
+        // The sum wrapped below an operand (to or below it with a carry in); the
+        // subtrahend exceeded the minuend (or equalled it with a borrow in).
         LazyOp::Add => {
-            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_R] ; cmp eax, [r12 + F_A] ; setb dl)
+            dynasm!(a ; .arch x64 ; mov esi, [r12 + F_R] ; cmp esi, [r12 + F_A] ; setb sil)
+        }
+        LazyOp::Adc => {
+            dynasm!(a ; .arch x64 ; mov esi, [r12 + F_A] ; cmp esi, [r12 + F_R] ; setae sil)
         }
         LazyOp::Sub => {
-            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; cmp eax, [r12 + F_B] ; setb dl)
+            dynasm!(a ; .arch x64 ; mov esi, [r12 + F_A] ; cmp esi, [r12 + F_B] ; setb sil)
         }
-        LazyOp::Logic => dynasm!(a ; .arch x64 ; xor edx, edx),
+        LazyOp::Sbb => {
+            dynasm!(a ; .arch x64 ; mov esi, [r12 + F_B] ; cmp esi, [r12 + F_A] ; setae sil)
+        }
+        LazyOp::Mul => dynasm!(a ; .arch x64 ; cmp DWORD [r12 + F_A], 0 ; setne sil),
+        LazyOp::Logic => {
+            dynasm!(a ; .arch x64 ; xor esi, esi);
+            return true;
+        }
+        LazyOp::None | LazyOp::Inc | LazyOp::Dec => {
+            dynasm!(a ; .arch x64 ; mov esi, [r12 + FLAGS_BITS] ; and esi, 1);
+            return true;
+        }
         _ => return false,
     }
+    dynasm!(a ; .arch x64 ; movzx esi, sil);
     true
 }
 
@@ -460,7 +591,7 @@ fn emit_jcc<B: Bus>(
     );
     match known {
         Some(op) => {
-            if emit_host_flags(a, op, cc) {
+            if emit_host_flags(a, op, 31, cc) {
                 emit_host_jcc(a, cc, taken);
                 dynasm!(a ; .arch x64 ; jmp =>not_taken);
             } else {
@@ -469,17 +600,11 @@ fn emit_jcc<B: Bus>(
         }
         None => {
             // Whatever recorded the flags is known only at run time.
-            dynasm!(a ; .arch x64 ; movzx eax, WORD [r12 + F_OP]);
-            for op in [
-                LazyOp::Sub,
-                LazyOp::Logic,
-                LazyOp::Add,
-                LazyOp::Inc,
-                LazyOp::Dec,
-            ] {
+            dynasm!(a ; .arch x64 ; movzx ecx, WORD [r12 + F_OP]);
+            for (op, top) in RUNTIME_RECORDS {
                 let next = a.new_dynamic_label();
-                dynasm!(a ; .arch x64 ; cmp eax, op as i32 | 31 << 8 ; jne =>next);
-                if emit_host_flags(a, op, cc) {
+                dynasm!(a ; .arch x64 ; cmp ecx, op as i32 | (top as i32) << 8 ; jne =>next);
+                if emit_host_flags(a, op, top, cc) {
                     emit_host_jcc(a, cc, taken);
                     dynasm!(a ; .arch x64 ; jmp =>not_taken);
                 } else {
@@ -511,17 +636,27 @@ fn emit_jcc<B: Bus>(
     dynasm!(a ; .arch x64 ; jmp ->chain);
 }
 
-/// Set the host's flags to the guest's for condition `cc`, from 32-bit lazy flags of
-/// kind `op`, by redoing the operation (CMP a, b for SUB; ADD a, b; CMP r, 0 for logic,
-/// CF = OF = 0; INC/DEC a with CF loaded from `bits`, which they keep). For a shift only
-/// ZF, SF and PF come from the result alone. False when `cc` cannot be had this way.
-fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8) -> bool {
+/// Set the host's flags to the guest's for condition `cc`, from lazy flags of kind `op`
+/// and width `top`, by redoing the operation: CMP a, b for SUB (8 or 32 bits); ADD a,
+/// b; ADC/SBB a, b with the carry in that made them these kinds; CMP r, 0 for logic (8
+/// or 32 bits), CF = OF = 0; INC/DEC a with CF loaded from `bits`, which they keep. For
+/// a shift or multiplication only ZF, SF and PF come from the result alone. False, with
+/// nothing emitted, when `cc` cannot be had this way. Clobbers EAX.
+fn emit_host_flags(a: &mut Asm, op: LazyOp, top: u8, cc: u8) -> bool {
     let result_only = matches!(cc & 15, 4 | 5 | 8 | 9 | 10 | 11);
-    match op {
-        LazyOp::Sub => dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; cmp eax, [r12 + F_B]),
-        LazyOp::Add => dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; add eax, [r12 + F_B]),
-        LazyOp::Logic => dynasm!(a ; .arch x64 ; cmp DWORD [r12 + F_R], 0),
-        LazyOp::Inc | LazyOp::Dec => {
+    match (op, top) {
+        (LazyOp::Sub, 31) => dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; cmp eax, [r12 + F_B]),
+        (LazyOp::Sub, 7) => dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; cmp al, [r12 + F_B]),
+        (LazyOp::Add, 31) => dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; add eax, [r12 + F_B]),
+        (LazyOp::Adc, 31) => {
+            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; stc ; adc eax, [r12 + F_B])
+        }
+        (LazyOp::Sbb, 31) => {
+            dynasm!(a ; .arch x64 ; mov eax, [r12 + F_A] ; stc ; sbb eax, [r12 + F_B])
+        }
+        (LazyOp::Logic, 31) => dynasm!(a ; .arch x64 ; cmp DWORD [r12 + F_R], 0),
+        (LazyOp::Logic, 7) => dynasm!(a ; .arch x64 ; cmp BYTE [r12 + F_R], 0),
+        (LazyOp::Inc | LazyOp::Dec, 31) => {
             dynasm!(a ; .arch x64 ; bt DWORD [r12 + FLAGS_BITS], 0 ; mov eax, [r12 + F_A]);
             if op == LazyOp::Inc {
                 dynasm!(a ; .arch x64 ; inc eax);
@@ -529,7 +664,7 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, cc: u8) -> bool {
                 dynasm!(a ; .arch x64 ; dec eax);
             }
         }
-        LazyOp::Shl | LazyOp::Shr | LazyOp::Sar if result_only => {
+        (LazyOp::Shl | LazyOp::Shr | LazyOp::Sar | LazyOp::Mul, 31) if result_only => {
             dynasm!(a ; .arch x64 ; cmp DWORD [r12 + F_R], 0)
         }
         _ => return false,
