@@ -11,6 +11,10 @@ use ox86_core::Bus;
 
 use crate::layout::REGS;
 
+/// What recorded the lazy flags: the kind and `top` (the operand width in bits minus
+/// one).
+pub(crate) type Rec = (LazyOp, u8);
+
 /// A block's instruction as the block cache holds it.
 pub(crate) type Insn<B> = (Handler<B>, DecodedInsn);
 
@@ -22,6 +26,14 @@ pub(crate) fn reg32(slot: u8) -> Option<i32> {
 /// An ALU operand: a 32-bit register or immediate, or memory.
 pub(crate) enum Operand {
     Src(Src),
+    Mem(MemRef),
+}
+
+/// A byte operand: a byte register (the bits from `shift` of the 32-bit register at
+/// offset `reg`), an immediate or memory.
+pub(crate) enum Operand8 {
+    Reg { reg: i32, shift: u8 },
+    Imm(u8),
     Mem(MemRef),
 }
 
@@ -71,6 +83,20 @@ pub(crate) fn ea(d: &DecodedInsn) -> Option<Ea> {
             Some(i) => Some((i?, d.shift)),
         },
         disp: d.disp,
+    })
+}
+
+/// The inline ALU operation of a mnemonic, ADC and SBB aside.
+fn alu_op(m: Mnemonic) -> Option<Alu> {
+    Some(match m {
+        Mnemonic::Add => Alu::Add,
+        Mnemonic::Sub => Alu::Sub,
+        Mnemonic::And => Alu::And,
+        Mnemonic::Or => Alu::Or,
+        Mnemonic::Xor => Alu::Xor,
+        Mnemonic::Cmp => Alu::Cmp,
+        Mnemonic::Test => Alu::Test,
+        _ => return None,
     })
 }
 
@@ -184,6 +210,15 @@ pub(crate) enum Inline {
         dst: Operand,
         dec: bool,
     },
+    /// ADD/SUB/AND/OR/XOR/CMP/TEST of bytes: at most one operand is memory, the
+    /// destination is not an immediate.
+    Alu8 {
+        op: Alu,
+        dst: Operand8,
+        src: Operand8,
+    },
+    /// NOP and PAUSE: nothing at all.
+    Nop,
     /// IMUL r32, r/m32 (`imm` None: the destination times the source) and IMUL r32,
     /// r/m32, imm (the source times `imm`). `src` is a register or memory.
     Imul {
@@ -230,6 +265,27 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
             }),
             _ => None,
         };
+    }
+    if matches!(d.i.mnemonic(), Mnemonic::Nop | Mnemonic::Pause) {
+        return Some(Inline::Nop);
+    }
+    if d.osz == 1 {
+        if let Some(op) = alu_op(d.i.mnemonic()) {
+            let operand = |o: Opd| match o {
+                Opd::Mem => mem_ref(d).filter(|m| m.size == 1).map(Operand8::Mem),
+                Opd::Reg(r) => narrow_reg(r, 1).map(|(reg, shift)| Operand8::Reg { reg, shift }),
+                Opd::Imm(v) => Some(Operand8::Imm(v as u8)),
+                _ => None,
+            };
+            let (dst, src) = (operand(d.ops[0])?, operand(d.ops[1])?);
+            return match (&dst, &src) {
+                (Operand8::Reg { .. }, _)
+                | (Operand8::Mem(_), Operand8::Reg { .. } | Operand8::Imm(_)) => {
+                    Some(Inline::Alu8 { op, dst, src })
+                }
+                _ => None,
+            };
+        }
     }
     if d.i.mnemonic() == Mnemonic::Mov && matches!(d.osz, 1 | 2) {
         let m = || mem_ref(d).filter(|m| m.size == d.osz);
@@ -377,16 +433,9 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                 imm,
             });
         }
-        Mnemonic::Add => Alu::Add,
         Mnemonic::Adc => Alu::Adc,
         Mnemonic::Sbb => Alu::Sbb,
-        Mnemonic::Sub => Alu::Sub,
-        Mnemonic::And => Alu::And,
-        Mnemonic::Or => Alu::Or,
-        Mnemonic::Xor => Alu::Xor,
-        Mnemonic::Cmp => Alu::Cmp,
-        Mnemonic::Test => Alu::Test,
-        _ => return None,
+        m => alu_op(m)?,
     };
     let operand = |o: Opd| match o {
         Opd::Mem => mem_ref(d).map(Operand::Mem),
@@ -403,10 +452,16 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
 }
 
 impl Inline {
-    /// The lazy flags it records (all of them, top 31), if any. ADC and SBB record Add
-    /// or Adc (Sub or Sbb) as the carry in was: only known at run time (`known_after`).
+    /// The kind of lazy flags it records (all of them, `top` 31 but for `Alu8`'s 7), if
+    /// any. ADC and SBB record Add or Adc (Sub or Sbb) as the carry in was: only known
+    /// at run time (`known_after`).
     pub fn writes_flags(&self) -> Option<LazyOp> {
         match *self {
+            Inline::Alu8 { op, .. } => Some(match op {
+                Alu::Add => LazyOp::Add,
+                Alu::Sub | Alu::Cmp => LazyOp::Sub,
+                _ => LazyOp::Logic,
+            }),
             Inline::Alu { op, .. } => Some(match op {
                 Alu::Add => LazyOp::Add,
                 Alu::Adc => LazyOp::Adc,
@@ -423,10 +478,15 @@ impl Inline {
 
     /// What recorded the flags after it, as known at translation: `before` if it
     /// leaves them alone.
-    pub fn known_after(&self, before: Option<LazyOp>) -> Option<LazyOp> {
+    pub fn known_after(&self, before: Option<Rec>) -> Option<Rec> {
+        let top = if matches!(self, Inline::Alu8 { .. }) {
+            7
+        } else {
+            31
+        };
         match self.writes_flags() {
             Some(LazyOp::Adc | LazyOp::Sbb) => None,
-            Some(op) => Some(op),
+            Some(op) => Some((op, top)),
             None => before,
         }
     }
@@ -457,6 +517,9 @@ impl Inline {
             Inline::LoadNarrow { .. } | Inline::StoreNarrow { .. } => true,
             Inline::IncDec { dst, .. } => matches!(dst, Operand::Mem(_)),
             Inline::Cmov { src, .. } => matches!(src, Operand::Mem(_)),
+            Inline::Alu8 { dst, src, .. } => {
+                matches!(dst, Operand8::Mem(_)) || matches!(src, Operand8::Mem(_))
+            }
             Inline::Push { .. } | Inline::Pop { .. } => true,
             Inline::Alu { dst, src, .. } => {
                 matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
@@ -469,9 +532,22 @@ impl Inline {
 
 pub(crate) const ESP: i32 = REGS + 4 * 4;
 
+/// The flag records `emit_cf` finds CF in, inline, when the block's own code does not
+/// tell what recorded the flags (besides the kinds that keep CF in `bits`).
+pub(crate) const CF_RECORDS: [Rec; 8] = [
+    (LazyOp::Sub, 31),
+    (LazyOp::Add, 31),
+    (LazyOp::Logic, 31),
+    (LazyOp::Adc, 31),
+    (LazyOp::Sbb, 31),
+    (LazyOp::Mul, 31),
+    (LazyOp::Sub, 7),
+    (LazyOp::Logic, 7),
+];
+
 /// The flag records, as (kind, top), a block-ending Jcc looks for at run time when the
 /// block's own code does not tell what recorded the flags: the common ones first.
-pub(crate) const RUNTIME_RECORDS: [(LazyOp, u8); 9] = [
+pub(crate) const RUNTIME_RECORDS: [Rec; 9] = [
     (LazyOp::Sub, 31),
     (LazyOp::Logic, 31),
     (LazyOp::Add, 31),
@@ -700,7 +776,7 @@ pub(crate) trait Emitter<B: Bus> {
     /// Emit `f`; forms with a slow path jump to `slow` when the fast path does not apply.
     /// `before` is what recorded the flags before it, when known; `keep_flags` false when
     /// later code of the block overwrites them unread.
-    fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<LazyOp>, keep_flags: bool);
+    fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep_flags: bool);
     /// Forget the shadowed guest registers (a handler may have changed them).
     fn forget_regs(&mut self);
     /// Which guest registers the shadows hold now.
@@ -713,14 +789,7 @@ pub(crate) trait Emitter<B: Bus> {
     /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel);
     /// A block-ending Jcc on condition `cc`, flags from `known` if known; EIP exact.
-    fn jcc(
-        &mut self,
-        insn: &Insn<B>,
-        cc: u8,
-        known: Option<LazyOp>,
-        exit: DynamicLabel,
-        to: Targets,
-    );
+    fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets);
     /// A block-ending JMP, CALL or RET (`to.taken` its target); EIP exact.
     fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets);
     /// Jump to `l`.
@@ -762,7 +831,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         .map(|(_, d)| inline_form(d).filter(|_| code32))
         .collect();
     // What recorded the flags, as far as this block's own code tells.
-    let mut known: Option<LazyOp> = None;
+    let mut known: Option<Rec> = None;
     // Static targets: the key of code `delta` bytes from the block's start, if in its page.
     let statics = block.insns.iter().all(|(_, d)| quiet(d));
     let start = block.key & ((1 << 40) - 1);

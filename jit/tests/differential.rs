@@ -97,10 +97,41 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
     let modrm = 0xc0 | r.below(64) as u8;
     match r.below(10) {
         // ADD/OR/ADC/SBB/AND/SUB/XOR/CMP r/m32, r32 and r32, r/m32
-        0 => out.extend([
+        0 if r.below(3) != 0 => out.extend([
             (r.below(8) as u8) << 3 | if r.below(2) == 0 { 1 } else { 3 },
             modrm,
         ]),
+        // The same of bytes, TEST r/m8, r8, group 1 and TEST r/m8, imm8: registers or
+        // [reg + disp8]
+        0 => {
+            let (rm, disp) = if r.below(2) == 0 {
+                (modrm, None)
+            } else {
+                (mem_modrm(r), Some(r.next() as u8))
+            };
+            let imm = match r.below(4) {
+                0 => {
+                    out.extend([0x80, rm]);
+                    true
+                }
+                1 => {
+                    out.extend([0xf6, rm & !0x38]);
+                    true
+                }
+                2 => {
+                    out.extend([0x84, rm]);
+                    false
+                }
+                _ => {
+                    out.extend([(r.below(8) as u8) << 3 | (2 * r.below(2) as u8), rm]);
+                    false
+                }
+            };
+            out.extend(disp);
+            if imm {
+                out.push(r.next() as u8);
+            }
+        }
         // MOV r/m32, r32 / r32, r/m32
         1 => out.extend([if r.below(2) == 0 { 0x89 } else { 0x8b }, modrm]),
         // group 1 with imm32 / imm8

@@ -27,8 +27,8 @@ use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src,
-    Targets, Translated, ESP, RUNTIME_RECORDS, SHADOWS,
+    self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
+    Operand8, Rec, Src, Targets, Translated, CF_RECORDS, ESP, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::aarch64::Aarch64Relocation>;
@@ -213,7 +213,7 @@ fn emit_inline(
     rc: &mut RegCache,
     f: &Inline,
     slow: DynamicLabel,
-    before: Option<LazyOp>,
+    before: Option<Rec>,
     keep_flags: bool,
 ) {
     match *f {
@@ -348,7 +348,7 @@ fn emit_inline(
             rc.store(a, dst, 0);
         }
         Inline::SetCc { dst, shift, cc } => {
-            let Some(cond) = before.and_then(|op| host_cond(a, op, 31, cc)) else {
+            let Some(cond) = before.and_then(|(op, top)| host_cond(a, op, top, cc)) else {
                 dynasm!(a ; .arch aarch64 ; b =>slow);
                 return;
             };
@@ -378,7 +378,7 @@ fn emit_inline(
                 Operand::Src(Src::Reg(r)) => rc.load(a, *r, 4),
                 Operand::Src(Src::Imm(_)) => unreachable!("inline_form builds no such form"),
             }
-            let Some(cond) = before.and_then(|op| host_cond(a, op, 31, cc)) else {
+            let Some(cond) = before.and_then(|(op, top)| host_cond(a, op, top, cc)) else {
                 dynasm!(a ; .arch aarch64 ; b =>slow);
                 return;
             };
@@ -413,6 +413,64 @@ fn emit_inline(
                 emit_lazy(a, LazyOp::Mul);
             }
             rc.store(a, dst, 2);
+        }
+        Inline::Nop => {}
+        Inline::Alu8 {
+            op,
+            ref dst,
+            ref src,
+        } => {
+            let writes = !matches!(op, Alu::Cmp | Alu::Test);
+            // A in W0, B in W1, zero-extended; a memory operand's RAM offset in X4.
+            if let Operand8::Mem(m) = dst {
+                emit_tlb_lookup(a, rc, m, writes, slow);
+                dynasm!(a ; .arch aarch64 ; mov X(4), X(1) ; ldrb W(0), [X(RAM), X(4)]);
+            }
+            if let Operand8::Mem(m) = src {
+                emit_tlb_lookup(a, rc, m, false, slow);
+                dynasm!(a ; .arch aarch64 ; ldrb W(1), [X(RAM), X(1)]);
+            }
+            match *src {
+                Operand8::Reg { reg, shift } => {
+                    let r = rc.reg(a, reg);
+                    dynasm!(a ; .arch aarch64 ; ubfx W(1), W(r), #shift as u32, #8);
+                }
+                Operand8::Imm(v) => mov_imm32(a, 1, v as u32),
+                Operand8::Mem(_) => {}
+            }
+            if let Operand8::Reg { reg, shift } = *dst {
+                let r = rc.reg(a, reg);
+                dynasm!(a ; .arch aarch64 ; ubfx W(0), W(r), #shift as u32, #8);
+            }
+            match op {
+                Alu::Add => dynasm!(a ; .arch aarch64 ; add W(2), W(0), W(1)),
+                Alu::Sub | Alu::Cmp => dynasm!(a ; .arch aarch64 ; sub W(2), W(0), W(1)),
+                Alu::And | Alu::Test => dynasm!(a ; .arch aarch64 ; and W(2), W(0), W(1)),
+                Alu::Or => dynasm!(a ; .arch aarch64 ; orr W(2), W(0), W(1)),
+                Alu::Xor => dynasm!(a ; .arch aarch64 ; eor W(2), W(0), W(1)),
+                Alu::Adc | Alu::Sbb => unreachable!("inline_form builds no such form"),
+            }
+            dynasm!(a ; .arch aarch64 ; and WSP(2), W(2), #0xff);
+            if keep_flags {
+                let op = f.writes_flags().unwrap_or(LazyOp::Logic);
+                mov_imm32(a, 3, op as u32 | 7 << 8);
+                emit_lazy_op(a);
+            }
+            if writes {
+                match *dst {
+                    Operand8::Mem(_) => dynasm!(a ; .arch aarch64 ; strb W(2), [X(RAM), X(4)]),
+                    Operand8::Reg { reg, shift } => {
+                        let r = rc.reg(a, reg);
+                        dynasm!(a
+                            ; .arch aarch64
+                            ; mov W(3), W(r)
+                            ; bfi W(3), W(2), #shift as u32, #8
+                        );
+                        rc.store(a, reg, 3);
+                    }
+                    Operand8::Imm(_) => {}
+                }
+            }
         }
         Inline::Not { dst } => {
             let r = rc.reg(a, dst);
@@ -516,8 +574,8 @@ fn emit_lazy_op(a: &mut Asm) {
 }
 
 /// INC/DEC keep CF: move it from the lazy flags into `bits`, as `set_lazy` does.
-fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
-    if matches!(before, Some(LazyOp::Inc | LazyOp::Dec | LazyOp::None)) {
+fn emit_carry_in(a: &mut Asm, before: Option<Rec>, slow: DynamicLabel) {
+    if matches!(before, Some((LazyOp::Inc | LazyOp::Dec | LazyOp::None, _))) {
         return;
     }
     const _: () = assert!(CF == 1, "CF is bit 0");
@@ -528,13 +586,13 @@ fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
 }
 
 /// W4 = the guest's CF (0 or 1), from lazy flags recorded by `before` if known, else
-/// by whatever the run-time record says: ADD, ADC, SUB, SBB, logic and MUL of 32 bits,
-/// and the kinds that keep CF in `bits`, inline; anything else (a shift, a narrower
-/// operation) takes `slow`. Touches nothing but W3-W5 and NZCV.
-fn emit_cf(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
+/// by whatever the run-time record says: the `CF_RECORDS` and the kinds that keep CF in
+/// `bits` inline; anything else (a shift, a word operation) takes `slow`. Touches
+/// nothing but W3-W5 and NZCV.
+fn emit_cf(a: &mut Asm, before: Option<Rec>, slow: DynamicLabel) {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one halfword");
-    if let Some(op) = before {
-        if !emit_cf_of(a, op) {
+    if let Some((op, top)) = before {
+        if !emit_cf_of(a, op, top) {
             dynasm!(a ; .arch aarch64 ; b =>slow);
         }
         return;
@@ -542,18 +600,11 @@ fn emit_cf(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
     // Whatever recorded the flags is known only at run time.
     let (done, bits) = (a.new_dynamic_label(), a.new_dynamic_label());
     cpu(a, Mem::Ldrh, 4, F_OP);
-    for op in [
-        LazyOp::Sub,
-        LazyOp::Add,
-        LazyOp::Logic,
-        LazyOp::Adc,
-        LazyOp::Sbb,
-        LazyOp::Mul,
-    ] {
+    for (op, top) in CF_RECORDS {
         let next = a.new_dynamic_label();
-        cmp_imm32(a, 4, op as u32 | 31 << 8);
+        cmp_imm32(a, 4, op as u32 | (top as u32) << 8);
         dynasm!(a ; .arch aarch64 ; b.ne =>next);
-        emit_cf_of(a, op);
+        emit_cf_of(a, op, top);
         dynasm!(a ; .arch aarch64 ; b =>done ; =>next);
     }
     dynasm!(a
@@ -567,30 +618,30 @@ fn emit_cf(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
         ; b.ne =>slow
         ; =>bits
     );
-    emit_cf_of(a, LazyOp::None);
+    emit_cf_of(a, LazyOp::None, 31);
     dynasm!(a ; .arch aarch64 ; =>done);
 }
 
-/// W4 = CF of 32-bit lazy flags of kind `op` (clobbers W3); false, with nothing
-/// emitted, for a kind not done here.
-fn emit_cf_of(a: &mut Asm, op: LazyOp) -> bool {
+/// W4 = CF of lazy flags of kind `op` and width `top` (32 bits; bytes too for ADD, SUB
+/// and logic; clobbers W3); false, with nothing emitted, for a record not done here.
+fn emit_cf_of(a: &mut Asm, op: LazyOp, top: u8) -> bool {
     // The sum wrapped below an operand (to or below it with a carry in); the subtrahend
-    // exceeded the minuend (or equalled it with a borrow in).
-    let (x, y, below) = match op {
-        LazyOp::Add => (F_R, F_A, true),
-        LazyOp::Adc => (F_A, F_R, false),
-        LazyOp::Sub => (F_A, F_B, true),
-        LazyOp::Sbb => (F_B, F_A, false),
-        LazyOp::Mul => {
+    // exceeded the minuend (or equalled it with a borrow in). Bytes compare as bytes.
+    let (x, y, below) = match (op, top) {
+        (LazyOp::Add, 31 | 7) => (F_R, F_A, true),
+        (LazyOp::Adc, 31) => (F_A, F_R, false),
+        (LazyOp::Sub, 31 | 7) => (F_A, F_B, true),
+        (LazyOp::Sbb, 31) => (F_B, F_A, false),
+        (LazyOp::Mul, 31) => {
             cpu(a, Mem::Ldr32, 4, F_A);
             dynasm!(a ; .arch aarch64 ; cmp WSP(4), #0 ; cset W(4), ne);
             return true;
         }
-        LazyOp::Logic => {
+        (LazyOp::Logic, 31 | 7) => {
             dynasm!(a ; .arch aarch64 ; movz W(4), #0);
             return true;
         }
-        LazyOp::None | LazyOp::Inc | LazyOp::Dec => {
+        (LazyOp::None | LazyOp::Inc | LazyOp::Dec, _) => {
             cpu(a, Mem::Ldr32, 4, FLAGS_BITS);
             dynasm!(a ; .arch aarch64 ; and WSP(4), W(4), #1);
             return true;
@@ -599,6 +650,9 @@ fn emit_cf_of(a: &mut Asm, op: LazyOp) -> bool {
     };
     cpu(a, Mem::Ldr32, 4, x);
     cpu(a, Mem::Ldr32, 3, y);
+    if top == 7 {
+        dynasm!(a ; .arch aarch64 ; and WSP(4), W(4), #0xff ; and WSP(3), W(3), #0xff);
+    }
     dynasm!(a ; .arch aarch64 ; cmp W(4), W(3));
     if below {
         dynasm!(a ; .arch aarch64 ; cset W(4), lo);
@@ -705,7 +759,7 @@ fn emit_jcc<B: Bus>(
     a: &mut Asm,
     insn: &Insn<B>,
     cc: u8,
-    known: Option<LazyOp>,
+    known: Option<Rec>,
     exit: DynamicLabel,
     to: Targets,
 ) {
@@ -717,8 +771,8 @@ fn emit_jcc<B: Bus>(
         a.new_dynamic_label(),
     );
     match known {
-        Some(op) => {
-            if emit_host_flags(a, op, 31, cc, taken) {
+        Some((op, top)) => {
+            if emit_host_flags(a, op, top, cc, taken) {
                 dynasm!(a ; .arch aarch64 ; b =>not_taken);
             } else {
                 dynasm!(a ; .arch aarch64 ; b =>slow);
@@ -1108,7 +1162,7 @@ impl<B: Bus> Emitter<B> for A64 {
         );
     }
 
-    fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<LazyOp>, keep: bool) {
+    fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
         emit_inline(&mut self.a, &mut self.rc, f, slow, before, keep);
     }
 
@@ -1134,14 +1188,7 @@ impl<B: Bus> Emitter<B> for A64 {
         emit_helper_call::<B>(&mut self.a, insn, exit);
     }
 
-    fn jcc(
-        &mut self,
-        insn: &Insn<B>,
-        cc: u8,
-        known: Option<LazyOp>,
-        exit: DynamicLabel,
-        to: Targets,
-    ) {
+    fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {
         emit_jcc::<B>(&mut self.a, insn, cc, known, exit, to);
     }
 

@@ -19,8 +19,8 @@ use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand, Src,
-    Targets, Translated, ESP, RUNTIME_RECORDS, SHADOWS,
+    self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
+    Operand8, Rec, Src, Targets, Translated, CF_RECORDS, ESP, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -102,7 +102,7 @@ fn emit_inline(
     rc: &mut RegCache,
     f: &Inline,
     slow: DynamicLabel,
-    before: Option<LazyOp>,
+    before: Option<Rec>,
     keep_flags: bool,
 ) {
     match *f {
@@ -240,7 +240,7 @@ fn emit_inline(
             rc.store(a, dst, EAX);
         }
         Inline::SetCc { dst, shift, cc } => {
-            if !before.is_some_and(|op| emit_host_flags(a, op, 31, cc)) {
+            if !before.is_some_and(|(op, top)| emit_host_flags(a, op, top, cc)) {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
@@ -265,7 +265,7 @@ fn emit_inline(
                 }
                 Operand::Src(s) => load_src(a, rc, s),
             }
-            if !before.is_some_and(|op| emit_host_flags(a, op, 31, cc)) {
+            if !before.is_some_and(|(op, top)| emit_host_flags(a, op, top, cc)) {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
@@ -299,6 +299,70 @@ fn emit_inline(
                 emit_lazy(a, LazyOp::Mul);
             }
             rc.store(a, dst, EDX);
+        }
+        Inline::Nop => {}
+        Inline::Alu8 {
+            op,
+            ref dst,
+            ref src,
+        } => {
+            let writes = !matches!(op, Alu::Cmp | Alu::Test);
+            // A in EAX, B in ECX, zero-extended; a memory operand's RAM offset in RSI.
+            if let Operand8::Mem(m) = dst {
+                emit_tlb_lookup(a, rc, m, writes, slow);
+                dynasm!(a ; .arch x64 ; mov rsi, rcx ; movzx eax, BYTE [rbx + rsi]);
+            }
+            if let Operand8::Mem(m) = src {
+                emit_tlb_lookup(a, rc, m, false, slow);
+                dynasm!(a ; .arch x64 ; movzx ecx, BYTE [rbx + rcx]);
+            }
+            match *src {
+                Operand8::Reg { reg, shift } => {
+                    rc.load(a, reg, ECX);
+                    if shift != 0 {
+                        dynasm!(a ; .arch x64 ; shr ecx, 8);
+                    }
+                    dynasm!(a ; .arch x64 ; movzx ecx, cl);
+                }
+                Operand8::Imm(v) => dynasm!(a ; .arch x64 ; mov ecx, v as i32),
+                Operand8::Mem(_) => {}
+            }
+            if let Operand8::Reg { reg, shift } = *dst {
+                rc.load(a, reg, EAX);
+                if shift != 0 {
+                    dynasm!(a ; .arch x64 ; shr eax, 8);
+                }
+                dynasm!(a ; .arch x64 ; movzx eax, al);
+            }
+            dynasm!(a ; .arch x64 ; mov edx, eax);
+            match op {
+                Alu::Add => dynasm!(a ; .arch x64 ; add edx, ecx),
+                Alu::Sub | Alu::Cmp => dynasm!(a ; .arch x64 ; sub edx, ecx),
+                Alu::And | Alu::Test => dynasm!(a ; .arch x64 ; and edx, ecx),
+                Alu::Or => dynasm!(a ; .arch x64 ; or edx, ecx),
+                Alu::Xor => dynasm!(a ; .arch x64 ; xor edx, ecx),
+                Alu::Adc | Alu::Sbb => unreachable!("inline_form builds no such form"),
+            }
+            dynasm!(a ; .arch x64 ; movzx edx, dl);
+            if keep_flags {
+                let op = f.writes_flags().unwrap_or(LazyOp::Logic);
+                emit_lazy_op(a, Rop::Imm(op as u8 as u16 | 7 << 8));
+            }
+            if writes {
+                match *dst {
+                    Operand8::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rsi], dl),
+                    Operand8::Reg { reg, shift } => {
+                        rc.load(a, reg, EAX);
+                        if shift == 0 {
+                            dynasm!(a ; .arch x64 ; mov al, dl);
+                        } else {
+                            dynasm!(a ; .arch x64 ; mov ah, dl);
+                        }
+                        rc.store(a, reg, EAX);
+                    }
+                    Operand8::Imm(_) => {}
+                }
+            }
         }
         Inline::Not { dst } => {
             rc.load(a, dst, EAX);
@@ -404,8 +468,8 @@ fn emit_lazy_op(a: &mut Asm, op: Rop) {
 }
 
 /// INC/DEC keep CF: move it from the lazy flags into `bits`, as `set_lazy` does.
-fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
-    if matches!(before, Some(LazyOp::Inc | LazyOp::Dec | LazyOp::None)) {
+fn emit_carry_in(a: &mut Asm, before: Option<Rec>, slow: DynamicLabel) {
+    if matches!(before, Some((LazyOp::Inc | LazyOp::Dec | LazyOp::None, _))) {
         return;
     }
     let cf = ox86_core::cpu::flags::CF as i32;
@@ -418,13 +482,13 @@ fn emit_carry_in(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
 }
 
 /// ESI = the guest's CF (0 or 1), from lazy flags recorded by `before` if known, else
-/// by whatever the run-time record says: ADD, ADC, SUB, SBB, logic and MUL of 32 bits,
-/// and the kinds that keep CF in `bits`, inline; anything else (a shift, a narrower
-/// operation) takes `slow`. Touches nothing but ESI and the host flags.
-fn emit_cf(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
+/// by whatever the run-time record says: the `CF_RECORDS` and the kinds that keep CF in
+/// `bits` inline; anything else (a shift, a word operation) takes `slow`. Touches
+/// nothing but ESI and the host flags.
+fn emit_cf(a: &mut Asm, before: Option<Rec>, slow: DynamicLabel) {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
-    if let Some(op) = before {
-        if !emit_cf_of(a, op) {
+    if let Some((op, top)) = before {
+        if !emit_cf_of(a, op, top) {
             dynasm!(a ; .arch x64 ; jmp =>slow);
         }
         return;
@@ -432,17 +496,10 @@ fn emit_cf(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
     // Whatever recorded the flags is known only at run time.
     let (done, bits) = (a.new_dynamic_label(), a.new_dynamic_label());
     dynasm!(a ; .arch x64 ; movzx esi, WORD [r12 + F_OP]);
-    for op in [
-        LazyOp::Sub,
-        LazyOp::Add,
-        LazyOp::Logic,
-        LazyOp::Adc,
-        LazyOp::Sbb,
-        LazyOp::Mul,
-    ] {
+    for (op, top) in CF_RECORDS {
         let next = a.new_dynamic_label();
-        dynasm!(a ; .arch x64 ; cmp esi, op as i32 | 31 << 8 ; jne =>next);
-        emit_cf_of(a, op);
+        dynasm!(a ; .arch x64 ; cmp esi, op as i32 | (top as i32) << 8 ; jne =>next);
+        emit_cf_of(a, op, top);
         dynasm!(a ; .arch x64 ; jmp =>done ; =>next);
     }
     dynasm!(a
@@ -456,38 +513,44 @@ fn emit_cf(a: &mut Asm, before: Option<LazyOp>, slow: DynamicLabel) {
         ; jne =>slow
         ; =>bits
     );
-    emit_cf_of(a, LazyOp::None);
+    emit_cf_of(a, LazyOp::None, 31);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
-/// ESI = CF of 32-bit lazy flags of kind `op`; false, with nothing emitted, for a kind
-/// not done here.
-fn emit_cf_of(a: &mut Asm, op: LazyOp) -> bool {
-    match op {
-        // The sum wrapped below an operand (to or below it with a carry in); the
-        // subtrahend exceeded the minuend (or equalled it with a borrow in).
-        LazyOp::Add => {
-            dynasm!(a ; .arch x64 ; mov esi, [r12 + F_R] ; cmp esi, [r12 + F_A] ; setb sil)
+/// ESI = CF of lazy flags of kind `op` and width `top` (32 bits; bytes too for ADD,
+/// SUB and logic); false, with nothing emitted, for a record not done here.
+fn emit_cf_of(a: &mut Asm, op: LazyOp, top: u8) -> bool {
+    // The sum wrapped below an operand (to or below it with a carry in); the subtrahend
+    // exceeded the minuend (or equalled it with a borrow in). Bytes compare as bytes.
+    let (x, y, below) = match (op, top) {
+        (LazyOp::Add, 31 | 7) => (F_R, F_A, true),
+        (LazyOp::Adc, 31) => (F_A, F_R, false),
+        (LazyOp::Sub, 31 | 7) => (F_A, F_B, true),
+        (LazyOp::Sbb, 31) => (F_B, F_A, false),
+        (LazyOp::Mul, 31) => {
+            dynasm!(a ; .arch x64 ; cmp DWORD [r12 + F_A], 0 ; setne sil ; movzx esi, sil);
+            return true;
         }
-        LazyOp::Adc => {
-            dynasm!(a ; .arch x64 ; mov esi, [r12 + F_A] ; cmp esi, [r12 + F_R] ; setae sil)
-        }
-        LazyOp::Sub => {
-            dynasm!(a ; .arch x64 ; mov esi, [r12 + F_A] ; cmp esi, [r12 + F_B] ; setb sil)
-        }
-        LazyOp::Sbb => {
-            dynasm!(a ; .arch x64 ; mov esi, [r12 + F_B] ; cmp esi, [r12 + F_A] ; setae sil)
-        }
-        LazyOp::Mul => dynasm!(a ; .arch x64 ; cmp DWORD [r12 + F_A], 0 ; setne sil),
-        LazyOp::Logic => {
+        (LazyOp::Logic, 31 | 7) => {
             dynasm!(a ; .arch x64 ; xor esi, esi);
             return true;
         }
-        LazyOp::None | LazyOp::Inc | LazyOp::Dec => {
+        (LazyOp::None | LazyOp::Inc | LazyOp::Dec, _) => {
             dynasm!(a ; .arch x64 ; mov esi, [r12 + FLAGS_BITS] ; and esi, 1);
             return true;
         }
         _ => return false,
+    };
+    dynasm!(a ; .arch x64 ; mov esi, [r12 + x]);
+    if top == 7 {
+        dynasm!(a ; .arch x64 ; cmp sil, [r12 + y]);
+    } else {
+        dynasm!(a ; .arch x64 ; cmp esi, [r12 + y]);
+    }
+    if below {
+        dynasm!(a ; .arch x64 ; setb sil);
+    } else {
+        dynasm!(a ; .arch x64 ; setae sil);
     }
     dynasm!(a ; .arch x64 ; movzx esi, sil);
     true
@@ -577,7 +640,7 @@ fn emit_jcc<B: Bus>(
     a: &mut Asm,
     insn: &Insn<B>,
     cc: u8,
-    known: Option<LazyOp>,
+    known: Option<Rec>,
     exit: DynamicLabel,
     to: Targets,
 ) {
@@ -590,8 +653,8 @@ fn emit_jcc<B: Bus>(
         a.new_dynamic_label(),
     );
     match known {
-        Some(op) => {
-            if emit_host_flags(a, op, 31, cc) {
+        Some((op, top)) => {
+            if emit_host_flags(a, op, top, cc) {
                 emit_host_jcc(a, cc, taken);
                 dynasm!(a ; .arch x64 ; jmp =>not_taken);
             } else {
@@ -921,7 +984,7 @@ impl<B: Bus> Emitter<B> for X64 {
         );
     }
 
-    fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<LazyOp>, keep: bool) {
+    fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
         emit_inline(&mut self.a, &mut self.rc, f, slow, before, keep);
     }
 
@@ -947,14 +1010,7 @@ impl<B: Bus> Emitter<B> for X64 {
         emit_helper_call::<B>(&mut self.a, insn, exit);
     }
 
-    fn jcc(
-        &mut self,
-        insn: &Insn<B>,
-        cc: u8,
-        known: Option<LazyOp>,
-        exit: DynamicLabel,
-        to: Targets,
-    ) {
+    fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {
         emit_jcc::<B>(&mut self.a, insn, cc, known, exit, to);
     }
 
