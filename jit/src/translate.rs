@@ -714,12 +714,24 @@ pub(crate) fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
 /// always current; the copies only spare later instructions the reload. Forgotten
 /// wherever code can leave the inline path (helpers, slow paths), since a handler may
 /// change any register.
+///
+/// It also tracks which segments the inline code has found flat (`JitView::flat`) since
+/// the last helper: only helpers change segments, so later accesses skip the test, and a
+/// slow path rejoining the inline code checks them again (`Emitter::recheck_flat`).
 #[derive(Clone, Default)]
 pub(crate) struct RegCache {
     /// Guest register offset held by each shadow register (by index).
     held: [Option<i32>; SHADOWS],
     next: usize,
+    /// Bit `seg` set: segment `seg` was tested flat on the way here.
+    pub flat: u8,
 }
+
+/// The segments whose flat tests `RegCache::flat` may spare: the data and stack
+/// segments, flat wherever 32-bit code is. A slow path that finds one of them not flat
+/// ends the block, which would cost FS and GS (often based elsewhere, with a limit)
+/// more than the tests they are spared.
+pub(crate) const FLAT_ONCE: u8 = 1 << Seg::Es as u8 | 1 << Seg::Ss as u8 | 1 << Seg::Ds as u8;
 
 /// Shadow registers per backend.
 pub(crate) const SHADOWS: usize = 6;
@@ -753,6 +765,7 @@ impl RegCache {
 
     pub fn clear(&mut self) {
         self.held = [None; SHADOWS];
+        self.flat = 0;
     }
 
     /// (shadow register index, guest register offset) of each shadow in use.
@@ -788,6 +801,10 @@ pub(crate) trait Emitter<B: Bus> {
     fn add_eip(&mut self, delta: u32);
     /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel);
+    /// After a slow path's handler (EIP exact): leave for `exit` as if the instruction
+    /// ended the block unless every segment in `flat` is still flat, which the inline code
+    /// after it takes for granted.
+    fn recheck_flat(&mut self, flat: u8, exit: DynamicLabel);
     /// A block-ending Jcc on condition `cc`, flags from `known` if known; EIP exact.
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets);
     /// A block-ending JMP, CALL or RET (`to.taken` its target); EIP exact.
@@ -908,6 +925,9 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
             e.add_eip(before);
         }
         e.helper_call(insn, exit);
+        if held.flat != 0 {
+            e.recheck_flat(held.flat, exit);
+        }
         e.add_eip(after.wrapping_neg());
         // The handler may have written any register, and the call clobbered some.
         e.reload(&held);

@@ -529,7 +529,7 @@ fn cached(selector: u16, base: u32, limit: u32, access: u8, flags: u8) -> Segmen
 }
 
 /// DS for the protected modes, DPL `dpl`: mostly flat, else a nonzero base (page-aligned
-/// or not), a smaller limit, expand-down or read-only. Written to the GDT as `DS_VAR`.
+/// or not), a smaller limit (one inside the data area too), expand-down or read-only. Written to the GDT as `DS_VAR`.
 fn data_segment(r: &mut Rng, m: &mut ox86_core::mem::PhysMemory, dpl: u8) -> Option<Segment> {
     let rw = 0x93 | dpl << 5;
     let (base, limit, access, flags) = match r.below(16) {
@@ -539,6 +539,9 @@ fn data_segment(r: &mut Rng, m: &mut ox86_core::mem::PhysMemory, dpl: u8) -> Opt
         3 => (0x40 * r.below(0x100), 0x4_0000 + r.below(0x4000), rw, 0x4),
         4 => (0, 0x3f + r.below(3), rw | 4, 0xc), // expand-down
         5 => (r.pick(&[0, 0x1000, 0x234]), 0xf_ffff, rw & !2, 0xc), // read-only
+        // A limit in the middle of the data area, whose pages are in the TLB: accesses
+        // past it must fault even where the TLB would let them through.
+        6 => (0, DATA + r.below(DATA_SIZE), rw, 0x4),
         _ => return None,
     };
     m.write_bytes(

@@ -28,7 +28,7 @@ use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
-    Operand8, Rec, Src, Targets, Translated, CF_RECORDS, ESP, RUNTIME_RECORDS, SHADOWS,
+    Operand8, Rec, Src, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::aarch64::Aarch64Relocation>;
@@ -679,8 +679,12 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as u32 - 1;
     emit_ea(a, &m.ea, rc);
-    cpu(a, Mem::Ldr32, 3, JIT_FLAT);
-    dynasm!(a ; .arch aarch64 ; tst W(3), #1u32 << m.seg as u32 ; b.eq =>slow);
+    let bit = 1u8 << m.seg as u8;
+    if rc.0.flat & bit == 0 {
+        cpu(a, Mem::Ldr32, 3, JIT_FLAT);
+        dynasm!(a ; .arch aarch64 ; tst W(3), #bit as u32 ; b.eq =>slow);
+        rc.0.flat |= bit & FLAT_ONCE;
+    }
     cpu(a, Mem::Ldr32, 3, seg + SEG_BASE);
     dynasm!(a
         ; .arch aarch64
@@ -1186,6 +1190,21 @@ impl<B: Bus> Emitter<B> for A64 {
 
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel) {
         emit_helper_call::<B>(&mut self.a, insn, exit);
+    }
+
+    fn recheck_flat(&mut self, flat: u8, exit: DynamicLabel) {
+        let a = &mut self.a;
+        cpu(a, Mem::Ldr32, 3, JIT_FLAT);
+        mov_imm32(a, 4, flat as u32);
+        dynasm!(a
+            ; .arch aarch64
+            ; and W(3), W(3), W(4)
+            ; cmp W(3), W(4)
+            ; b.eq >flat
+            ; movz W(0), #END_BLOCK
+            ; b =>exit
+            ; flat:
+        );
     }
 
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {

@@ -20,7 +20,7 @@ use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
-    Operand8, Rec, Src, Targets, Translated, CF_RECORDS, ESP, RUNTIME_RECORDS, SHADOWS,
+    Operand8, Rec, Src, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -572,10 +572,13 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as i32 - 1;
     emit_ea(a, &m.ea, rc);
+    let bit = 1u8 << m.seg as u8;
+    if rc.0.flat & bit == 0 {
+        dynasm!(a ; .arch x64 ; test DWORD [r12 + JIT_FLAT], bit as i32 ; jz =>slow);
+        rc.0.flat |= bit & FLAT_ONCE;
+    }
     dynasm!(a
         ; .arch x64
-        ; test DWORD [r12 + JIT_FLAT], 1 << m.seg as i32
-        ; jz =>slow
         ; add eax, [r12 + seg + SEG_BASE]
         ; lea ecx, [rax + last]
         ; and ecx, 0xffff_f000_u32 as i32
@@ -595,12 +598,13 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
 /// interpreter's `Tlb::index` in the set `JitView::tlb` points to).
 fn emit_tlb_entry(a: &mut Asm) {
     const _: () = assert!(TLB_ENTRY.count_ones() == 1, "entries are indexed by shift");
+    // ((EAX >> 12) & (ENTRIES - 1)) * TLB_ENTRY, in one shift and one mask.
+    let shift = 12 - TLB_ENTRY.trailing_zeros() as i8;
     dynasm!(a
         ; .arch x64
         ; mov edx, eax
-        ; shr edx, 12
-        ; and edx, (ENTRIES - 1) as i32
-        ; shl edx, TLB_ENTRY.trailing_zeros() as i8
+        ; shr edx, shift
+        ; and edx, ((ENTRIES - 1) * TLB_ENTRY as usize) as i32
         ; add rdx, [r12 + JIT_TLB]
     );
 }
@@ -1008,6 +1012,19 @@ impl<B: Bus> Emitter<B> for X64 {
 
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel) {
         emit_helper_call::<B>(&mut self.a, insn, exit);
+    }
+
+    fn recheck_flat(&mut self, flat: u8, exit: DynamicLabel) {
+        dynasm!(self.a
+            ; .arch x64
+            ; mov ecx, [r12 + JIT_FLAT]
+            ; and ecx, flat as i32
+            ; cmp ecx, flat as i32
+            ; je >flat
+            ; mov eax, END_BLOCK as i32
+            ; jmp =>exit
+            ; flat:
+        );
     }
 
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {
