@@ -245,13 +245,7 @@ fn emit_inline(
                 return;
             }
             emit_host_setcc(a, cc);
-            rc.load(a, dst, EAX);
-            if shift == 0 {
-                dynasm!(a ; .arch x64 ; mov al, dl);
-            } else {
-                dynasm!(a ; .arch x64 ; mov ah, dl);
-            }
-            rc.store(a, dst, EAX);
+            store_dl(a, rc, dst, shift);
         }
         Inline::Cmov { dst, ref src, cc } => {
             if before.is_none() {
@@ -351,15 +345,7 @@ fn emit_inline(
             if writes {
                 match *dst {
                     Operand8::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rsi], dl),
-                    Operand8::Reg { reg, shift } => {
-                        rc.load(a, reg, EAX);
-                        if shift == 0 {
-                            dynasm!(a ; .arch x64 ; mov al, dl);
-                        } else {
-                            dynasm!(a ; .arch x64 ; mov ah, dl);
-                        }
-                        rc.store(a, reg, EAX);
-                    }
+                    Operand8::Reg { reg, shift } => store_dl(a, rc, reg, shift),
                     Operand8::Imm(_) => {}
                 }
             }
@@ -607,6 +593,17 @@ fn emit_tlb_entry(a: &mut Asm) {
         ; and edx, ((ENTRIES - 1) * TLB_ENTRY as usize) as i32
         ; add rdx, [r12 + JIT_TLB]
     );
+}
+
+/// DL into the byte at bit `shift` (0 or 8) of guest register `reg` (clobbers EAX).
+fn store_dl(a: &mut Asm, rc: &mut RegCache, reg: i32, shift: u8) {
+    rc.load(a, reg, EAX);
+    if shift == 0 {
+        dynasm!(a ; .arch x64 ; mov al, dl);
+    } else {
+        dynasm!(a ; .arch x64 ; mov ah, dl);
+    }
+    rc.store(a, reg, EAX);
 }
 
 /// The source into ECX.
