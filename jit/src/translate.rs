@@ -86,6 +86,43 @@ pub(crate) fn ea(d: &DecodedInsn) -> Option<Ea> {
     })
 }
 
+/// SHL/SHR/SAR of a 16- or 32-bit register by a constant: the interpreter's
+/// `shift_reg`.
+fn shift_form(d: &DecodedInsn) -> Option<Inline> {
+    let Opd::Reg(r) = d.ops[0] else { return None };
+    let constant = d.i.op_count() == 1
+        || matches!(d.ops[1], Opd::Imm(_))
+        || d.i.op1_kind() == iced_x86::OpKind::Immediate8;
+    let op = match d.i.mnemonic() {
+        Mnemonic::Shr => LazyOp::Shr,
+        Mnemonic::Sar => LazyOp::Sar,
+        _ => LazyOp::Shl,
+    };
+    if !constant {
+        let by_cl = d.i.op1_kind() == iced_x86::OpKind::Register
+            && d.i.op1_register() == iced_x86::Register::CL;
+        return match d.osz {
+            4 if by_cl && d.o32 => Some(Inline::ShiftCl { dst: reg32(r)?, op }),
+            _ => None,
+        };
+    }
+    let count = match d.ops[1] {
+        Opd::Imm(n) => (n & 0x1f) as u8,
+        _ => 1,
+    };
+    let (dst, bits) = match d.osz {
+        4 if d.o32 => (reg32(r)?, 32),
+        2 => (narrow_reg(r, 2)?.0, 16),
+        _ => return None,
+    };
+    Some(Inline::Shift {
+        dst,
+        op,
+        count,
+        bits,
+    })
+}
+
 /// The inline ALU operation of a mnemonic, ADC and SBB aside.
 fn alu_op(m: Mnemonic) -> Option<Alu> {
     Some(match m {
@@ -199,11 +236,12 @@ pub(crate) enum Inline {
         dst: i32,
         ea: Ea,
     },
-    /// SHL/SHR/SAR r32 by a constant (0: no effect at all).
+    /// SHL/SHR/SAR r16/r32 (`bits`) by a constant (0: no effect at all).
     Shift {
         dst: i32,
         op: LazyOp,
         count: u8,
+        bits: u8,
     },
     /// INC/DEC r32/m32: CF carries over from the flags before.
     IncDec {
@@ -219,6 +257,21 @@ pub(crate) enum Inline {
     },
     /// NOP and PAUSE: nothing at all.
     Nop,
+    /// NEG r32.
+    Neg {
+        dst: i32,
+    },
+    /// SHL/SHR/SAR r32 by CL: no effect at all, flags included, when CL & 31 is 0.
+    ShiftCl {
+        dst: i32,
+        op: LazyOp,
+    },
+    /// MOV r8, r8/imm8: the byte at bit `shift` of register `dst`.
+    Mov8 {
+        dst: i32,
+        shift: u8,
+        src: Operand8,
+    },
     /// IMUL r32, r/m32 (`imm` None: the destination times the source) and IMUL r32,
     /// r/m32, imm (the source times `imm`). `src` is a register or memory.
     Imul {
@@ -269,6 +322,12 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
     if matches!(d.i.mnemonic(), Mnemonic::Nop | Mnemonic::Pause) {
         return Some(Inline::Nop);
     }
+    if matches!(
+        d.i.mnemonic(),
+        Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar
+    ) {
+        return shift_form(d);
+    }
     if d.osz == 1 {
         if let Some(op) = alu_op(d.i.mnemonic()) {
             let operand = |o: Opd| match o {
@@ -285,6 +344,20 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                 }
                 _ => None,
             };
+        }
+    }
+    if d.i.mnemonic() == Mnemonic::Mov && d.osz == 1 {
+        if let (Opd::Reg(r), Opd::Reg(_) | Opd::Imm(_)) = (d.ops[0], d.ops[1]) {
+            let (dst, shift) = narrow_reg(r, 1)?;
+            let src = match d.ops[1] {
+                Opd::Reg(s) => {
+                    let (reg, shift) = narrow_reg(s, 1)?;
+                    Operand8::Reg { reg, shift }
+                }
+                Opd::Imm(v) => Operand8::Imm(v as u8),
+                _ => return None,
+            };
+            return Some(Inline::Mov8 { dst, shift, src });
         }
     }
     if d.i.mnemonic() == Mnemonic::Mov && matches!(d.osz, 1 | 2) {
@@ -334,6 +407,10 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
             let Opd::Reg(r) = d.ops[0] else { return None };
             return Some(Inline::Not { dst: reg32(r)? });
         }
+        Mnemonic::Neg => {
+            let Opd::Reg(r) = d.ops[0] else { return None };
+            return Some(Inline::Neg { dst: reg32(r)? });
+        }
         Mnemonic::Lea => {
             let Opd::Reg(r) = d.ops[0] else { return None };
             return Some(Inline::Lea {
@@ -378,30 +455,6 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                 Inline::Push { src: r }
             } else {
                 Inline::Pop { dst: r }
-            });
-        }
-        Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar => {
-            // The interpreter's register-by-constant form (`shift_reg`).
-            let Opd::Reg(r) = d.ops[0] else { return None };
-            let constant = d.i.op_count() == 1
-                || matches!(d.ops[1], Opd::Imm(_))
-                || d.i.op1_kind() == iced_x86::OpKind::Immediate8;
-            if !constant {
-                return None;
-            }
-            let count = match d.ops[1] {
-                Opd::Imm(n) => (n & 0x1f) as u8,
-                _ => 1,
-            };
-            let op = match d.i.mnemonic() {
-                Mnemonic::Shr => LazyOp::Shr,
-                Mnemonic::Sar => LazyOp::Sar,
-                _ => LazyOp::Shl,
-            };
-            return Some(Inline::Shift {
-                dst: reg32(r)?,
-                op,
-                count,
             });
         }
         Mnemonic::Inc | Mnemonic::Dec => {
@@ -452,7 +505,7 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
 }
 
 impl Inline {
-    /// The kind of lazy flags it records (all of them, `top` 31 but for `Alu8`'s 7), if
+    /// The kind of lazy flags it records (all of them, `top` 31 but for bytes and words), if
     /// any. ADC and SBB record Add or Adc (Sub or Sbb) as the carry in was: only known
     /// at run time (`known_after`).
     pub fn writes_flags(&self) -> Option<LazyOp> {
@@ -472,18 +525,29 @@ impl Inline {
             Inline::Shift { op, count, .. } => (count != 0).then_some(op),
             Inline::IncDec { dec, .. } => Some(if dec { LazyOp::Dec } else { LazyOp::Inc }),
             Inline::Imul { .. } => Some(LazyOp::Mul),
+            Inline::Neg { .. } => Some(LazyOp::Sub),
+            Inline::ShiftCl { op, .. } => Some(op),
             _ => None,
         }
+    }
+
+    /// Whether it records all the flags whatever the operands (a shift by CL of 0 does
+    /// not).
+    pub fn overwrites_flags(&self) -> bool {
+        self.writes_flags().is_some() && !matches!(self, Inline::ShiftCl { .. })
     }
 
     /// What recorded the flags after it, as known at translation: `before` if it
     /// leaves them alone.
     pub fn known_after(&self, before: Option<Rec>) -> Option<Rec> {
-        let top = if matches!(self, Inline::Alu8 { .. }) {
-            7
-        } else {
-            31
+        let top = match *self {
+            Inline::Alu8 { .. } => 7,
+            Inline::Shift { bits, .. } => bits - 1,
+            _ => 31,
         };
+        if let Inline::ShiftCl { .. } = self {
+            return None;
+        }
         match self.writes_flags() {
             Some(LazyOp::Adc | LazyOp::Sbb) => None,
             Some(op) => Some((op, top)),
@@ -530,6 +594,7 @@ impl Inline {
     }
 }
 
+pub(crate) const ECX: i32 = REGS + 4;
 pub(crate) const ESP: i32 = REGS + 4 * 4;
 
 /// The flag records `emit_cf` finds CF in, inline, when the block's own code does not
@@ -675,20 +740,52 @@ fn quiet(d: &DecodedInsn) -> bool {
 }
 
 /// Unconditional near branches that end a block.
-#[derive(Clone, Copy)]
 pub(crate) enum Branch {
     Jmp,
     Call,
-    Ret,
+    /// RET and RET imm16 (`pop` the bytes of arguments it removes besides).
+    Ret {
+        pop: u16,
+    },
+    /// JMP r/m32 and CALL r/m32: the target from a register or memory.
+    JmpInd(Target),
+    CallInd(Target),
+}
+
+/// Where an indirect branch's target is: a 32-bit register's offset, or memory.
+pub(crate) enum Target {
+    Reg(i32),
+    Mem(MemRef),
+}
+
+impl Branch {
+    /// Where it leads is known only at run time.
+    pub fn dynamic(&self) -> bool {
+        matches!(
+            self,
+            Branch::Ret { .. } | Branch::JmpInd(_) | Branch::CallInd(_)
+        )
+    }
 }
 
 pub(crate) fn branch_form(d: &DecodedInsn) -> Option<Branch> {
     use iced_x86::OpKind;
     let rel = d.i.op_count() == 1 && d.i.op0_kind() == OpKind::NearBranch32;
+    let target = || match d.ops[0] {
+        Opd::Reg(r) => reg32(r).map(Target::Reg),
+        Opd::Mem => mem_ref(d).filter(|m| m.size == 4).map(Target::Mem),
+        _ => None,
+    };
+    let indirect = d.i.op_count() == 1 && d.osz == 4;
     match d.i.mnemonic() {
         Mnemonic::Jmp if rel => Some(Branch::Jmp),
         Mnemonic::Call if rel => Some(Branch::Call),
-        Mnemonic::Ret if d.i.op_count() == 0 => Some(Branch::Ret),
+        Mnemonic::Jmp if indirect && d.i.is_jmp_near_indirect() => target().map(Branch::JmpInd),
+        Mnemonic::Call if indirect && d.i.is_call_near_indirect() => target().map(Branch::CallInd),
+        Mnemonic::Ret if d.i.op_count() == 0 => Some(Branch::Ret { pop: 0 }),
+        Mnemonic::Ret if d.i.op_count() == 1 => Some(Branch::Ret {
+            pop: d.i.immediate16(),
+        }),
         _ => None,
     }
 }
@@ -702,7 +799,7 @@ pub(crate) fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
         if f.reads_flags() || f.has_slow_path() {
             return true;
         }
-        if f.writes_flags().is_some() {
+        if f.overwrites_flags() {
             return false;
         }
     }
@@ -900,9 +997,9 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
                 }
             }
             if let Some(b) = branch_form(d) {
-                let to = match b {
-                    Branch::Ret => Targets { taken: None, ..to },
-                    _ => to,
+                let to = match b.dynamic() {
+                    true => Targets { taken: None, ..to },
+                    false => to,
                 };
                 e.branch(insn, b, exit, to);
                 inlined += 1;

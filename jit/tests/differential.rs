@@ -166,16 +166,12 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
                 out.extend((r.next() as u32).to_le_bytes());
             }
         },
-        // SHL/SHR/SAR r32 by imm8 (any count, 0 and over 31 included) or by 1
-        8 if r.below(4) == 0 => out.extend([
-            0xd1,
-            0xe0 | [0, 8, 24][r.below(3) as usize] | r.below(8) as u8,
-        ]),
-        8 => out.extend([
-            0xc1,
-            0xe0 | [0, 8, 24][r.below(3) as usize] | r.below(8) as u8,
-            r.below(40) as u8,
-        ]),
+        // SHL/SHR/SAR r32 or r16 by imm8 (any count, 0 and over 31 included) or by 1
+        8 if r.below(3) == 0 => {
+            out.push(0x66);
+            inline_insn_shift(r, out);
+        }
+        8 => inline_insn_shift(r, out),
         // MOVZX/MOVSX r32, byte/word [reg + disp8]
         9 => {
             out.extend([
@@ -251,6 +247,24 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
+/// SHL/SHR/SAR of a register by imm8 (any count, 0 and over 31 included), by 1 or by
+/// CL; now and then NEG, MOV r8, r8 or MOV r8, imm8 instead.
+fn inline_insn_shift(r: &mut Rng, out: &mut Vec<u8>) {
+    let reg = r.below(8) as u8;
+    match r.below(7) {
+        4 => out.extend([0xd3, 0xe0 | [0, 8, 24][r.below(3) as usize] | reg]),
+        5 => out.extend([0xf7, 0xd8 | reg]),
+        6 if r.below(2) == 0 => out.extend([r.pick(&[0x88, 0x8a]), 0xc0 | r.below(64) as u8]),
+        6 => out.extend([0xb0 | reg, r.next() as u8]),
+        0 => out.extend([0xd1, 0xe0 | [0, 8, 24][r.below(3) as usize] | reg]),
+        _ => out.extend([
+            0xc1,
+            0xe0 | [0, 8, 24][r.below(3) as usize] | reg,
+            r.below(40) as u8,
+        ]),
+    }
+}
+
 /// ModRM for [reg + disp8] (mod=01, no SIB) with a random reg field.
 fn mem_modrm(r: &mut Rng) -> u8 {
     let rm = [0, 1, 2, 3, 5, 6, 7][r.below(7) as usize];
@@ -264,7 +278,17 @@ fn helper_insn(r: &mut Rng, out: &mut Vec<u8>) {
         0 => out.push(0x50 | r.below(16) as u8), // PUSH/POP r32
         // CALL to the next instruction; RET (to wherever the stack says)
         8 => out.extend([0xe8, 0, 0, 0, 0]),
-        9 => out.push(0xc3),
+        9 => match r.below(4) {
+            0 => out.push(0xc3),
+            // RET imm16 (a few dwords of arguments)
+            1 => out.extend([0xc2, 4 * r.below(4) as u8, 0]),
+            // CALL/JMP r32 or [reg + disp8]: wherever that leads
+            2 => out.extend([0xff, r.pick(&[0xd0, 0xe0]) | r.below(8) as u8]),
+            _ => {
+                out.extend([0xff, mem_modrm(r) & !0x38 | (2 + 2 * r.below(2) as u8) << 3]);
+                out.push(r.next() as u8);
+            }
+        },
         1 => out.push(0x40 | r.below(16) as u8), // INC/DEC r32
         2 => out.extend([0x0f, 0x40 | r.below(16) as u8, modrm]), // CMOVcc
         3 => out.extend([0x0f, 0x90 | r.below(16) as u8, 0xc0 | r.below(8) as u8]), // SETcc

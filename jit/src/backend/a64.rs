@@ -28,7 +28,8 @@ use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
-    Operand8, Rec, Src, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
+    Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE, RUNTIME_RECORDS,
+    SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::aarch64::Aarch64Relocation>;
@@ -218,7 +219,37 @@ fn emit_inline(
 ) {
     match *f {
         Inline::Shift { count: 0, .. } => {}
-        Inline::Shift { dst, op, count } => {
+        Inline::Shift {
+            dst,
+            op,
+            count,
+            bits: 16,
+        } => {
+            // The word zero-extended in W0 (the operand the flags record), the result
+            // in W2.
+            let r = rc.reg(a, dst);
+            let n = count as u32;
+            dynasm!(a ; .arch aarch64 ; ubfx W(0), W(r), #0, #16);
+            match op {
+                LazyOp::Shl => dynasm!(a ; .arch aarch64 ; lsl W(2), W(0), #n),
+                LazyOp::Shr => dynasm!(a ; .arch aarch64 ; lsr W(2), W(0), #n),
+                _ => dynasm!(a ; .arch aarch64 ; sxth W(2), W(0) ; asr W(2), W(2), #n),
+            }
+            dynasm!(a ; .arch aarch64 ; and WSP(2), W(2), #0xffff);
+            if keep_flags {
+                dynasm!(a ; .arch aarch64 ; movz W(1), #n);
+                mov_imm32(a, 3, op as u32 | 15 << 8);
+                emit_lazy_op(a);
+            }
+            let r = rc.reg(a, dst);
+            dynasm!(a
+                ; .arch aarch64
+                ; mov W(3), W(r)
+                ; bfi W(3), W(2), #0, #16
+            );
+            rc.store(a, dst, 3);
+        }
+        Inline::Shift { dst, op, count, .. } => {
             rc.load(a, dst, 0);
             let n = count as u32;
             match op {
@@ -415,6 +446,54 @@ fn emit_inline(
             rc.store(a, dst, 2);
         }
         Inline::Nop => {}
+        Inline::Neg { dst } => {
+            rc.load(a, dst, 1);
+            dynasm!(a ; .arch aarch64 ; movz W(0), #0 ; sub W(2), W(0), W(1));
+            if keep_flags {
+                emit_lazy(a, LazyOp::Sub);
+            }
+            rc.store(a, dst, 2);
+        }
+        Inline::ShiftCl { dst, op } => {
+            // The count first, then the destination's shadow: both paths below must
+            // leave the shadows alike.
+            rc.load(a, translate::ECX, 1);
+            rc.reg(a, dst);
+            let skip = a.new_dynamic_label();
+            dynasm!(a ; .arch aarch64 ; ands W(1), W(1), #31 ; b.eq =>skip);
+            rc.load(a, dst, 0);
+            match op {
+                LazyOp::Shl => dynasm!(a ; .arch aarch64 ; lsl W(2), W(0), W(1)),
+                LazyOp::Shr => dynasm!(a ; .arch aarch64 ; lsr W(2), W(0), W(1)),
+                _ => dynasm!(a ; .arch aarch64 ; asr W(2), W(0), W(1)),
+            }
+            if keep_flags {
+                emit_lazy(a, op);
+            }
+            rc.store(a, dst, 2);
+            dynasm!(a ; .arch aarch64 ; =>skip);
+        }
+        Inline::Mov8 {
+            dst,
+            shift,
+            ref src,
+        } => {
+            match *src {
+                Operand8::Reg { reg, shift } => {
+                    let r = rc.reg(a, reg);
+                    dynasm!(a ; .arch aarch64 ; ubfx W(2), W(r), #shift as u32, #8);
+                }
+                Operand8::Imm(v) => mov_imm32(a, 2, v as u32),
+                Operand8::Mem(_) => unreachable!("inline_form builds no such form"),
+            }
+            let r = rc.reg(a, dst);
+            dynasm!(a
+                ; .arch aarch64
+                ; mov W(3), W(r)
+                ; bfi W(3), W(2), #shift as u32, #8
+            );
+            rc.store(a, dst, 3);
+        }
         Inline::Alu8 {
             op,
             ref dst,
@@ -965,9 +1044,9 @@ fn emit_csel(a: &mut Asm, n: u32, m: u32, cond: Cond) {
     }
 }
 
-/// JMP rel32, CALL rel32 (on a 32-bit stack) and RET: the target checked against CS's
-/// limit, the stack through the soft TLB; anything else takes the handler. EIP is exact
-/// on entry.
+/// JMP and CALL rel32 or r/m32 (CALL on a 32-bit stack) and RET [imm16]: the target
+/// checked against CS's limit, memory through the soft TLB; anything else takes the
+/// handler. EIP is exact on entry, guest registers are in the CPU state.
 fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
     let d = &insn.1;
     let next = d.len as u32;
@@ -994,16 +1073,39 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             cpu(a, Mem::Str32, 3, ESP);
             cpu(a, Mem::Str32, 2, EIP);
         }
-        Branch::Ret => {
+        Branch::Ret { pop } => {
             emit_stack_check(a, slow);
             emit_tlb_lookup(a, &mut rc, &stack_ref(0), false, slow);
             dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
             cpu(a, Mem::Ldr32, 3, cs_limit);
             dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi =>slow);
             cpu(a, Mem::Ldr32, 3, ESP);
-            dynasm!(a ; .arch aarch64 ; add WSP(3), WSP(3), #4);
+            add_imm32(a, 3, 3, 4 + pop as u32);
             cpu(a, Mem::Str32, 3, ESP);
             cpu(a, Mem::Str32, 0, EIP);
+        }
+        Branch::JmpInd(ref t) | Branch::CallInd(ref t) => {
+            // The target in W4, read and checked before anything is written.
+            match t {
+                Target::Reg(off) => cpu(a, Mem::Ldr32, 4, *off),
+                Target::Mem(m) => {
+                    emit_tlb_lookup(a, &mut rc, m, false, slow);
+                    dynasm!(a ; .arch aarch64 ; ldr W(4), [X(RAM), X(1)]);
+                }
+            }
+            cpu(a, Mem::Ldr32, 3, cs_limit);
+            dynasm!(a ; .arch aarch64 ; cmp W(4), W(3) ; b.hi =>slow);
+            if let Branch::CallInd(_) = b {
+                emit_stack_check(a, slow);
+                emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(-4), true, slow);
+                cpu(a, Mem::Ldr32, 0, EIP);
+                add_imm32(a, 0, 0, next);
+                dynasm!(a ; .arch aarch64 ; str W(0), [X(RAM), X(1)]);
+                cpu(a, Mem::Ldr32, 3, ESP);
+                dynasm!(a ; .arch aarch64 ; sub WSP(3), WSP(3), #4);
+                cpu(a, Mem::Str32, 3, ESP);
+            }
+            cpu(a, Mem::Str32, 4, EIP);
         }
     }
     emit_go(a, to.len, to.taken);

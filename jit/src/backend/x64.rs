@@ -20,7 +20,8 @@ use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
-    Operand8, Rec, Src, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
+    Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE, RUNTIME_RECORDS,
+    SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -107,7 +108,36 @@ fn emit_inline(
 ) {
     match *f {
         Inline::Shift { count: 0, .. } => {}
-        Inline::Shift { dst, op, count } => {
+        Inline::Shift {
+            dst,
+            op,
+            count,
+            bits: 16,
+        } => {
+            // The word zero-extended in EAX (the operand the flags record), the result
+            // in DX.
+            rc.load(a, dst, EAX);
+            dynasm!(a ; .arch x64 ; movzx eax, ax);
+            if op == LazyOp::Sar {
+                dynasm!(a ; .arch x64 ; movsx edx, ax ; sar edx, count as i8);
+            } else {
+                dynasm!(a ; .arch x64 ; mov edx, eax);
+                if op == LazyOp::Shl {
+                    dynasm!(a ; .arch x64 ; shl edx, count as i8);
+                } else {
+                    dynasm!(a ; .arch x64 ; shr edx, count as i8);
+                }
+            }
+            dynasm!(a ; .arch x64 ; movzx edx, dx);
+            if keep_flags {
+                dynasm!(a ; .arch x64 ; mov ecx, count as i32);
+                emit_lazy_op(a, Rop::Imm(op as u8 as u16 | 15 << 8));
+            }
+            rc.load(a, dst, EAX);
+            dynasm!(a ; .arch x64 ; mov ax, dx);
+            rc.store(a, dst, EAX);
+        }
+        Inline::Shift { dst, op, count, .. } => {
             rc.load(a, dst, EAX);
             dynasm!(a ; .arch x64 ; mov edx, eax);
             match op {
@@ -295,6 +325,50 @@ fn emit_inline(
             rc.store(a, dst, EDX);
         }
         Inline::Nop => {}
+        Inline::Neg { dst } => {
+            rc.load(a, dst, ECX);
+            dynasm!(a ; .arch x64 ; xor eax, eax ; mov edx, eax ; sub edx, ecx);
+            if keep_flags {
+                emit_lazy(a, LazyOp::Sub);
+            }
+            rc.store(a, dst, EDX);
+        }
+        Inline::ShiftCl { dst, op } => {
+            // The count first, then the destination's shadow: both paths below must
+            // leave the shadows alike.
+            rc.load(a, translate::ECX, ECX);
+            rc.reg(a, dst);
+            let skip = a.new_dynamic_label();
+            dynasm!(a ; .arch x64 ; and ecx, 31 ; jz =>skip);
+            rc.load(a, dst, EAX);
+            dynasm!(a ; .arch x64 ; mov edx, eax);
+            match op {
+                LazyOp::Shl => dynasm!(a ; .arch x64 ; shl edx, cl),
+                LazyOp::Shr => dynasm!(a ; .arch x64 ; shr edx, cl),
+                _ => dynasm!(a ; .arch x64 ; sar edx, cl),
+            }
+            if keep_flags {
+                emit_lazy(a, op);
+            }
+            rc.store(a, dst, EDX);
+            dynasm!(a ; .arch x64 ; =>skip);
+        }
+        Inline::Mov8 {
+            dst,
+            shift,
+            ref src,
+        } => {
+            match *src {
+                Operand8::Reg { reg, shift: 0 } => rc.load(a, reg, EDX),
+                Operand8::Reg { reg, .. } => {
+                    rc.load(a, reg, EDX);
+                    dynasm!(a ; .arch x64 ; shr edx, 8);
+                }
+                Operand8::Imm(v) => dynasm!(a ; .arch x64 ; mov edx, v as i32),
+                Operand8::Mem(_) => unreachable!("inline_form builds no such form"),
+            }
+            store_dl(a, rc, dst, shift);
+        }
         Inline::Alu8 {
             op,
             ref dst,
@@ -736,9 +810,9 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, top: u8, cc: u8) -> bool {
     true
 }
 
-/// JMP rel32, CALL rel32 (on a 32-bit stack) and RET: the target checked against CS's
-/// limit, the stack through the soft TLB; anything else takes the handler. EIP is exact
-/// on entry.
+/// JMP and CALL rel32 or r/m32 (CALL on a 32-bit stack) and RET [imm16]: the target
+/// checked against CS's limit, memory through the soft TLB; anything else takes the
+/// handler. EIP is exact on entry, guest registers are in the CPU state.
 fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
     let d = &insn.1;
     let next = d.len as i32;
@@ -769,7 +843,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
                 ; mov [r12 + EIP], edx
             );
         }
-        Branch::Ret => {
+        Branch::Ret { pop } => {
             emit_stack_check(a, slow);
             emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(0), false, slow);
             dynasm!(a
@@ -777,9 +851,32 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
                 ; mov eax, [rbx + rcx]
                 ; cmp eax, [r12 + cs_limit]
                 ; ja =>slow
-                ; add DWORD [r12 + ESP], 4
+                ; add DWORD [r12 + ESP], 4 + pop as i32
                 ; mov [r12 + EIP], eax
             );
+        }
+        Branch::JmpInd(ref t) | Branch::CallInd(ref t) => {
+            // The target in ESI, read and checked before anything is written.
+            match t {
+                Target::Reg(off) => dynasm!(a ; .arch x64 ; mov esi, [r12 + *off]),
+                Target::Mem(m) => {
+                    emit_tlb_lookup(a, &mut RegCache::default(), m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov esi, [rbx + rcx]);
+                }
+            }
+            dynasm!(a ; .arch x64 ; cmp esi, [r12 + cs_limit] ; ja =>slow);
+            if let Branch::CallInd(_) = b {
+                emit_stack_check(a, slow);
+                emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(-4), true, slow);
+                dynasm!(a
+                    ; .arch x64
+                    ; mov eax, [r12 + EIP]
+                    ; add eax, next
+                    ; mov [rbx + rcx], eax
+                    ; sub DWORD [r12 + ESP], 4
+                );
+            }
+            dynasm!(a ; .arch x64 ; mov [r12 + EIP], esi);
         }
     }
     emit_go(a, to.len, to.taken);
