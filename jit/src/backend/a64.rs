@@ -664,6 +664,17 @@ fn emit_carry_in(a: &mut Asm, before: Option<Rec>, slow: DynamicLabel) {
     cpu(a, Mem::Str32, 3, FLAGS_BITS);
 }
 
+/// A CALL's push: EIP + `next` to the stack slot at RAM offset X1, ESP down by 4
+/// (clobbers W0, W3, W5).
+fn emit_push_return(a: &mut Asm, next: u32) {
+    cpu(a, Mem::Ldr32, 0, EIP);
+    add_imm32(a, 0, 0, next);
+    dynasm!(a ; .arch aarch64 ; str W(0), [X(RAM), X(1)]);
+    cpu(a, Mem::Ldr32, 3, ESP);
+    dynasm!(a ; .arch aarch64 ; sub WSP(3), WSP(3), #4);
+    cpu(a, Mem::Str32, 3, ESP);
+}
+
 /// W4 = the guest's CF (0 or 1), from lazy flags recorded by `before` if known, else
 /// by whatever the run-time record says: the `CF_RECORDS` and the kinds that keep CF in
 /// `bits` inline; anything else (a shift, a word operation) takes `slow`. Touches
@@ -1064,13 +1075,8 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             emit_tlb_lookup(a, &mut rc, &stack_ref(-4), true, slow);
             dynasm!(a ; .arch aarch64 ; mov X(4), X(1));
             emit_target(a, target, slow);
-            dynasm!(a ; .arch aarch64 ; mov W(2), W(0));
-            cpu(a, Mem::Ldr32, 0, EIP);
-            add_imm32(a, 0, 0, next);
-            dynasm!(a ; .arch aarch64 ; str W(0), [X(RAM), X(4)]);
-            cpu(a, Mem::Ldr32, 3, ESP);
-            dynasm!(a ; .arch aarch64 ; sub WSP(3), WSP(3), #4);
-            cpu(a, Mem::Str32, 3, ESP);
+            dynasm!(a ; .arch aarch64 ; mov W(2), W(0) ; mov X(1), X(4));
+            emit_push_return(a, next);
             cpu(a, Mem::Str32, 2, EIP);
         }
         Branch::Ret { pop } => {
@@ -1098,12 +1104,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             if let Branch::CallInd(_) = b {
                 emit_stack_check(a, slow);
                 emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(-4), true, slow);
-                cpu(a, Mem::Ldr32, 0, EIP);
-                add_imm32(a, 0, 0, next);
-                dynasm!(a ; .arch aarch64 ; str W(0), [X(RAM), X(1)]);
-                cpu(a, Mem::Ldr32, 3, ESP);
-                dynasm!(a ; .arch aarch64 ; sub WSP(3), WSP(3), #4);
-                cpu(a, Mem::Str32, 3, ESP);
+                emit_push_return(a, next);
             }
             cpu(a, Mem::Str32, 4, EIP);
         }
