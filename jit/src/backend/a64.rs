@@ -386,14 +386,7 @@ fn emit_inline(
             // W2 = 1 or 0 (CSINC from the zero register, as CSET does).
             dynasm!(a ; .arch aarch64 ; movz W(3), #1 ; movz W(4), #0);
             emit_csel(a, 3, 4, cond);
-            let r = rc.reg(a, dst);
-            dynasm!(a ; .arch aarch64 ; mov W(3), W(r));
-            if shift == 0 {
-                dynasm!(a ; .arch aarch64 ; bfi W(3), W(2), #0, #8);
-            } else {
-                dynasm!(a ; .arch aarch64 ; bfi W(3), W(2), #8, #8);
-            }
-            rc.store(a, dst, 3);
+            store_w2_byte(a, rc, dst, shift);
         }
         Inline::Cmov { dst, ref src, cc } => {
             if before.is_none() {
@@ -486,13 +479,7 @@ fn emit_inline(
                 Operand8::Imm(v) => mov_imm32(a, 2, v as u32),
                 Operand8::Mem(_) => unreachable!("inline_form builds no such form"),
             }
-            let r = rc.reg(a, dst);
-            dynasm!(a
-                ; .arch aarch64
-                ; mov W(3), W(r)
-                ; bfi W(3), W(2), #shift as u32, #8
-            );
-            rc.store(a, dst, 3);
+            store_w2_byte(a, rc, dst, shift);
         }
         Inline::Alu8 {
             op,
@@ -521,14 +508,7 @@ fn emit_inline(
                 let r = rc.reg(a, reg);
                 dynasm!(a ; .arch aarch64 ; ubfx W(0), W(r), #shift as u32, #8);
             }
-            match op {
-                Alu::Add => dynasm!(a ; .arch aarch64 ; add W(2), W(0), W(1)),
-                Alu::Sub | Alu::Cmp => dynasm!(a ; .arch aarch64 ; sub W(2), W(0), W(1)),
-                Alu::And | Alu::Test => dynasm!(a ; .arch aarch64 ; and W(2), W(0), W(1)),
-                Alu::Or => dynasm!(a ; .arch aarch64 ; orr W(2), W(0), W(1)),
-                Alu::Xor => dynasm!(a ; .arch aarch64 ; eor W(2), W(0), W(1)),
-                Alu::Adc | Alu::Sbb => unreachable!("inline_form builds no such form"),
-            }
+            emit_alu(a, op);
             dynasm!(a ; .arch aarch64 ; and WSP(2), W(2), #0xff);
             if keep_flags {
                 let op = f.writes_flags().unwrap_or(LazyOp::Logic);
@@ -538,15 +518,7 @@ fn emit_inline(
             if writes {
                 match *dst {
                     Operand8::Mem(_) => dynasm!(a ; .arch aarch64 ; strb W(2), [X(RAM), X(4)]),
-                    Operand8::Reg { reg, shift } => {
-                        let r = rc.reg(a, reg);
-                        dynasm!(a
-                            ; .arch aarch64
-                            ; mov W(3), W(r)
-                            ; bfi W(3), W(2), #shift as u32, #8
-                        );
-                        rc.store(a, reg, 3);
-                    }
+                    Operand8::Reg { reg, shift } => store_w2_byte(a, rc, reg, shift),
                     Operand8::Imm(_) => {}
                 }
             }
@@ -595,19 +567,7 @@ fn emit_inline(
             if matches!(op, Alu::Adc | Alu::Sbb) {
                 emit_cf(a, before, slow);
             }
-            match op {
-                Alu::Add => dynasm!(a ; .arch aarch64 ; add W(2), W(0), W(1)),
-                Alu::Adc => {
-                    dynasm!(a ; .arch aarch64 ; add W(2), W(0), W(1) ; add W(2), W(2), W(4))
-                }
-                Alu::Sbb => {
-                    dynasm!(a ; .arch aarch64 ; sub W(2), W(0), W(1) ; sub W(2), W(2), W(4))
-                }
-                Alu::Sub | Alu::Cmp => dynasm!(a ; .arch aarch64 ; sub W(2), W(0), W(1)),
-                Alu::And | Alu::Test => dynasm!(a ; .arch aarch64 ; and W(2), W(0), W(1)),
-                Alu::Or => dynasm!(a ; .arch aarch64 ; orr W(2), W(0), W(1)),
-                Alu::Xor => dynasm!(a ; .arch aarch64 ; eor W(2), W(0), W(1)),
-            }
+            emit_alu(a, op);
             match op {
                 // Adc (Sbb) with a carry in, else Add (Sub): the next kind up.
                 Alu::Adc | Alu::Sbb if keep_flags => {
@@ -634,6 +594,31 @@ fn emit_inline(
             }
         }
     }
+}
+
+/// W2 = W0 `op` W1 (ADC and SBB add or subtract the carry in W4 as well).
+fn emit_alu(a: &mut Asm, op: Alu) {
+    match op {
+        Alu::Add => dynasm!(a ; .arch aarch64 ; add W(2), W(0), W(1)),
+        Alu::Adc => dynasm!(a ; .arch aarch64 ; add W(2), W(0), W(1) ; add W(2), W(2), W(4)),
+        Alu::Sbb => dynasm!(a ; .arch aarch64 ; sub W(2), W(0), W(1) ; sub W(2), W(2), W(4)),
+        Alu::Sub | Alu::Cmp => dynasm!(a ; .arch aarch64 ; sub W(2), W(0), W(1)),
+        Alu::And | Alu::Test => dynasm!(a ; .arch aarch64 ; and W(2), W(0), W(1)),
+        Alu::Or => dynasm!(a ; .arch aarch64 ; orr W(2), W(0), W(1)),
+        Alu::Xor => dynasm!(a ; .arch aarch64 ; eor W(2), W(0), W(1)),
+    }
+}
+
+/// The low byte of W2 into the byte at bit `shift` (0 or 8) of guest register `reg`
+/// (clobbers W3).
+fn store_w2_byte(a: &mut Asm, rc: &mut RegCache, reg: i32, shift: u8) {
+    let r = rc.reg(a, reg);
+    dynasm!(a
+        ; .arch aarch64
+        ; mov W(3), W(r)
+        ; bfi W(3), W(2), #shift as u32, #8
+    );
+    rc.store(a, reg, 3);
 }
 
 /// Record lazy flags `op` of a 32-bit operation exactly as the interpreter does:

@@ -402,15 +402,7 @@ fn emit_inline(
                 }
                 dynasm!(a ; .arch x64 ; movzx eax, al);
             }
-            dynasm!(a ; .arch x64 ; mov edx, eax);
-            match op {
-                Alu::Add => dynasm!(a ; .arch x64 ; add edx, ecx),
-                Alu::Sub | Alu::Cmp => dynasm!(a ; .arch x64 ; sub edx, ecx),
-                Alu::And | Alu::Test => dynasm!(a ; .arch x64 ; and edx, ecx),
-                Alu::Or => dynasm!(a ; .arch x64 ; or edx, ecx),
-                Alu::Xor => dynasm!(a ; .arch x64 ; xor edx, ecx),
-                Alu::Adc | Alu::Sbb => unreachable!("inline_form builds no such form"),
-            }
+            emit_alu(a, op);
             dynasm!(a ; .arch x64 ; movzx edx, dl);
             if keep_flags {
                 let op = f.writes_flags().unwrap_or(LazyOp::Logic);
@@ -464,16 +456,7 @@ fn emit_inline(
             if matches!(op, Alu::Adc | Alu::Sbb) {
                 emit_cf(a, before, slow);
             }
-            dynasm!(a ; .arch x64 ; mov edx, eax);
-            match op {
-                Alu::Add => dynasm!(a ; .arch x64 ; add edx, ecx),
-                Alu::Adc => dynasm!(a ; .arch x64 ; add edx, ecx ; add edx, esi),
-                Alu::Sbb => dynasm!(a ; .arch x64 ; sub edx, ecx ; sub edx, esi),
-                Alu::Sub | Alu::Cmp => dynasm!(a ; .arch x64 ; sub edx, ecx),
-                Alu::And | Alu::Test => dynasm!(a ; .arch x64 ; and edx, ecx),
-                Alu::Or => dynasm!(a ; .arch x64 ; or edx, ecx),
-                Alu::Xor => dynasm!(a ; .arch x64 ; xor edx, ecx),
-            }
+            emit_alu(a, op);
             match op {
                 // Adc (Sbb) with a carry in, else Add (Sub): the next kind up.
                 Alu::Adc | Alu::Sbb if keep_flags => {
@@ -667,6 +650,20 @@ fn emit_tlb_entry(a: &mut Asm) {
         ; and edx, ((ENTRIES - 1) * TLB_ENTRY as usize) as i32
         ; add rdx, [r12 + JIT_TLB]
     );
+}
+
+/// EDX = EAX `op` ECX (ADC and SBB add or subtract the carry in ESI as well).
+fn emit_alu(a: &mut Asm, op: Alu) {
+    dynasm!(a ; .arch x64 ; mov edx, eax);
+    match op {
+        Alu::Add => dynasm!(a ; .arch x64 ; add edx, ecx),
+        Alu::Adc => dynasm!(a ; .arch x64 ; add edx, ecx ; add edx, esi),
+        Alu::Sbb => dynasm!(a ; .arch x64 ; sub edx, ecx ; sub edx, esi),
+        Alu::Sub | Alu::Cmp => dynasm!(a ; .arch x64 ; sub edx, ecx),
+        Alu::And | Alu::Test => dynasm!(a ; .arch x64 ; and edx, ecx),
+        Alu::Or => dynasm!(a ; .arch x64 ; or edx, ecx),
+        Alu::Xor => dynasm!(a ; .arch x64 ; xor edx, ecx),
+    }
 }
 
 /// DL into the byte at bit `shift` (0 or 8) of guest register `reg` (clobbers EAX).
