@@ -510,12 +510,8 @@ impl Inline {
     /// at run time (`known_after`).
     pub fn writes_flags(&self) -> Option<LazyOp> {
         match *self {
-            Inline::Alu8 { op, .. } => Some(match op {
-                Alu::Add => LazyOp::Add,
-                Alu::Sub | Alu::Cmp => LazyOp::Sub,
-                _ => LazyOp::Logic,
-            }),
-            Inline::Alu { op, .. } => Some(match op {
+            // Byte forms are never ADC or SBB.
+            Inline::Alu { op, .. } | Inline::Alu8 { op, .. } => Some(match op {
                 Alu::Add => LazyOp::Add,
                 Alu::Adc => LazyOp::Adc,
                 Alu::Sbb => LazyOp::Sbb,
