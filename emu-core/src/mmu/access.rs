@@ -256,11 +256,74 @@ impl Cpu {
         self.write_lin(bus, lin, size, v)
     }
 
+    /// Read `len` (<= 16) bytes at `seg:off` in one step when the whole operand is in
+    /// the segment, in one page and in the TLB; `None` sends the caller to the general
+    /// per-piece path (which also raises any fault).
+    #[inline]
+    pub fn read_seg_wide<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        seg: Seg,
+        off: u32,
+        len: u32,
+    ) -> Option<u128> {
+        let lin = self.seg_lin(seg, off, len as u8, false).ok()?;
+        if (lin & 0xfff) + len > 0x1000 {
+            return None;
+        }
+        let pa = self.tlb.read_hit(self.user_access(), lin)? as usize;
+        let src = bus.mem().ram().get(pa..pa + len as usize)?;
+        // Whole-integer loads for the common sizes (no store-to-load stall).
+        Some(match len {
+            8 => u64::from_le_bytes(src.try_into().ok()?) as u128,
+            4 => u32::from_le_bytes(src.try_into().ok()?) as u128,
+            _ => {
+                let mut b = [0u8; 16];
+                b[..len as usize].copy_from_slice(src);
+                u128::from_le_bytes(b)
+            }
+        })
+    }
+
+    /// Write the low `len` (<= 16) bytes of `v` like `read_seg_wide` reads; false sends
+    /// the caller to the general path. TLB write hits are pages without code, so no
+    /// code tracking is needed.
+    #[inline]
+    pub fn write_seg_wide<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        seg: Seg,
+        off: u32,
+        len: u32,
+        v: u128,
+    ) -> bool {
+        let Ok(lin) = self.seg_lin(seg, off, len as u8, true) else {
+            return false;
+        };
+        if (lin & 0xfff) + len > 0x1000 {
+            return false;
+        }
+        let Some(pa) = self.tlb.write_hit(self.user_access(), lin) else {
+            return false;
+        };
+        let pa = pa as usize;
+        match bus.mem().ram_mut().get_mut(pa..pa + len as usize) {
+            Some(dst) => dst.copy_from_slice(&v.to_le_bytes()[..len as usize]),
+            None => return false,
+        }
+        true
+    }
+
     /// Check that a write would succeed (segment and page), without writing: for
     /// instructions that must fault before changing any state.
     pub fn probe_write<B: Bus>(&mut self, bus: &mut B, seg: Seg, off: u32, size: u8) -> Result<()> {
         let lin = self.seg_lin(seg, off, size, true)?;
         let user = self.user_access();
+        let last = lin.wrapping_add(size as u32 - 1);
+        // A TLB write hit is a page a write walk already passed.
+        if self.tlb.write_hit(user, lin).is_some() && self.tlb.write_hit(user, last).is_some() {
+            return Ok(());
+        }
         self.translate_fill(bus, lin, true, user)?;
         self.translate_fill(bus, lin.wrapping_add(size as u32 - 1), true, user)?;
         Ok(())

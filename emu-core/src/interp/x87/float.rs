@@ -211,6 +211,17 @@ pub enum Op {
 
 /// a op b, with x87 special cases, flags and C1.
 pub fn binop(op: Op, a: F80, b: F80, cw: u16) -> (F80, Flags) {
+    let fast = match op {
+        Op::Add => super::fast::add(a, b, false, cw),
+        Op::Sub => super::fast::add(a, b, true, cw),
+        Op::Mul => super::fast::mul(a, b, cw),
+        Op::Div => None,
+    };
+    fast.unwrap_or_else(|| binop_general(op, a, b, cw))
+}
+
+/// `binop` for every operand class, on `rustc_apfloat`.
+pub fn binop_general(op: Op, a: F80, b: F80, cw: u16) -> (F80, Flags) {
     let rc = ((cw >> 10) & 3) as u8;
     if let Err(r) = check_nan2(a, b) {
         return r;

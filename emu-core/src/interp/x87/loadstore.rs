@@ -100,6 +100,15 @@ where
     X: FloatConvert<T>,
     T: Float + FloatConvert<X>,
 {
+    super::fast::to_ieee(v, rc, mbits).unwrap_or_else(|| to_ieee_general::<T>(v, rc, bits, mbits))
+}
+
+/// `to_ieee` for every value class, on `rustc_apfloat`.
+pub(super) fn to_ieee_general<T>(v: F80, rc: u8, bits: u32, mbits: u32) -> (u64, Flags)
+where
+    X: FloatConvert<T>,
+    T: Float + FloatConvert<X>,
+{
     let sign = (v.sign() as u64) << (bits - 1);
     let expall = ((1u64 << (bits - 1 - mbits)) - 1) << mbits;
     let qbit = 1u64 << (mbits - 1);

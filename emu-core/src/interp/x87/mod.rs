@@ -10,6 +10,7 @@
 pub mod arith;
 pub mod compare;
 pub mod control;
+pub mod fast;
 pub mod float;
 pub mod loadstore;
 pub mod state;
@@ -108,6 +109,12 @@ pub fn read_mem<B: Bus>(
     off: u32,
     len: u32,
 ) -> Result<u128> {
+    let ea = c.ea(d).wrapping_add(off);
+    if d.a32 || ea + len <= 0x10000 {
+        if let Some(v) = c.read_seg_wide(bus, d.seg, ea, len) {
+            return Ok(v);
+        }
+    }
     let mut v = 0u128;
     let mut i = 0;
     while i < len {
@@ -129,6 +136,10 @@ pub fn write_mem<B: Bus>(
     len: u32,
     v: u128,
 ) -> Result<()> {
+    let ea = c.ea(d).wrapping_add(off);
+    if (d.a32 || ea + len <= 0x10000) && c.write_seg_wide(bus, d.seg, ea, len, v) {
+        return Ok(());
+    }
     let mut i = 0;
     while i < len {
         let n = (len - i).min(4);
