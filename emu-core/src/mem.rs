@@ -35,6 +35,10 @@ pub struct PhysMemory {
     /// Bumped whenever the set of code pages or read-only pages grows, so the CPU knows to
     /// drop writable TLB entries.
     pub(crate) write_gen: u64,
+    /// Per page: the (truncated) `write_gen` at which the TLB last took a writable entry
+    /// for it. A page that gains code again without such a fill since the last bump
+    /// (self-modifying code re-marking its own page) has no writable entry to drop.
+    writable_fill: Vec<u32>,
     /// Bumped when translations themselves change (A20), so the CPU drops every entry.
     pub(crate) map_gen: u64,
     a20_mask: u64,
@@ -55,6 +59,7 @@ impl PhysMemory {
             mmio: vec![false; pages],
             invalidated: Vec::new(),
             write_gen: 0,
+            writable_fill: vec![0; pages],
             map_gen: 0,
             a20_mask: !0,
         })
@@ -136,6 +141,12 @@ impl PhysMemory {
         !self.readonly[p] && self.code[p] == 0
     }
 
+    /// The TLB is taking a writable entry for the page at `pa`.
+    #[inline]
+    pub fn note_writable_fill(&mut self, pa: u64) {
+        self.writable_fill[(pa >> PAGE_SHIFT) as usize] = self.write_gen as u32;
+    }
+
     /// Record that `[pa, pa+len)` holds decoded code.
     pub fn mark_code(&mut self, pa: u64, len: u64) {
         let mut a = pa;
@@ -147,7 +158,7 @@ impl PhysMemory {
             }
             let was = self.code[p];
             self.code[p] |= 1 << ((a >> CHUNK_SHIFT) & 63);
-            if was == 0 {
+            if was == 0 && self.writable_fill[p] == self.write_gen as u32 {
                 self.write_gen += 1;
             }
             a = (a | ((1 << CHUNK_SHIFT) - 1)) + 1;

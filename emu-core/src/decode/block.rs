@@ -1,8 +1,11 @@
 //! A basic block: decoded instructions, each with its interpreter handler and the facts
 //! the handler needs precomputed (sizes, segment, branch displacement).
 
+use std::sync::OnceLock;
+
 use iced_x86::{
-    Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind, Register,
+    Code, Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind,
+    Register,
 };
 
 use crate::cpu::exception::{Exception, Result};
@@ -154,51 +157,69 @@ fn x87_fop(bytes: &[u8]) -> u16 {
 
 /// Does the 286 have this instruction? (No FS/GS either.)
 fn on_286(i: &Instruction) -> bool {
-    use iced_x86::CpuidFeature as F;
     let fs_gs = (0..i.op_count()).any(|n| {
         i.op_kind(n) == OpKind::Register && matches!(i.op_register(n), Register::FS | Register::GS)
     });
-    !fs_gs
-        && i.cpuid_features().iter().all(|f| {
-            matches!(
-                f,
-                F::INTEL8086
-                    | F::INTEL8086_ONLY
-                    | F::INTEL186
-                    | F::INTEL286
-                    | F::INTEL286_ONLY
-                    | F::FPU
-                    | F::FPU287
-                    | F::FPU287XL_ONLY
-            )
-        })
+    !fs_gs && support(i.code()) & ON_286 != 0
 }
 
 /// Does the Pentium Pro-class model implement this instruction?
 fn on_p6(i: &Instruction) -> bool {
+    support(i.code()) & ON_P6 != 0
+}
+
+const ON_286: u8 = 1;
+const ON_P6: u8 = 2;
+
+/// Which models have an instruction, by its CPUID features: a table per `Code`, built
+/// once, so decoding does not walk the feature lists.
+fn support(code: Code) -> u8 {
     use iced_x86::CpuidFeature as F;
-    i.cpuid_features().iter().all(|f| {
-        matches!(
-            f,
-            F::INTEL8086
-                | F::INTEL8086_ONLY
-                | F::INTEL186
-                | F::INTEL286
-                | F::INTEL286_ONLY
-                | F::INTEL386
-                | F::INTEL486
-                | F::CPUID
-                | F::TSC
-                | F::MSR
-                | F::CX8
-                | F::CMOV
-                | F::MULTIBYTENOP
-                | F::PAUSE
-                | F::FPU
-                | F::FPU287
-                | F::FPU387
-        )
-    })
+    static TABLE: OnceLock<Vec<u8>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        Code::values()
+            .map(|c| {
+                let f = c.cpuid_features();
+                let i286 = f.iter().all(|f| {
+                    matches!(
+                        f,
+                        F::INTEL8086
+                            | F::INTEL8086_ONLY
+                            | F::INTEL186
+                            | F::INTEL286
+                            | F::INTEL286_ONLY
+                            | F::FPU
+                            | F::FPU287
+                            | F::FPU287XL_ONLY
+                    )
+                });
+                let p6 = f.iter().all(|f| {
+                    matches!(
+                        f,
+                        F::INTEL8086
+                            | F::INTEL8086_ONLY
+                            | F::INTEL186
+                            | F::INTEL286
+                            | F::INTEL286_ONLY
+                            | F::INTEL386
+                            | F::INTEL486
+                            | F::CPUID
+                            | F::TSC
+                            | F::MSR
+                            | F::CX8
+                            | F::CMOV
+                            | F::MULTIBYTENOP
+                            | F::PAUSE
+                            | F::FPU
+                            | F::FPU287
+                            | F::FPU387
+                    )
+                });
+                i286 as u8 * ON_286 | p6 as u8 * ON_P6
+            })
+            .collect()
+    });
+    table.get(code as usize).copied().unwrap_or(0)
 }
 
 /// F3 0F BC/BD are TZCNT/LZCNT only on CPUs with BMI1/ABM; before those, the REP prefix
@@ -387,7 +408,8 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
         DecoderOptions::NONE
     };
     let mut dec = Decoder::with_ip(bits, &buf[..avail], eip as u64, options);
-    let mut insns = Vec::new();
+    // Most blocks are short: one allocation for them.
+    let mut insns = Vec::with_capacity(8);
     let mut off = 0usize;
     let mut crosses = false;
     let limit_end = cs.limit as u64 + 1;

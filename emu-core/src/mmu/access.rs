@@ -148,6 +148,9 @@ impl Cpu {
         let m = bus.mem();
         if m.is_ram(t.phys | 0xfff) && t.phys < 1 << 32 && !self.watched_page(lin) {
             let writable = t.writable && m.page_fast_writable(t.phys);
+            if writable {
+                m.note_writable_fill(t.phys);
+            }
             self.tlb.fill(user, lin, t.phys as u32, writable, t.global);
         }
         Ok(t.phys)
