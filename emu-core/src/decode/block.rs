@@ -215,7 +215,7 @@ fn support(code: Code) -> u8 {
                             | F::FPU387
                     )
                 });
-                i286 as u8 * ON_286 | p6 as u8 * ON_P6
+                (i286 as u8 * ON_286) | (p6 as u8 * ON_P6)
             })
             .collect()
     });
