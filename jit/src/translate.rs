@@ -694,6 +694,8 @@ pub(crate) struct Targets {
     pub taken: Option<u64>,
     /// The instruction after the branch.
     pub next: Option<u64>,
+    /// The block's own key: a branch back to its start loops inside the host code.
+    pub own: u64,
 }
 
 /// Whether the instruction, run through its handler, leaves the mapping of the code
@@ -984,6 +986,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
                 len: block.insns.len() as i32,
                 taken: key_at(at + d.len as i64 + d.rel as i32 as i64),
                 next: key_at(at + d.len as i64),
+                own: block.key,
             };
             if d.i.flow_control() == FlowControl::ConditionalBranch {
                 if let Some(cc) = host_cc(d) {

@@ -876,11 +876,11 @@ fn emit_jcc<B: Bus>(
     }
     dynasm!(a ; .arch aarch64 ; =>not_taken);
     emit_add_eip(a, d.len as u32);
-    emit_go(a, to.len, to.next);
+    emit_go(a, &to, to.next, false);
     dynasm!(a ; .arch aarch64 ; =>taken);
     emit_target(a, (d.len as u32).wrapping_add(d.rel), slow);
     cpu(a, Mem::Str32, 0, EIP);
-    emit_go(a, to.len, to.taken);
+    emit_go(a, &to, to.taken, true);
     dynasm!(a ; .arch aarch64 ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch aarch64 ; b ->chain);
@@ -1094,19 +1094,41 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             cpu(a, Mem::Str32, 4, EIP);
         }
     }
-    emit_go(a, to.len, to.taken);
+    emit_go(a, &to, to.taken, true);
     dynasm!(a ; .arch aarch64 ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch aarch64 ; b ->chain);
 }
 
-/// Leave a block of `len` instructions whose EIP is set: into the block with `key` if
-/// known (`emit_static_chain`), else through the run-time lookup.
-fn emit_go(a: &mut Asm, len: i32, key: Option<u64>) {
+/// Leave a block whose EIP is set (and tested against CS's limit if `checked`): back to
+/// its own start (`emit_loop`), into the block with `key` if known
+/// (`emit_static_chain`), else through the run-time lookup.
+fn emit_go(a: &mut Asm, to: &Targets, key: Option<u64>, checked: bool) {
     match key {
-        Some(key) => emit_static_chain(a, len as u32, key),
+        Some(key) if key == to.own => emit_loop(a, to.len as u32),
+        Some(key) => emit_static_chain(a, to.len as u32, key, checked),
         None => dynasm!(a ; .arch aarch64 ; b ->chain),
     }
+}
+
+/// A block of `len` instructions branching to its own start: only the budget and
+/// interrupts are checked (see the x86-64 backend's `emit_loop` for why that is enough).
+fn emit_loop(a: &mut Asm, len: u32) {
+    emit_retire(a, len);
+    cpu(a, Mem::Ldrb, 3, INTR_SEEN);
+    dynasm!(a ; .arch aarch64 ; cbnz W(3), ->irq);
+    if len < 4096 {
+        dynasm!(a ; .arch aarch64 ; add XSP(0), XSP(0), #len);
+    } else {
+        mov_imm32(a, 1, len);
+        dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(1));
+    }
+    cpu(a, Mem::Ldr64, 3, CHAIN_END);
+    dynasm!(a ; .arch aarch64 ; cmp X(0), X(3) ; b.hi ->out);
+    mem(a, Mem::Ldr64, 3, LINKS, CHAINED);
+    dynasm!(a ; .arch aarch64 ; add XSP(3), XSP(3), #1);
+    mem(a, Mem::Str64, 3, LINKS, CHAINED);
+    dynasm!(a ; .arch aarch64 ; b ->entry);
 }
 
 /// Retire `len` instructions (X0 clobbered).
@@ -1122,16 +1144,18 @@ fn emit_retire(a: &mut Asm, len: u32) {
 }
 
 /// `emit_chain` for a next block known at translation by its key: the slot it must be
-/// in is known too, so only the slot's key, the CS limit, the budget and interrupts are
-/// checked at run time.
-fn emit_static_chain(a: &mut Asm, len: u32, key: u64) {
+/// in is known too, so only the slot's key, the budget, interrupts and (unless the
+/// branch did, `checked`) the CS limit are tested at run time.
+fn emit_static_chain(a: &mut Asm, len: u32, key: u64, checked: bool) {
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     emit_retire(a, len);
     cpu(a, Mem::Ldrb, 0, INTR_SEEN);
     dynasm!(a ; .arch aarch64 ; cbnz W(0), ->irq);
-    cpu(a, Mem::Ldr32, 0, EIP);
-    cpu(a, Mem::Ldr32, 3, cs_limit);
-    dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi ->out);
+    if !checked {
+        cpu(a, Mem::Ldr32, 0, EIP);
+        cpu(a, Mem::Ldr32, 3, cs_limit);
+        dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi ->out);
+    }
     mov_imm64(
         a,
         2,
@@ -1251,6 +1275,7 @@ impl<B: Bus> Emitter<B> for A64 {
             ; mov x20, x1
             ; mov x21, x2
             ; mov x22, x3
+            ; ->entry:
         );
     }
 

@@ -1,12 +1,16 @@
 //! x86-64 code for a block, emitted with dynasmrt.
 //!
 //! A block's code is entered from the dispatcher as `extern "sysv64" fn(cpu, bus, ram,
-//! links) -> u64`, returning a packed exception (or 0). R12 holds the CPU, R13 the bus,
-//! RBX guest RAM and R14 the chain table. Blocks add the instructions they complete to
+//! links) -> u64`, returning a packed exception (or 0). R12 holds the CPU, R13 the soft
+//! TLB set of the current privilege (`JitView::tlb`), RBX guest RAM and R14 the chain
+//! table; the bus pointer is kept in the frame, for helper calls. Blocks add the instructions they complete to
 //! the CPU's count themselves and, when one finishes, jump straight into the next
 //! translated block (`emit_chain`), in the same stack frame.
 
 use std::mem::size_of;
+
+/// Where the prologue keeps the bus pointer, relative to RSP.
+const BUS_SLOT: i32 = 0;
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::LazyOp;
@@ -648,7 +652,7 @@ fn emit_tlb_entry(a: &mut Asm) {
         ; mov edx, eax
         ; shr edx, shift
         ; and edx, ((ENTRIES - 1) * TLB_ENTRY as usize) as i32
-        ; add rdx, [r12 + JIT_TLB]
+        ; add rdx, r13
     );
 }
 
@@ -687,7 +691,8 @@ fn load_src(a: &mut Asm, rc: &mut RegCache, s: &Src) {
 
 /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
 fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
-    let helper = if changes_view(&insn.1) {
+    let view = changes_view(&insn.1);
+    let helper = if view {
         run_handler_view::<B> as *const ()
     } else {
         run_handler::<B> as *const ()
@@ -695,10 +700,17 @@ fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
     dynasm!(a
         ; .arch x64
         ; mov rdi, r12
-        ; mov rsi, r13
+        ; mov rsi, [rsp + BUS_SLOT]
         ; mov rdx, QWORD insn as *const _ as i64
         ; mov rax, QWORD helper as i64
         ; call rax
+    );
+    if view {
+        // CPL may have changed, and with it the TLB set.
+        dynasm!(a ; .arch x64 ; mov r13, [r12 + JIT_TLB]);
+    }
+    dynasm!(a
+        ; .arch x64
         ; test eax, eax
         ; jnz =>exit
     );
@@ -755,7 +767,7 @@ fn emit_jcc<B: Bus>(
         ; =>not_taken
         ; add DWORD [r12 + EIP], d.len as i32
     );
-    emit_go(a, to.len, to.next);
+    emit_go(a, &to, to.next, false);
     dynasm!(a
         ; .arch x64
         ; =>taken
@@ -765,7 +777,7 @@ fn emit_jcc<B: Bus>(
         ; ja =>slow
         ; mov [r12 + EIP], eax
     );
-    emit_go(a, to.len, to.taken);
+    emit_go(a, &to, to.taken, true);
     dynasm!(a ; .arch x64 ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
@@ -876,44 +888,77 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             dynasm!(a ; .arch x64 ; mov [r12 + EIP], esi);
         }
     }
-    emit_go(a, to.len, to.taken);
+    emit_go(a, &to, to.taken, true);
     dynasm!(a ; .arch x64 ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
 }
 
-/// Leave a block of `len` instructions whose EIP is set: into the block with `key` if
-/// known (`emit_static_chain`), else through the run-time lookup.
-fn emit_go(a: &mut Asm, len: i32, key: Option<u64>) {
+/// Leave a block whose EIP is set (and tested against CS's limit if `checked`): back to
+/// its own start (`emit_loop`), into the block with `key` if known
+/// (`emit_static_chain`), else through the run-time lookup.
+fn emit_go(a: &mut Asm, to: &Targets, key: Option<u64>, checked: bool) {
     match key {
-        Some(key) => emit_static_chain(a, len, key),
+        Some(key) if key == to.own => emit_loop(a, to.len),
+        Some(key) => emit_static_chain(a, to.len, key, checked),
         None => dynasm!(a ; .arch x64 ; jmp ->chain),
     }
 }
 
-/// `emit_chain` for a next block known at translation by its key: the slot it must be
-/// in is known too, so only the slot's key, the CS limit, the budget and interrupts are
-/// checked at run time.
-fn emit_static_chain(a: &mut Asm, len: i32, key: u64) {
-    let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
-    let at = SLOTS + (slot(key) * size_of::<ChainSlot>()) as i32;
+/// A block of `len` instructions branching to its own start: only the budget and
+/// interrupts are checked. The start passed the CS limit on the way in and CS cannot
+/// change inside a block with static targets, and this code is still current: a store
+/// into it ends the block on its slow path before the branch.
+fn emit_loop(a: &mut Asm, len: i32) {
+    emit_retire(a, len);
     dynasm!(a
         ; .arch x64
-        ; add QWORD [r12 + INSNS], len
-        ; cmp BYTE [r12 + INTR_SEEN], 0
-        ; jne ->irq
-        ; mov eax, [r12 + EIP]
-        ; cmp eax, [r12 + cs_limit]
+        ; add rax, len
+        ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
-        ; mov rax, QWORD key as i64
-        ; cmp rax, [r14 + at + SLOT_KEY]
+        ; inc QWORD [r14 + CHAINED]
+        ; jmp ->entry
+    );
+}
+
+/// `emit_chain` for a next block known at translation by its key: the slot it must be
+/// in is known too, so only the slot's key, the budget, interrupts and (unless the
+/// branch did, `checked`) the CS limit are tested at run time.
+fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) {
+    let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
+    let at = SLOTS + (slot(key) * size_of::<ChainSlot>()) as i32;
+    emit_retire(a, len);
+    if !checked {
+        dynasm!(a
+            ; .arch x64
+            ; mov ecx, [r12 + EIP]
+            ; cmp ecx, [r12 + cs_limit]
+            ; ja ->out
+        );
+    }
+    dynasm!(a
+        ; .arch x64
+        ; mov rcx, QWORD key as i64
+        ; cmp rcx, [r14 + at + SLOT_KEY]
         ; jne ->out
-        ; mov rax, [r12 + INSNS]
         ; add rax, [r14 + at + SLOT_LEN]
         ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
         ; inc QWORD [r14 + CHAINED]
         ; jmp QWORD [r14 + at + SLOT_ENTRY]
+    );
+}
+
+/// Retire `len` instructions, leaving the count in RAX, and leave for the dispatcher's
+/// interrupt check if one waits.
+fn emit_retire(a: &mut Asm, len: i32) {
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [r12 + INSNS]
+        ; add rax, len
+        ; mov [r12 + INSNS], rax
+        ; cmp BYTE [r12 + INTR_SEEN], 0
+        ; jne ->irq
     );
 }
 
@@ -991,11 +1036,9 @@ fn emit_chain(a: &mut Asm, len: i32) {
     let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
     let slot = size_of::<ChainSlot>() as i32;
     const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
+    emit_retire(a, len);
     dynasm!(a
         ; .arch x64
-        ; add QWORD [r12 + INSNS], len
-        ; cmp BYTE [r12 + INTR_SEEN], 0
-        ; jne ->irq
         ; ->lookup:
         ; mov eax, [r12 + EIP]
         ; cmp eax, [r12 + cs_seg + SEG_LIMIT]
@@ -1034,6 +1077,7 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; ->out:
         ; xor eax, eax
         ; ->leave:
+        ; add rsp, 16
         ; pop r15
         ; pop r14
         ; pop r13
@@ -1063,8 +1107,8 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn prologue(&mut self) {
-        // Chained blocks jump past this, into the same frame. Five pushes keep RSP
-        // 16-byte aligned for helper calls.
+        // Chained blocks jump past this, into the same frame. Five pushes and 16 bytes
+        // (the bus pointer at BUS_SLOT) keep RSP 16-byte aligned for helper calls.
         dynasm!(self.a
             ; .arch x64
             ; push rbx
@@ -1072,10 +1116,13 @@ impl<B: Bus> Emitter<B> for X64 {
             ; push r13
             ; push r14
             ; push r15
+            ; sub rsp, 16
+            ; mov [rsp + BUS_SLOT], rsi
             ; mov r12, rdi
-            ; mov r13, rsi
             ; mov rbx, rdx
             ; mov r14, rcx
+            ; mov r13, [r12 + JIT_TLB]
+            ; ->entry:
         );
     }
 
