@@ -257,6 +257,11 @@ pub(crate) enum Inline {
     },
     /// NOP and PAUSE: nothing at all.
     Nop,
+    /// RDTSC, instruction `pos` of its block: the handler's `Cpu::tsc_at`, unless CR4.TSD
+    /// is set (then the handler, which may fault).
+    Rdtsc {
+        pos: u8,
+    },
     /// NEG r32.
     Neg {
         dst: i32,
@@ -321,6 +326,9 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
     }
     if matches!(d.i.mnemonic(), Mnemonic::Nop | Mnemonic::Pause) {
         return Some(Inline::Nop);
+    }
+    if d.i.mnemonic() == Mnemonic::Rdtsc {
+        return Some(Inline::Rdtsc { pos: d.pos });
     }
     if matches!(
         d.i.mnemonic(),
@@ -568,7 +576,7 @@ impl Inline {
 
     /// May leave the inline path (for the handler, which may fault).
     pub fn has_slow_path(&self) -> bool {
-        self.touches_memory() || self.reads_flags()
+        self.touches_memory() || self.reads_flags() || matches!(self, Inline::Rdtsc { .. })
     }
 
     pub fn touches_memory(&self) -> bool {
@@ -590,7 +598,9 @@ impl Inline {
     }
 }
 
+pub(crate) const EAX: i32 = REGS;
 pub(crate) const ECX: i32 = REGS + 4;
+pub(crate) const EDX: i32 = REGS + 2 * 4;
 pub(crate) const ESP: i32 = REGS + 4 * 4;
 
 /// The flag records `emit_cf` finds CF in, inline, when the block's own code does not

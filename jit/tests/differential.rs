@@ -251,7 +251,8 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
 /// CL; now and then NEG, MOV r8, r8 or MOV r8, imm8 instead.
 fn inline_insn_shift(r: &mut Rng, out: &mut Vec<u8>) {
     let reg = r.below(8) as u8;
-    match r.below(7) {
+    match r.below(8) {
+        7 => out.extend([0x0f, 0x31]),
         4 => out.extend([0xd3, 0xe0 | [0, 8, 24][r.below(3) as usize] | reg]),
         5 => out.extend([0xf7, 0xd8 | reg]),
         6 if r.below(2) == 0 => out.extend([r.pick(&[0x88, 0x8a]), 0xc0 | r.below(64) as u8]),

@@ -113,6 +113,8 @@ pub const CR0_AM: u32 = 1 << 18;
 pub const CR0_NW: u32 = 1 << 29;
 pub const CR0_CD: u32 = 1 << 30;
 pub const CR0_PG: u32 = 1 << 31;
+/// RDTSC is for CPL 0 only in protected mode.
+pub const CR4_TSD: u32 = 1 << 2;
 
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[repr(C)]

@@ -6,13 +6,13 @@ use iced_x86::{Mnemonic as M, OpKind, Register};
 use crate::cpu::exception::{Exception, Result};
 use crate::cpu::flags;
 use crate::cpu::protected::sel_err;
+use crate::cpu::state::CR4_TSD;
 use crate::cpu::state::*;
 use crate::cpu::CpuModel;
 use crate::decode::{DecodedInsn, Handler};
 use crate::mmu::paging::{CR4_PGE, CR4_PSE};
 use crate::{Bus, Cpu};
 
-pub const CR4_TSD: u32 = 1 << 2;
 const CR4_ALLOWED: u32 = CR4_TSD | CR4_PSE | CR4_PGE;
 
 /// CPUID leaf 1 EDX: exactly what ox86 implements.

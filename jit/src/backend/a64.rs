@@ -18,7 +18,7 @@ use std::mem::size_of;
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::{LazyOp, CF, IF};
-use ox86_core::cpu::state::{attr, Seg};
+use ox86_core::cpu::state::{attr, Seg, CR4_TSD};
 use ox86_core::decode::Block;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
@@ -439,6 +439,23 @@ fn emit_inline(
             rc.store(a, dst, 2);
         }
         Inline::Nop => {}
+        Inline::Rdtsc { pos } => {
+            // The clock at this instruction plus the guest's offset (`Cpu::tsc_at`).
+            cpu(a, Mem::Ldr32, 0, CR4);
+            dynasm!(a ; .arch aarch64 ; tst W(0), #CR4_TSD ; b.ne =>slow);
+            cpu(a, Mem::Ldr64, 0, INSNS);
+            cpu(a, Mem::Ldr64, 1, IDLE);
+            dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(1));
+            cpu(a, Mem::Ldr64, 1, TSC_OFFSET);
+            dynasm!(a
+                ; .arch aarch64
+                ; add X(0), X(0), X(1)
+                ; add XSP(0), XSP(0), #pos as u32
+                ; lsr X(2), X(0), #32
+            );
+            rc.store(a, translate::EAX, 0);
+            rc.store(a, translate::EDX, 2);
+        }
         Inline::Neg { dst } => {
             rc.load(a, dst, 1);
             dynasm!(a ; .arch aarch64 ; movz W(0), #0 ; sub W(2), W(0), W(1));

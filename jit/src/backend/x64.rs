@@ -14,7 +14,7 @@ const BUS_SLOT: i32 = 0;
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::LazyOp;
-use ox86_core::cpu::state::{attr, Seg};
+use ox86_core::cpu::state::{attr, Seg, CR4_TSD};
 use ox86_core::decode::Block;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
@@ -329,6 +329,22 @@ fn emit_inline(
             rc.store(a, dst, EDX);
         }
         Inline::Nop => {}
+        Inline::Rdtsc { pos } => {
+            // The clock at this instruction plus the guest's offset (`Cpu::tsc_at`).
+            dynasm!(a
+                ; .arch x64
+                ; test DWORD [r12 + CR4], CR4_TSD as i32
+                ; jnz =>slow
+                ; mov rax, [r12 + INSNS]
+                ; add rax, [r12 + IDLE]
+                ; add rax, [r12 + TSC_OFFSET]
+                ; add rax, pos as i32
+                ; mov rdx, rax
+                ; shr rdx, 32
+            );
+            rc.store(a, translate::EAX, EAX);
+            rc.store(a, translate::EDX, EDX);
+        }
         Inline::Neg { dst } => {
             rc.load(a, dst, ECX);
             dynasm!(a ; .arch x64 ; xor eax, eax ; mov edx, eax ; sub edx, ecx);
