@@ -98,7 +98,7 @@ fn translate(c: &mut Criterion) {
     g.bench_function("loop block (14 instructions)", |b| {
         b.iter(|| {
             // Each translation takes new cache space: start over when it is full.
-            if let Translation::Full = jit.translate(&block) {
+            if let Translation::Full = jit.translate(&block, &cpu) {
                 jit.reset();
             }
         })

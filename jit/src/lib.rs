@@ -78,11 +78,13 @@ impl<B: Bus> Jit<B> {
 }
 
 impl<B: Bus> Accelerator<B> for Jit<B> {
-    fn translate(&mut self, block: &Block<B>) -> Translation {
+    fn translate(&mut self, block: &Block<B>, cpu: &Cpu) -> Translation {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         {
             let t0 = std::time::Instant::now();
-            let Some(t) = backend::host::translate(block, self.cache.next_addr()) else {
+            // The data and stack segments based at 0 now are assumed to stay so.
+            let zero = (cpu.jit_flat() >> 8) as u8 & translate::FLAT_ONCE;
+            let Some(t) = backend::host::translate(block, self.cache.next_addr(), zero) else {
                 return Translation::Unsupported;
             };
             let Some(offset) = self.cache.push(&t.code) else {
@@ -102,7 +104,7 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
         }
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         {
-            let _ = block;
+            let _ = (block, cpu);
             Translation::Unsupported
         }
     }

@@ -830,6 +830,9 @@ pub(crate) struct RegCache {
     next: usize,
     /// Bit `seg` set: segment `seg` was tested flat on the way here.
     pub flat: u8,
+    /// Bit `seg` set: the block is translated for segment `seg` based at 0 (its flat
+    /// test asks for that too, and accesses skip adding the base).
+    pub zero: u8,
 }
 
 /// The segments whose flat tests `RegCache::flat` may spare: the data and stack
@@ -842,6 +845,20 @@ pub(crate) const FLAT_ONCE: u8 = 1 << Seg::Es as u8 | 1 << Seg::Ss as u8 | 1 << 
 pub(crate) const SHADOWS: usize = 6;
 
 impl RegCache {
+    /// A cache for a block translated for the segments in `zero` based at 0.
+    pub fn for_zero_bases(zero: u8) -> Self {
+        RegCache {
+            zero,
+            ..Default::default()
+        }
+    }
+
+    /// The `JitView::flat` bits that admit the segments in `segs`: for each, its
+    /// zero-base bit if the block assumes a zero base, else its flat bit.
+    pub fn flat_mask(&self, segs: u8) -> u32 {
+        (segs & !self.zero) as u32 | ((segs & self.zero) as u32) << 8
+    }
+
     /// The shadow register holding guest register `off`.
     pub fn find(&self, off: i32) -> Option<usize> {
         self.held.iter().position(|&h| h == Some(off))
@@ -907,9 +924,9 @@ pub(crate) trait Emitter<B: Bus> {
     /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel);
     /// After a slow path's handler (EIP exact): leave for `exit` as if the instruction
-    /// ended the block unless every segment in `flat` is still flat, which the inline code
-    /// after it takes for granted.
-    fn recheck_flat(&mut self, flat: u8, exit: DynamicLabel);
+    /// ended the block unless `JitView::flat` still has every bit of `mask`
+    /// (`RegCache::flat_mask`), which the inline code after it takes for granted.
+    fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel);
     /// A block-ending Jcc on condition `cc`, flags from `known` if known; EIP exact.
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets);
     /// A block-ending JMP, CALL or RET (`to.taken` its target); EIP exact.
@@ -1032,7 +1049,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         }
         e.helper_call(insn, exit);
         if held.flat != 0 {
-            e.recheck_flat(held.flat, exit);
+            e.recheck_flat(held.flat_mask(held.flat), exit);
         }
         e.add_eip(after.wrapping_neg());
         // The handler may have written any register, and the call clobbered some.

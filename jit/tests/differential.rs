@@ -492,6 +492,10 @@ fn program32(r: &mut Rng) -> Vec<u8> {
     for _ in 0..n {
         if r.below(12) == 0 {
             stack_insns(r, &mut code);
+        } else if r.below(100) == 0 {
+            // PUSH sel; POP DS: blocks translated for one DS base run with another.
+            let sel = r.pick(&[DATA0, DS_VAR, DATA3 | 3, DS_VAR | 3]);
+            code.extend([0x6a, sel as u8, 0x1f]);
         } else if r.below(12) == 0 {
             any_insn(r, true, &mut code);
         } else if r.below(3) == 0 {

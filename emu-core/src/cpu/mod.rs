@@ -117,6 +117,8 @@ pub struct JitView {
     /// Bit `Seg as u32` set for each segment an inline access may use as it is: present,
     /// writable, expand-up data with a 4 GiB limit and a page-aligned base, so that an
     /// access stays inside the limit exactly when its linear bytes stay inside a page.
+    /// Bit `8 + Seg as u32` set when such a segment's base is also 0 (code translated
+    /// for a zero base skips adding it).
     pub flat: u32,
 }
 
@@ -197,6 +199,17 @@ impl Cpu {
 
     /// Bring `self.jit` up to date (see `JitView`).
     pub fn refresh_jit_view(&mut self) {
+        let flat = self.jit_flat();
+        let user = self.s.cpl == 3;
+        self.jit = JitView {
+            tlb: self.tlb.sets[user as usize].as_ptr() as usize,
+            key_mode: crate::decode::cache::block_key(0, self.s.code32(), self.is_286()),
+            flat,
+        };
+    }
+
+    /// `JitView::flat` for the segments as they are now.
+    pub fn jit_flat(&self) -> u32 {
         use state::attr;
         let plain_mask = attr::PRESENT | attr::CODE | attr::DC | attr::RW;
         let mut flat = 0;
@@ -206,14 +219,12 @@ impl Cpu {
                 && seg.base & 0xfff == 0
             {
                 flat |= 1 << i;
+                if seg.base == 0 {
+                    flat |= 1 << (8 + i);
+                }
             }
         }
-        let user = self.s.cpl == 3;
-        self.jit = JitView {
-            tlb: self.tlb.sets[user as usize].as_ptr() as usize,
-            key_mode: crate::decode::cache::block_key(0, self.s.code32(), self.is_286()),
-            flat,
-        };
+        flat
     }
 
     pub fn is_286(&self) -> bool {

@@ -25,7 +25,9 @@ pub enum Translation {
 /// A translator that runs hot blocks as host code (the JIT). The interpreter stays in
 /// charge of everything else: lookups, interrupts, single-stepping, invalidation.
 pub trait Accelerator<B> {
-    fn translate(&mut self, block: &Block<B>) -> Translation;
+    /// Translate `block`, which is about to run on `cpu` (whose state may guide the
+    /// translation, never its correctness).
+    fn translate(&mut self, block: &Block<B>, cpu: &Cpu) -> Translation;
     /// Run translated `block`: all its instructions, or up to one that faults or ends
     /// the block, and then translated blocks chained after it while `cpu.chain_end`
     /// allows and no interrupt is waiting (as the dispatcher's own loop would run them).
@@ -301,7 +303,7 @@ impl<B: Bus> Interpreter<B> {
                     if runs != threshold.max(1) {
                         None
                     } else {
-                        match acc.translate(block) {
+                        match acc.translate(block, cpu) {
                             Translation::Code(c) => {
                                 block.code.set(Some(c));
                                 Some(c)

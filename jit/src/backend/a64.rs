@@ -774,13 +774,15 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     let bit = 1u8 << m.seg as u8;
     if rc.0.flat & bit == 0 {
         cpu(a, Mem::Ldr32, 3, JIT_FLAT);
-        dynasm!(a ; .arch aarch64 ; tst W(3), #bit as u32 ; b.eq =>slow);
+        dynasm!(a ; .arch aarch64 ; tst W(3), #rc.0.flat_mask(bit) ; b.eq =>slow);
         rc.0.flat |= bit & FLAT_ONCE;
     }
-    cpu(a, Mem::Ldr32, 3, seg + SEG_BASE);
+    if rc.0.zero & bit == 0 {
+        cpu(a, Mem::Ldr32, 3, seg + SEG_BASE);
+        dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(3));
+    }
     dynasm!(a
         ; .arch aarch64
-        ; add W(0), W(0), W(3)
         ; add WSP(1), WSP(0), #last
         ; and WSP(1), W(1), #0xffff_f000
     );
@@ -1322,10 +1324,10 @@ impl<B: Bus> Emitter<B> for A64 {
         emit_helper_call::<B>(&mut self.a, insn, exit);
     }
 
-    fn recheck_flat(&mut self, flat: u8, exit: DynamicLabel) {
+    fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel) {
         let a = &mut self.a;
         cpu(a, Mem::Ldr32, 3, JIT_FLAT);
-        mov_imm32(a, 4, flat as u32);
+        mov_imm32(a, 4, mask);
         dynasm!(a
             ; .arch aarch64
             ; and W(3), W(3), W(4)
@@ -1383,11 +1385,12 @@ impl<B: Bus> Emitter<B> for A64 {
     }
 }
 
-/// Translate `block` for the code cache address `base`.
-pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<Translated> {
+/// Translate `block` for the code cache address `base`, for the segments in `zero`
+/// based at 0.
+pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Translated> {
     let a64 = A64 {
         a: Asm::new(base),
-        rc: RegCache::default(),
+        rc: RegCache(translate::RegCache::for_zero_bases(zero)),
     };
     translate::translate(block, a64)
 }

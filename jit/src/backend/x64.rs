@@ -637,12 +637,15 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     emit_ea(a, &m.ea, rc);
     let bit = 1u8 << m.seg as u8;
     if rc.0.flat & bit == 0 {
-        dynasm!(a ; .arch x64 ; test DWORD [r12 + JIT_FLAT], bit as i32 ; jz =>slow);
+        let mask = rc.0.flat_mask(bit) as i32;
+        dynasm!(a ; .arch x64 ; test DWORD [r12 + JIT_FLAT], mask ; jz =>slow);
         rc.0.flat |= bit & FLAT_ONCE;
+    }
+    if rc.0.zero & bit == 0 {
+        dynasm!(a ; .arch x64 ; add eax, [r12 + seg + SEG_BASE]);
     }
     dynasm!(a
         ; .arch x64
-        ; add eax, [r12 + seg + SEG_BASE]
         ; lea ecx, [rax + last]
         ; and ecx, 0xffff_f000_u32 as i32
     );
@@ -1168,12 +1171,12 @@ impl<B: Bus> Emitter<B> for X64 {
         emit_helper_call::<B>(&mut self.a, insn, exit);
     }
 
-    fn recheck_flat(&mut self, flat: u8, exit: DynamicLabel) {
+    fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel) {
         dynasm!(self.a
             ; .arch x64
             ; mov ecx, [r12 + JIT_FLAT]
-            ; and ecx, flat as i32
-            ; cmp ecx, flat as i32
+            ; and ecx, mask as i32
+            ; cmp ecx, mask as i32
             ; je >flat
             ; mov eax, END_BLOCK as i32
             ; jmp =>exit
@@ -1222,11 +1225,12 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 }
 
-/// Translate `block` for the code cache address `base`.
-pub fn translate<B: Bus>(block: &Block<B>, base: usize) -> Option<Translated> {
+/// Translate `block` for the code cache address `base`, for the segments in `zero`
+/// based at 0.
+pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Translated> {
     let x64 = X64 {
         a: Asm::new(base),
-        rc: RegCache::default(),
+        rc: RegCache(translate::RegCache::for_zero_bases(zero)),
     };
     translate::translate(block, x64)
 }
