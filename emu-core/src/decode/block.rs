@@ -110,6 +110,10 @@ pub struct Block<B> {
     pub runs: std::cell::Cell<u32>,
     /// The accelerator's handle for this block's host code, once translated.
     pub code: std::cell::Cell<Option<std::num::NonZeroU32>>,
+    /// The bytes decoded (`size` of them, plus those of an instruction crossing into the
+    /// next page): a block decoded again after a store into its code reuses the
+    /// instructions whose bytes did not change.
+    pub bytes: Box<[u8]>,
 }
 
 pub const MAX_BLOCK_INSNS: usize = 64;
@@ -372,6 +376,17 @@ fn fetch<B: Bus>(cpu: &mut Cpu, bus: &mut B, lin: u32, buf: &mut [u8]) -> Result
 /// Decode the block at CS:EIP. Faults (fetch page fault, CS limit) belong to the first
 /// instruction and are returned.
 pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
+    decode_block_after(cpu, bus, None)
+}
+
+/// `decode_block`, given the block that was at the same key before a store into its code
+/// dropped it: an instruction at the same offset with the same bytes is taken from it
+/// rather than decoded again (decoding depends only on the bytes and the key's mode).
+pub fn decode_block_after<B: Bus>(
+    cpu: &mut Cpu,
+    bus: &mut B,
+    prior: Option<&Block<B>>,
+) -> Result<Block<B>> {
     let cs = cpu.s.segs[Seg::Cs as usize];
     let code32 = cs.is_32();
     let eip = cpu.s.eip;
@@ -413,7 +428,37 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
     let mut off = 0usize;
     let mut crosses = false;
     let limit_end = cs.limit as u64 + 1;
+    // The prior block's instructions, walked alongside by offset.
+    let mut old = prior.map(|p| (p, 0usize, 0usize));
     while insns.len() < MAX_BLOCK_INSNS {
+        if let Some((p, k, at)) = &mut old {
+            while *at < off && *k < p.insns.len() {
+                *at += p.insns[*k].1.len as usize;
+                *k += 1;
+            }
+            if let Some((h, d)) = p.insns.get(*k).filter(|_| *at == off) {
+                let len = d.len as usize;
+                let same = d.i.len() == len
+                    && off + len <= in_page
+                    && p.bytes.get(off..off + len) == Some(&buf[off..off + len]);
+                let cur_eip = eip as u64 + off as u64;
+                let in_limit = cur_eip + len as u64 <= limit_end
+                    && (code32 || cur_eip + len as u64 <= 0x10000);
+                if same && in_limit {
+                    let stop = ends_block(&d.i) || (!code32 && cur_eip + len as u64 == 0x10000);
+                    let mut d = d.clone();
+                    d.pos = insns.len() as u8;
+                    insns.push((*h, d));
+                    off += len;
+                    dec.set_position(off).ok();
+                    dec.set_ip(eip as u64 + off as u64);
+                    if stop || off >= in_page {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
         let mut i = Instruction::default();
         dec.decode_out(&mut i);
         if model == CpuModel::P6 {
@@ -484,5 +529,6 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
         cacheable: is_ram && !(crosses && paged),
         runs: Default::default(),
         code: Default::default(),
+        bytes: buf[..off].into(),
     })
 }

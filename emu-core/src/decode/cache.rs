@@ -48,7 +48,13 @@ pub struct BlockCache<B> {
     by_page: FastMap<u32, Vec<u32>>,
     /// Direct-mapped (key, index) in front of the map.
     jump: Vec<(u64, u32)>,
+    /// Blocks lately dropped by stores into their code, by key: decoding the same place
+    /// again reuses their unchanged instructions (`decode_block_after`).
+    stale: FastMap<u64, Block<B>>,
 }
+
+/// At most this many dropped blocks are kept for reuse.
+const STALE_MAX: usize = 64;
 
 impl<B> Default for BlockCache<B> {
     fn default() -> Self {
@@ -69,7 +75,13 @@ impl<B> BlockCache<B> {
             map: FastMap::default(),
             by_page: FastMap::default(),
             jump: vec![(NO_KEY, 0); JUMP_CACHE],
+            stale: FastMap::default(),
         }
+    }
+
+    /// The block a store into code dropped at `key`, if it is still kept.
+    pub fn take_stale(&mut self, key: u64) -> Option<Block<B>> {
+        self.stale.remove(&key)
     }
 
     /// Find the block for `key`: its slab index.
@@ -138,6 +150,10 @@ impl<B> BlockCache<B> {
                 if slot.0 == b.key {
                     *slot = (NO_KEY, 0);
                 }
+                if self.stale.len() >= STALE_MAX {
+                    self.stale.clear();
+                }
+                self.stale.insert(b.key, b);
                 n += 1;
             }
         }
@@ -150,6 +166,7 @@ impl<B> BlockCache<B> {
         self.map.clear();
         self.by_page.clear();
         self.jump.fill((NO_KEY, 0));
+        self.stale.clear();
     }
 
     pub fn len(&self) -> usize {

@@ -6,7 +6,7 @@ use crate::cpu::flags;
 use crate::cpu::interrupt::Source;
 use crate::cpu::state::Seg;
 use crate::cpu::{Cpu, Exit};
-use crate::decode::block::decode_block;
+use crate::decode::block::decode_block_after;
 use crate::decode::cache::block_key;
 use crate::decode::{Block, BlockCache};
 use crate::Bus;
@@ -195,7 +195,8 @@ impl<B: Bus> Interpreter<B> {
                 i
             }
             None => {
-                let b = decode_block(cpu, bus)?;
+                let prior = self.cache.take_stale(key);
+                let b = decode_block_after(cpu, bus, prior.as_ref())?;
                 cpu.stats.blocks_decoded += 1;
                 if !(b.cacheable && b.phys == phys) {
                     if cpu.debug_breaks_armed() {
