@@ -8,8 +8,9 @@
 ; set, the accessed and dirty bits the CPU writes into PDEs and PTEs, a
 ; 4 MiB page (CR4.PSE), global pages (CR4.PGE) flushed by INVLPG and by
 ; toggling CR4.PGE, a non-global page flushed by a CR3 reload or INVLPG,
-; and self-modifying code: through two linear aliases of one frame, and a
-; store into the very next instruction.
+; self-modifying code: through two linear aliases of one frame, and a
+; store into the very next instruction; and an instruction crossing into a
+; page whose frame is swapped after it ran.
 ;
 ; Faults are caught with TRY / FAULTING / CATCH (lib/pmtrap.inc): "eip=ok"
 ; means the pushed EIP is the faulting instruction (for a fetch fault: the
@@ -44,6 +45,9 @@ FRAME_RO        equ 0x23000
 FRAME_RW        equ 0x24000
 FRAME_SMC       equ 0x25000
 FRAME_AD        equ 0x26000
+FRAME_X1        equ 0x27000     ; the page an instruction crosses out of
+FRAME_X2A       equ 0x28000     ; and two frames for the page it crosses into
+FRAME_X2B       equ 0x29000
 
 PG_P            equ 0x001
 PG_RW           equ 0x002
@@ -62,6 +66,8 @@ TP_GLOBAL       equ 0x404000    ; global, FRAME_A or FRAME_B
 TP_SMC1         equ 0x405000    ; FRAME_SMC, executed here
 TP_SMC2         equ 0x406000    ; FRAME_SMC again, patched here
 TP_NG           equ 0x407000    ; non-global, FRAME_A or FRAME_B
+TP_X1           equ 0x408000    ; FRAME_X1
+TP_X2           equ 0x409000    ; FRAME_X2A, then FRAME_X2B
 TP_AD           equ 0x800000    ; PD[2] -> PT2[0] -> FRAME_AD
 BIG_PAGE        equ 0xC00000    ; PD[3]: 4 MiB page -> physical 0
 PDE_SUP_BASE    equ 0x1400000   ; PD[5] = PT1, supervisor PDE
@@ -346,6 +352,30 @@ pm_entry:
         call eax
         PUTS "smc-next-insn:"
         SHOW " value=", eax
+        PUTS 10
+
+        ; An instruction crossing into the next page, whose frame is then
+        ; swapped (INVLPG): the bytes of the new frame must be executed.
+        mov dword [PT1 + 8*4], FRAME_X1 | PG_P | PG_RW
+        mov dword [PT1 + 9*4], FRAME_X2A | PG_P | PG_RW
+        invlpg [TP_X1]
+        invlpg [TP_X2]
+        mov dword [TP_X1 + 0xFFC], 0x332211B8   ; mov eax, imm32 ...
+        mov word [FRAME_X2A], 0xC344            ; ... ending 0x44; ret
+        mov word [FRAME_X2B], 0xC355            ; ... ending 0x55; ret
+        mov ecx, 100                            ; run often, so it is cached
+cross_loop:
+        mov eax, TP_X1 + 0xFFC
+        call eax
+        dec ecx
+        jnz cross_loop
+        PUTS "cross-page-insn:"
+        SHOW " first=", eax
+        mov dword [PT1 + 9*4], FRAME_X2B | PG_P | PG_RW
+        invlpg [TP_X2]
+        mov eax, TP_X1 + 0xFFC
+        call eax
+        SHOW " second=", eax
         PUTS 10
 
         POST 0x09

@@ -103,9 +103,12 @@ pub struct Block<B> {
     pub key: u64,
     /// Bytes covered (for code tracking).
     pub size: u32,
-    /// May be kept in the cache (false for blocks fetched outside RAM or across a page
-    /// whose mapping may change).
+    /// May be kept in the cache (false for blocks fetched outside RAM).
     pub cacheable: bool,
+    /// With paging, a block whose instruction crosses into the next page: that page's
+    /// physical address when decoded. The block is used again only while the page is
+    /// mapped there, is never translated, and is tracked on both pages.
+    pub next_page: Option<u64>,
     /// Times run by the interpreter (counts up to the translation threshold).
     pub runs: std::cell::Cell<u32>,
     /// The accelerator's handle for this block's host code, once translated.
@@ -114,6 +117,21 @@ pub struct Block<B> {
     /// next page): a block decoded again after a store into its code reuses the
     /// instructions whose bytes did not change.
     pub bytes: Box<[u8]>,
+}
+
+impl<B> Block<B> {
+    /// The physical byte ranges (start, length) it was decoded from: the second is
+    /// empty but for a page-crossing block under paging.
+    pub fn code_ranges(&self) -> [(u64, u64); 2] {
+        let size = self.size.max(1) as u64;
+        match self.next_page {
+            Some(next) => {
+                let first = (0x1000 - (self.phys & 0xfff)).min(size);
+                [(self.phys, first), (next, size - first)]
+            }
+            None => [(self.phys, size), (0, 0)],
+        }
+    }
 }
 
 pub const MAX_BLOCK_INSNS: usize = 64;
@@ -404,9 +422,13 @@ pub fn decode_block_after<B: Bus>(
     let paged = cpu.s.cr0 & crate::cpu::state::CR0_PG != 0;
     let next_lin = lin.wrapping_add(in_page as u32);
     let mut next_fault = None;
+    let mut next_phys = None;
     if page_end {
         match fetch(cpu, bus, next_lin, &mut buf[in_page..in_page + 15]) {
-            Ok(_) => avail += 15,
+            Ok(p) => {
+                avail += 15;
+                next_phys = Some(p);
+            }
             Err(e) => next_fault = Some(e),
         }
     } else {
@@ -519,6 +541,13 @@ pub fn decode_block_after<B: Bus>(
             break;
         }
     }
+    // Blocks stay cached: keep no spare capacity (shrinking is done in place).
+    insns.shrink_to_fit();
+    // A crossing instruction under paging: cacheable if the next page is RAM too.
+    let next_page = next_phys.filter(|&p| {
+        let m = bus.mem();
+        crosses && paged && m.is_ram(p) && m.is_ram(p + 14)
+    });
     let size = off as u32;
     let key = super::cache::block_key(phys, code32, model == CpuModel::I286);
     Ok(Block {
@@ -526,7 +555,8 @@ pub fn decode_block_after<B: Bus>(
         phys,
         key,
         size,
-        cacheable: is_ram && !(crosses && paged),
+        cacheable: is_ram && !(crosses && paged && next_page.is_none()),
+        next_page,
         runs: Default::default(),
         code: Default::default(),
         bytes: buf[..off].into(),

@@ -106,8 +106,7 @@ impl<B> BlockCache<B> {
     }
 
     pub fn insert(&mut self, key: u64, block: Block<B>) -> u32 {
-        let first = (block.phys >> PAGE_SHIFT) as u32;
-        let last = ((block.phys + block.size.max(1) as u64 - 1) >> PAGE_SHIFT) as u32;
+        let ranges = block.code_ranges();
         let index = match self.free.pop() {
             Some(i) => {
                 self.slab[i as usize] = Some(block);
@@ -118,8 +117,12 @@ impl<B> BlockCache<B> {
                 (self.slab.len() - 1) as u32
             }
         };
-        for p in first..=last {
-            self.by_page.entry(p).or_default().push(index);
+        for (start, len) in ranges.into_iter().filter(|r| r.1 != 0) {
+            let first = (start >> PAGE_SHIFT) as u32;
+            let last = ((start + len - 1) >> PAGE_SHIFT) as u32;
+            for p in first..=last {
+                self.by_page.entry(p).or_default().push(index);
+            }
         }
         if let Some(old) = self.map.insert(key, index) {
             self.remove(old);

@@ -189,7 +189,20 @@ impl<B: Bus> Interpreter<B> {
             None => cpu.translate_fill(bus, lin, false, user)?,
         };
         let key = block_key(phys, code32, cpu.is_286());
-        let index = match self.cache.find(key) {
+        let found = self.cache.find(key);
+        // A page-crossing block holds only while its second page is mapped where it was.
+        let found = found.filter(|&i| match self.cache.block(i).next_page {
+            None => true,
+            Some(next) => {
+                let lin2 = (lin & !0xfff).wrapping_add(0x1000);
+                let now = match cpu.tlb.read_hit(user, lin2) {
+                    Some(p) => Some(p as u64),
+                    None => cpu.walk(bus, lin2, false, user).ok().map(|t| t.phys),
+                };
+                now.map(|p| p & !0xfff) == Some(next)
+            }
+        });
+        let index = match found {
             Some(i) => {
                 cpu.stats.block_hits += 1;
                 i
@@ -208,7 +221,11 @@ impl<B: Bus> Interpreter<B> {
                     Self::run_block(cpu, bus, &b, max, step, None, 0);
                     return Ok(());
                 }
-                bus.mem().mark_code(b.phys, b.size as u64);
+                for (start, len) in b.code_ranges() {
+                    if len != 0 {
+                        bus.mem().mark_code(start, len);
+                    }
+                }
                 cpu.sync_tlb(bus);
                 let before = self.cache.len();
                 let i = self.cache.insert(key, b);
@@ -294,7 +311,9 @@ impl<B: Bus> Interpreter<B> {
             Self::single_step(cpu, bus, block);
             return false;
         }
-        if let Some(acc) = accel.filter(|_| block.insns.len() as u64 <= max) {
+        // Page-crossing blocks stay interpreted: host code chains by the first page alone.
+        let fits = block.insns.len() as u64 <= max && block.next_page.is_none();
+        if let Some(acc) = accel.filter(|_| fits) {
             let code = match block.code.get() {
                 Some(c) => Some(c),
                 None => {
