@@ -39,4 +39,4 @@ pub(crate) const JIT_KEY_MODE: i32 = offset_of!(Cpu, jit.key_mode) as i32;
 pub(crate) const TLB_ENTRY: i32 = size_of::<TlbEntry>() as i32;
 pub(crate) const TLB_READ_TAG: i32 = offset_of!(TlbEntry, read_tag) as i32;
 pub(crate) const TLB_WRITE_TAG: i32 = offset_of!(TlbEntry, write_tag) as i32;
-pub(crate) const TLB_PHYS: i32 = offset_of!(TlbEntry, phys) as i32;
+pub(crate) const TLB_ADDEND: i32 = offset_of!(TlbEntry, addend) as i32;

@@ -175,7 +175,7 @@ impl Cpu {
                     out.push((
                         user == 1,
                         e.read_tag,
-                        e.phys,
+                        e.read_tag.wrapping_add(e.addend),
                         e.write_tag == e.read_tag,
                         e.global,
                     ));

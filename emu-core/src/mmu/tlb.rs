@@ -5,7 +5,7 @@ pub const ENTRIES: usize = 256;
 /// Never equal to a page-aligned tag.
 pub const INVALID: u32 = 1;
 
-/// Laid out in C order: the JIT reads the tags and `phys` from generated code.
+/// Laid out in C order: the JIT reads the tags and `addend` from generated code.
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub struct TlbEntry {
@@ -13,8 +13,9 @@ pub struct TlbEntry {
     pub read_tag: u32,
     /// Linear page when writes may use `phys` (RAM, no code, dirty bit already set).
     pub write_tag: u32,
-    /// Physical page address in RAM.
-    pub phys: u32,
+    /// Physical page address in RAM minus the linear page address (wrapping): a hit's
+    /// physical address is the linear address plus this, in one add.
+    pub addend: u32,
     /// Global page (kept across CR3 writes).
     pub global: bool,
 }
@@ -22,7 +23,7 @@ pub struct TlbEntry {
 const EMPTY: TlbEntry = TlbEntry {
     read_tag: INVALID,
     write_tag: INVALID,
-    phys: 0,
+    addend: 0,
     global: false,
 };
 
@@ -58,13 +59,13 @@ impl Tlb {
     #[inline]
     pub fn read_hit(&self, user: bool, lin: u32) -> Option<u32> {
         let e = &self.sets[user as usize][Self::index(lin)];
-        (e.read_tag == lin & !0xfff).then_some(e.phys | (lin & 0xfff))
+        (e.read_tag == lin & !0xfff).then_some(lin.wrapping_add(e.addend))
     }
 
     #[inline]
     pub fn write_hit(&self, user: bool, lin: u32) -> Option<u32> {
         let e = &self.sets[user as usize][Self::index(lin)];
-        (e.write_tag == lin & !0xfff).then_some(e.phys | (lin & 0xfff))
+        (e.write_tag == lin & !0xfff).then_some(lin.wrapping_add(e.addend))
     }
 
     pub fn fill(&mut self, user: bool, lin: u32, phys: u32, writable: bool, global: bool) {
@@ -72,7 +73,7 @@ impl Tlb {
         self.sets[user as usize][Self::index(lin)] = TlbEntry {
             read_tag: page,
             write_tag: if writable { page } else { INVALID },
-            phys: phys & !0xfff,
+            addend: (phys & !0xfff).wrapping_sub(page),
             global,
         };
     }

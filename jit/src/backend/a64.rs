@@ -789,8 +789,8 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     emit_tlb_entry(a);
     mem(a, Mem::Ldr32, 3, 2, tag);
     dynasm!(a ; .arch aarch64 ; cmp W(1), W(3) ; b.ne =>slow);
-    mem(a, Mem::Ldr32, 1, 2, TLB_PHYS);
-    dynasm!(a ; .arch aarch64 ; bfxil W(1), W(0), #0, #12);
+    mem(a, Mem::Ldr32, 1, 2, TLB_ADDEND);
+    dynasm!(a ; .arch aarch64 ; add W(1), W(0), W(1));
 }
 
 /// X2 = the soft-TLB entry for linear address W0 at the current privilege (the
@@ -1225,12 +1225,8 @@ fn emit_chain(a: &mut Asm, len: u32) {
         ; cmp W(1), W(3)
         ; b.ne ->out
     );
-    mem(a, Mem::Ldr32, 3, 2, TLB_PHYS);
-    dynasm!(a
-        ; .arch aarch64
-        ; and WSP(0), W(0), #0xfff
-        ; orr W(0), W(0), W(3)
-    );
+    mem(a, Mem::Ldr32, 3, 2, TLB_ADDEND);
+    dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(3));
     cpu(a, Mem::Ldr64, 3, JIT_KEY_MODE);
     dynasm!(a
         ; .arch aarch64

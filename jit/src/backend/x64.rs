@@ -654,9 +654,8 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
         ; .arch x64
         ; cmp ecx, [rdx + tag]
         ; jne =>slow
-        ; mov ecx, [rdx + TLB_PHYS]
-        ; and eax, 0xfff
-        ; or ecx, eax
+        ; mov ecx, [rdx + TLB_ADDEND]
+        ; add ecx, eax
     );
 }
 
@@ -1071,8 +1070,7 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; and ecx, 0xffff_f000_u32 as i32
         ; cmp ecx, [rdx + TLB_READ_TAG]
         ; jne ->out
-        ; and eax, 0xfff
-        ; or eax, [rdx + TLB_PHYS]
+        ; add eax, [rdx + TLB_ADDEND]
         ; or rax, [r12 + JIT_KEY_MODE]
     );
     dynasm!(a
