@@ -12,8 +12,9 @@
     allow(dead_code)
 )]
 
-/// Slots in the table (a power of two).
-pub const CHAIN_SLOTS: usize = 4096;
+/// Slots in the table (a power of two). A Linux boot translates about 15,000 blocks:
+/// with 4096 slots, collisions sent a third of the dispatcher entries back to it.
+pub const CHAIN_SLOTS: usize = 16384;
 
 /// A key no block has.
 const NO_KEY: u64 = u64::MAX;
