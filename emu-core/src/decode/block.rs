@@ -201,43 +201,34 @@ fn support(code: Code) -> u8 {
     let table = TABLE.get_or_init(|| {
         Code::values()
             .map(|c| {
-                let f = c.cpuid_features();
-                let i286 = f.iter().all(|f| {
-                    matches!(
-                        f,
-                        F::INTEL8086
-                            | F::INTEL8086_ONLY
-                            | F::INTEL186
-                            | F::INTEL286
-                            | F::INTEL286_ONLY
-                            | F::FPU
-                            | F::FPU287
-                            | F::FPU287XL_ONLY
-                    )
-                });
-                let p6 = f.iter().all(|f| {
-                    matches!(
-                        f,
-                        F::INTEL8086
-                            | F::INTEL8086_ONLY
-                            | F::INTEL186
-                            | F::INTEL286
-                            | F::INTEL286_ONLY
-                            | F::INTEL386
-                            | F::INTEL486
-                            | F::CPUID
-                            | F::TSC
-                            | F::MSR
-                            | F::CX8
-                            | F::CMOV
-                            | F::MULTIBYTENOP
-                            | F::PAUSE
-                            | F::FPU
-                            | F::FPU287
-                            | F::FPU387
-                    )
-                });
-                (i286 as u8 * ON_286) | (p6 as u8 * ON_P6)
+                // Features of the 8086-286 line, then what the P6 model adds.
+                const BASE: &[F] = &[
+                    F::INTEL8086,
+                    F::INTEL8086_ONLY,
+                    F::INTEL186,
+                    F::INTEL286,
+                    F::INTEL286_ONLY,
+                    F::FPU,
+                    F::FPU287,
+                ];
+                const ONLY_286: &[F] = &[F::FPU287XL_ONLY];
+                const P6: &[F] = &[
+                    F::INTEL386,
+                    F::INTEL486,
+                    F::CPUID,
+                    F::TSC,
+                    F::MSR,
+                    F::CX8,
+                    F::CMOV,
+                    F::MULTIBYTENOP,
+                    F::PAUSE,
+                    F::FPU387,
+                ];
+                let has = |extra: &[F]| {
+                    let f = c.cpuid_features();
+                    f.iter().all(|x| BASE.contains(x) || extra.contains(x))
+                };
+                (has(ONLY_286) as u8 * ON_286) | (has(P6) as u8 * ON_P6)
             })
             .collect()
     });

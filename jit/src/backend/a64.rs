@@ -1136,12 +1136,7 @@ fn emit_loop(a: &mut Asm, len: u32) {
     emit_retire(a, len);
     cpu(a, Mem::Ldrb, 3, INTR_SEEN);
     dynasm!(a ; .arch aarch64 ; cbnz W(3), ->irq);
-    if len < 4096 {
-        dynasm!(a ; .arch aarch64 ; add XSP(0), XSP(0), #len);
-    } else {
-        mov_imm32(a, 1, len);
-        dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(1));
-    }
+    emit_add_x0(a, len);
     cpu(a, Mem::Ldr64, 3, CHAIN_END);
     dynasm!(a ; .arch aarch64 ; cmp X(0), X(3) ; b.hi ->out);
     mem(a, Mem::Ldr64, 3, LINKS, CHAINED);
@@ -1150,16 +1145,21 @@ fn emit_loop(a: &mut Asm, len: u32) {
     dynasm!(a ; .arch aarch64 ; b ->entry);
 }
 
-/// Retire `len` instructions (X0 clobbered).
+/// Retire `len` instructions (X0 holds the new count, X1 clobbered).
 fn emit_retire(a: &mut Asm, len: u32) {
     cpu(a, Mem::Ldr64, 0, INSNS);
+    emit_add_x0(a, len);
+    cpu(a, Mem::Str64, 0, INSNS);
+}
+
+/// X0 += `len` (X1 clobbered when it does not fit an immediate).
+fn emit_add_x0(a: &mut Asm, len: u32) {
     if len < 4096 {
         dynasm!(a ; .arch aarch64 ; add XSP(0), XSP(0), #len);
     } else {
         mov_imm32(a, 1, len);
         dynasm!(a ; .arch aarch64 ; add X(0), X(0), X(1));
     }
-    cpu(a, Mem::Str64, 0, INSNS);
 }
 
 /// `emit_chain` for a next block known at translation by its key: the slot it must be
