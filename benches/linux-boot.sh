@@ -17,7 +17,8 @@
 #   OX86_LINUX_APPEND   kernel command line (default "console=ttyS0 panic=-1")
 #   OX86_BENCH_TIMEOUT  seconds allowed per run (default 1800)
 #   OX86_BENCH_LOGS     directory for the serial logs (default: a new temporary one)
-#   OX86_ARGS           extra arguments for `ox86 run`
+#   OX86_ARGS           extra arguments for `ox86 run` (it runs its default engine, the
+#                       JIT on x86-64 and AArch64 hosts; "--engine interp" for the other)
 #   QEMU                QEMU binary (default qemu-system-i386)
 #
 # SPDX-License-Identifier: MIT OR Apache-2.0
@@ -25,7 +26,7 @@
 set -euo pipefail
 
 case "${1:-}" in
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
 esac
 [ $# -le 1 ] || { echo "linux-boot.sh: at most one argument, the ox86 binary (try --help)" >&2; exit 2; }
 

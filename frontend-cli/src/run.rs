@@ -35,6 +35,16 @@ pub enum Engine {
     Jit,
 }
 
+impl Engine {
+    /// The JIT on hosts it has a backend for, else the interpreter.
+    pub fn host_default() -> Engine {
+        match ox86_machine::Engine::host_default() {
+            ox86_machine::Engine::Jit => Engine::Jit,
+            ox86_machine::Engine::Interp => Engine::Interp,
+        }
+    }
+}
+
 impl From<Engine> for ox86_machine::Engine {
     fn from(e: Engine) -> Self {
         match e {
@@ -87,8 +97,9 @@ pub struct RunArgs {
         default_value = "128M"
     )]
     pub memory: String,
-    /// Execution engine.
-    #[arg(long, value_enum, default_value = "interp")]
+    /// Execution engine (default: the JIT on x86-64 and AArch64 hosts, else the
+    /// interpreter).
+    #[arg(long, value_enum, default_value_t = Engine::host_default())]
     pub engine: Engine,
     /// Interpreted runs of a block before the JIT translates it.
     #[arg(long, value_name = "N", default_value_t = 50)]
@@ -733,8 +744,9 @@ pub struct RestoreArgs {
     /// The snapshot directory (`--save-on-exit DIR`, or `savevm DIR` in the monitor).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Execution engine.
-    #[arg(long, value_enum, default_value = "interp")]
+    /// Execution engine (default: the JIT on x86-64 and AArch64 hosts, else the
+    /// interpreter).
+    #[arg(long, value_enum, default_value_t = Engine::host_default())]
     pub engine: Engine,
     /// Interpreted runs of a block before the JIT translates it.
     #[arg(long, value_name = "N", default_value_t = 50)]

@@ -179,6 +179,30 @@ fn max_insns_stops_with_stats() {
     );
 }
 
+/// With no --engine, hosts the JIT has a backend for run the JIT (its statistics show),
+/// and `--engine interp` runs without it.
+#[test]
+fn the_jit_is_the_default_engine_where_it_runs() {
+    let bios = rom("intloop");
+    let jit_lines = |extra: &[&str]| {
+        let args = [
+            &["run", "--bios", &bios, "--max-insns", "100000", "--stats"],
+            extra,
+        ]
+        .concat();
+        let o = ox86(&args);
+        let d = describe(&args, &o);
+        assert_eq!(o.status.code(), Some(0), "{d}");
+        let all = text(&o.stdout) + &text(&o.stderr);
+        all.lines().any(|l| l.starts_with("jit blocks translated:"))
+    };
+    let jit_host = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+    assert_eq!(jit_lines(&[]), jit_host);
+    assert!(!jit_lines(&["--engine", "interp"]));
+    if jit_host {
+        assert!(jit_lines(&["--engine", "jit"]));
+    }
+}
 #[test]
 fn dump_state_prints_registers() {
     let bios = rom("intloop");

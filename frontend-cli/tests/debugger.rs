@@ -136,7 +136,7 @@ fn session(engine: &[&str]) {
 
 #[test]
 fn debug_session_from_a_script() {
-    session(&[]);
+    session(&["--engine", "interp"]);
 }
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]

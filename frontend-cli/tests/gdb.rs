@@ -224,7 +224,7 @@ fn assert_has(out: &str, want: &str) {
 
 #[test]
 fn gdb_drives_the_demo_rom() {
-    drive_the_demo_rom(&[]);
+    drive_the_demo_rom(&["--engine", "interp"]);
 }
 
 /// The same under the JIT, translating every block on its first run.
@@ -326,7 +326,7 @@ fn drive_the_demo_rom(engine: &[&str]) {
 
 #[test]
 fn gdb_reverse_steps_and_continues() {
-    reverse_execution(&[]);
+    reverse_execution(&["--engine", "interp"]);
 }
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -430,7 +430,7 @@ fn reverse_execution(engine: &[&str]) {
 
 #[test]
 fn gdb_sees_the_guest_exit() {
-    see_the_guest_exit(&[]);
+    see_the_guest_exit(&["--engine", "interp"]);
 }
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]

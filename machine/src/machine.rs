@@ -98,6 +98,18 @@ pub enum Engine {
     Jit,
 }
 
+impl Engine {
+    /// The JIT where it has a backend for this host (x86-64 and AArch64), else the
+    /// interpreter: what `ox86` runs when no engine is named.
+    pub fn host_default() -> Engine {
+        if ox86_jit::HOST_SUPPORTED {
+            Engine::Jit
+        } else {
+            Engine::Interp
+        }
+    }
+}
+
 impl MachineConfig {
     /// A machine with `ram_size` bytes booting `boot`, output discarded, the RTC at the
     /// Unix epoch, deterministic time.
