@@ -579,6 +579,84 @@ impl Inline {
         self.touches_memory() || self.reads_flags() || matches!(self, Inline::Rdtsc { .. })
     }
 
+    /// The guest registers it reads (`Emitter::prepare` pins them): every register it
+    /// names except those it only writes.
+    pub fn reads(&self) -> Vec<i32> {
+        fn ea(v: &mut Vec<i32>, e: &Ea) {
+            v.extend(e.base);
+            v.extend(e.index.map(|(i, _)| i));
+        }
+        fn src(v: &mut Vec<i32>, s: &Src) {
+            if let Src::Reg(r) = s {
+                v.push(*r);
+            }
+        }
+        fn op(v: &mut Vec<i32>, o: &Operand) {
+            match o {
+                Operand::Src(s) => src(v, s),
+                Operand::Mem(m) => ea(v, &m.ea),
+            }
+        }
+        fn op8(v: &mut Vec<i32>, o: &Operand8) {
+            match o {
+                Operand8::Reg { reg, .. } => v.push(*reg),
+                Operand8::Imm(_) => {}
+                Operand8::Mem(m) => ea(v, &m.ea),
+            }
+        }
+        let mut v = Vec::new();
+        match self {
+            Inline::Mov { src: s, .. } => src(&mut v, s),
+            Inline::Load { m, .. } | Inline::LoadExt { m, .. } => ea(&mut v, &m.ea),
+            Inline::Push { src } => v.extend([ESP, *src]),
+            Inline::Pop { .. } => v.push(ESP),
+            Inline::Store { src: s, m } => {
+                ea(&mut v, &m.ea);
+                src(&mut v, s);
+            }
+            Inline::Not { dst } | Inline::Neg { dst } | Inline::SetCc { dst, .. } => v.push(*dst),
+            Inline::Shift { dst, .. } => v.push(*dst),
+            Inline::ShiftCl { dst, .. } => v.extend([ECX, *dst]),
+            Inline::Cmov { dst, src, .. } => {
+                v.push(*dst);
+                op(&mut v, src);
+            }
+            Inline::LoadNarrow { dst, m, .. } => {
+                ea(&mut v, &m.ea);
+                v.push(*dst);
+            }
+            Inline::StoreNarrow { src, m, .. } => {
+                ea(&mut v, &m.ea);
+                v.push(*src);
+            }
+            Inline::Ext { src, .. } => v.push(*src),
+            Inline::Alu { dst, src, .. } => {
+                op(&mut v, dst);
+                op(&mut v, src);
+            }
+            Inline::Lea { ea: e, .. } => ea(&mut v, e),
+            Inline::IncDec { dst, .. } => op(&mut v, dst),
+            Inline::Alu8 { dst, src, .. } => {
+                op8(&mut v, dst);
+                op8(&mut v, src);
+            }
+            Inline::Mov8 { dst, src, .. } => {
+                v.push(*dst);
+                op8(&mut v, src);
+            }
+            Inline::Imul { dst, src, imm } => {
+                if imm.is_none() {
+                    v.push(*dst);
+                }
+                op(&mut v, src);
+            }
+            Inline::Nop | Inline::Rdtsc { .. } => {}
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     pub fn touches_memory(&self) -> bool {
         match self {
             Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. } => true,
@@ -815,10 +893,15 @@ pub(crate) fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
 }
 
 /// Which guest registers the backend's shadow registers hold, in straight-line inline
-/// code. Guest registers are written through to the CPU state at once, so memory is
-/// always current; the copies only spare later instructions the reload. Forgotten
-/// wherever code can leave the inline path (helpers, slow paths), since a handler may
-/// change any register.
+/// code, and which of them are newer than the CPU state (dirty). Inline code writes a
+/// guest register to its shadow only; dirty shadows are written back when one is given
+/// to another register and wherever code can leave the inline path (helpers, slow
+/// paths, the block's end), since the handlers and the dispatcher read the CPU state.
+///
+/// A slow path writes back what was dirty when its instruction began (`Emitter::prepare`
+/// loads and pins the registers the instruction reads, so that nothing dirty changes
+/// hands before its last jump to the slow path; inline forms write registers only after
+/// that jump).
 ///
 /// It also tracks which segments the inline code has found flat (`JitView::flat`) since
 /// the last helper: only helpers change segments, so later accesses skip the test, and a
@@ -827,6 +910,10 @@ pub(crate) fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
 pub(crate) struct RegCache {
     /// Guest register offset held by each shadow register (by index).
     held: [Option<i32>; SHADOWS],
+    /// Bit `i`: shadow `i` is newer than the CPU state.
+    dirty: u8,
+    /// Bit `i`: shadow `i` is not to be given to another register (`Emitter::prepare`).
+    pinned: u8,
     next: usize,
     /// Bit `seg` set: segment `seg` was tested flat on the way here.
     pub flat: u8,
@@ -864,29 +951,61 @@ impl RegCache {
         self.held.iter().position(|&h| h == Some(off))
     }
 
-    /// The shadow register to hold guest register `off` from now on.
-    pub fn assign(&mut self, off: i32) -> usize {
+    /// The shadow register to hold guest register `off` from now on, and the guest
+    /// register whose newer value it held before (to be written back first). Clean
+    /// shadows are given away before dirty ones, pinned ones never.
+    pub fn assign(&mut self, off: i32) -> (usize, Option<i32>) {
         if let Some(i) = self.find(off) {
-            return i;
+            return (i, None);
         }
-        let i = self.next;
+        let (pinned, dirty) = (self.pinned, self.dirty);
+        let mut order = (0..SHADOWS)
+            .map(|k| (self.next + k) % SHADOWS)
+            .filter(|i| pinned & 1 << i == 0);
+        let clean = order.clone().find(|&i| dirty & 1 << i == 0);
+        let i = clean
+            .or_else(|| order.next())
+            .expect("an inline form pins fewer registers than there are shadows");
         self.next = (i + 1) % SHADOWS;
+        let evicted = if self.dirty & 1 << i != 0 {
+            self.held[i]
+        } else {
+            None
+        };
+        self.dirty &= !(1 << i);
         self.held[i] = Some(off);
-        i
+        (i, evicted)
     }
 
-    /// Guest register `off` was changed in memory.
-    #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
-    pub fn forget(&mut self, off: i32) {
-        for h in &mut self.held {
-            if *h == Some(off) {
-                *h = None;
-            }
-        }
+    /// Shadow `i` now holds a value the CPU state does not have yet.
+    pub fn set_dirty(&mut self, i: usize) {
+        self.dirty |= 1 << i;
     }
 
+    /// Keep shadow `i` for its register until `unpin`.
+    pub fn pin(&mut self, i: usize) {
+        self.pinned |= 1 << i;
+    }
+
+    pub fn unpin(&mut self) {
+        self.pinned = 0;
+    }
+
+    /// (shadow register index, guest register offset) of each dirty shadow.
+    pub fn dirty(&self) -> impl Iterator<Item = (usize, i32)> + '_ {
+        self.held().filter(|&(i, _)| self.dirty & 1 << i != 0)
+    }
+
+    /// The dirty shadows were written back.
+    pub fn cleaned(&mut self) {
+        self.dirty = 0;
+    }
+
+    /// Forget every shadow (all written back: see `cleaned`).
     pub fn clear(&mut self) {
+        debug_assert_eq!(self.dirty, 0, "dirty shadows dropped");
         self.held = [None; SHADOWS];
+        self.pinned = 0;
         self.flat = 0;
     }
 
@@ -912,7 +1031,13 @@ pub(crate) trait Emitter<B: Bus> {
     /// `before` is what recorded the flags before it, when known; `keep_flags` false when
     /// later code of the block overwrites them unread.
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep_flags: bool);
-    /// Forget the shadowed guest registers (a handler may have changed them).
+    /// Before `inline` of a form with a slow path: load and pin the shadows of the
+    /// registers it reads (`Inline::reads`); `inline` unpins them.
+    fn prepare(&mut self, f: &Inline);
+    /// Write the shadows `regs` marks dirty back to the CPU state.
+    fn write_back(&mut self, regs: &RegCache);
+    /// Write back the dirty shadows and forget them all (a handler may change any
+    /// register, and the dispatcher and other blocks read the CPU state).
     fn forget_regs(&mut self);
     /// Which guest registers the shadows hold now.
     fn shadows(&self) -> RegCache;
@@ -959,7 +1084,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     let chain_entry = e.offset();
     let mut exits = Vec::new();
     // Slow paths of inline instructions: (label, back label, exit, insn, EIP delta before,
-    // the shadows the inline code goes on with).
+    // the shadows as it begins, the shadows the inline code goes on with).
     let mut slow_paths = Vec::new();
     let mut delta = 0u32;
     let mut inlined = 0;
@@ -987,13 +1112,18 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         if let Some(f) = &forms[k] {
             let slow = e.label();
             let keep = f.writes_flags().is_none() || flags_read_after(&forms, k);
+            // What its slow path writes back: the shadows as the instruction begins.
+            let begin = f.has_slow_path().then(|| {
+                e.prepare(f);
+                e.shadows()
+            });
             e.inline(f, slow, known, keep);
-            if f.has_slow_path() {
+            if let Some(begin) = begin {
                 let back = e.label();
                 e.bind(back);
                 let exit = e.label();
                 exits.push((exit, k as i32));
-                slow_paths.push((slow, back, exit, insn, delta, e.shadows()));
+                slow_paths.push((slow, back, exit, insn, delta, begin, e.shadows()));
             }
             // The handler on the slow path records the same kind of flags.
             known = f.known_after(known);
@@ -1038,12 +1168,14 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     if delta != 0 {
         e.add_eip(delta);
     }
+    e.forget_regs();
     e.chain(block.insns.len() as i32);
     // An instruction off its fast path runs the handler with EIP made exact, then puts
     // EIP back where the inline path leaves it (the delta stays pending).
-    for (slow, back, exit, insn, before, held) in slow_paths {
+    for (slow, back, exit, insn, before, begin, held) in slow_paths {
         let after = before.wrapping_add(insn.1.len as u32);
         e.bind(slow);
+        e.write_back(&begin);
         if before != 0 {
             e.add_eip(before);
         }

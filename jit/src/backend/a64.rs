@@ -175,20 +175,45 @@ impl RegCache {
         if let Some(h) = self.find(off) {
             return h;
         }
-        let h = SHADOW_REGS[self.0.assign(off)];
+        let h = self.take(a, off);
         cpu(a, Mem::Ldr32, h, off);
         h
     }
 
-    /// Host register `src` into guest register `off` (and its shadow).
+    /// Host register `src` into guest register `off` (its shadow, written back later).
     fn store(&mut self, a: &mut Asm, off: i32, src: u32) {
-        cpu(a, Mem::Str32, src, off);
-        let h = SHADOW_REGS[self.0.assign(off)];
+        let h = self.take(a, off);
         dynasm!(a ; .arch aarch64 ; mov W(h), W(src));
+        self.modified(off);
     }
 
-    fn clear(&mut self) {
+    /// Guest register `off`'s shadow was changed in place.
+    fn modified(&mut self, off: i32) {
+        let i = self.0.find(off).expect("a shadow changed in place is held");
+        self.0.set_dirty(i);
+    }
+
+    /// A shadow for guest register `off` (its old value, if dirty, written back).
+    fn take(&mut self, a: &mut Asm, off: i32) -> u32 {
+        let (i, evicted) = self.0.assign(off);
+        let h = SHADOW_REGS[i];
+        if let Some(old) = evicted {
+            cpu(a, Mem::Str32, h, old);
+        }
+        h
+    }
+
+    fn clear(&mut self, a: &mut Asm) {
+        write_back(a, &self.0);
+        self.0.cleaned();
         self.0.clear();
+    }
+}
+
+/// Store the shadows `regs` marks dirty to the CPU state.
+fn write_back(a: &mut Asm, regs: &translate::RegCache) {
+    for (i, off) in regs.dirty() {
+        cpu(a, Mem::Str32, SHADOW_REGS[i], off);
     }
 }
 
@@ -338,17 +363,17 @@ fn emit_inline(
             emit_tlb_lookup(a, rc, &stack_ref(-4), true, slow);
             let r = rc.reg(a, src);
             dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
-            cpu(a, Mem::Ldr32, 3, ESP);
-            dynasm!(a ; .arch aarch64 ; sub WSP(3), WSP(3), #4);
-            rc.store(a, ESP, 3);
+            let sp = rc.reg(a, ESP);
+            dynasm!(a ; .arch aarch64 ; sub WSP(sp), WSP(sp), #4);
+            rc.modified(ESP);
         }
         Inline::Pop { dst } => {
             emit_stack_check(a, slow);
             emit_tlb_lookup(a, rc, &stack_ref(0), false, slow);
             dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
-            cpu(a, Mem::Ldr32, 3, ESP);
-            dynasm!(a ; .arch aarch64 ; add WSP(3), WSP(3), #4);
-            rc.store(a, ESP, 3);
+            let sp = rc.reg(a, ESP);
+            dynasm!(a ; .arch aarch64 ; add WSP(sp), WSP(sp), #4);
+            rc.modified(ESP);
             rc.store(a, dst, 0);
         }
         Inline::Store { ref src, ref m } => {
@@ -1296,10 +1321,23 @@ impl<B: Bus> Emitter<B> for A64 {
 
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
         emit_inline(&mut self.a, &mut self.rc, f, slow, before, keep);
+        self.rc.0.unpin();
+    }
+
+    fn prepare(&mut self, f: &Inline) {
+        for off in f.reads() {
+            self.rc.reg(&mut self.a, off);
+            let i = self.rc.0.find(off).expect("just loaded");
+            self.rc.0.pin(i);
+        }
+    }
+
+    fn write_back(&mut self, regs: &translate::RegCache) {
+        write_back(&mut self.a, regs);
     }
 
     fn forget_regs(&mut self) {
-        self.rc.clear();
+        self.rc.clear(&mut self.a);
     }
 
     fn shadows(&self) -> translate::RegCache {

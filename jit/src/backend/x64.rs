@@ -58,24 +58,50 @@ impl RegCache {
         if let Some(h) = self.find(off) {
             return h;
         }
-        let h = SHADOW_REGS[self.0.assign(off)];
+        let h = self.take(a, off);
         dynasm!(a ; .arch x64 ; mov Rd(h), [r12 + off]);
         h
     }
 
-    /// Host register `src` into guest register `off` (and its shadow).
+    /// Host register `src` into guest register `off` (its shadow, written back later).
     fn store(&mut self, a: &mut Asm, off: i32, src: u8) {
-        dynasm!(a ; .arch x64 ; mov [r12 + off], Rd(src));
-        let h = SHADOW_REGS[self.0.assign(off)];
+        let h = self.take(a, off);
         dynasm!(a ; .arch x64 ; mov Rd(h), Rd(src));
+        self.modified(off);
     }
 
-    fn forget(&mut self, off: i32) {
-        self.0.forget(off);
+    /// Guest register `off`'s shadow was changed in place.
+    fn modified(&mut self, off: i32) {
+        let i = self.0.find(off).expect("a shadow changed in place is held");
+        self.0.set_dirty(i);
     }
 
-    fn clear(&mut self) {
+    /// A shadow for guest register `off` (its old value, if dirty, written back).
+    fn take(&mut self, a: &mut Asm, off: i32) -> u8 {
+        let (i, evicted) = self.0.assign(off);
+        let h = SHADOW_REGS[i];
+        if let Some(old) = evicted {
+            dynasm!(a ; .arch x64 ; mov [r12 + old], Rd(h));
+        }
+        h
+    }
+
+    /// Write back the dirty shadows.
+    fn flush(&mut self, a: &mut Asm) {
+        write_back(a, &self.0);
+        self.0.cleaned();
+    }
+
+    fn clear(&mut self, a: &mut Asm) {
+        self.flush(a);
         self.0.clear();
+    }
+}
+
+/// Store the shadows `regs` marks dirty to the CPU state.
+fn write_back(a: &mut Asm, regs: &translate::RegCache) {
+    for (i, off) in regs.dirty() {
+        dynasm!(a ; .arch x64 ; mov [r12 + off], Rd(SHADOW_REGS[i]));
     }
 }
 
@@ -224,24 +250,19 @@ fn emit_inline(
             emit_stack_check(a, slow);
             let m = stack_ref(-4);
             emit_tlb_lookup(a, rc, &m, true, slow);
-            rc.load(a, src, EAX);
-            dynasm!(a
-                ; .arch x64
-                ; mov [rbx + rcx], eax
-                ; sub DWORD [r12 + ESP], 4
-            );
-            rc.forget(ESP);
+            let v = rc.reg(a, src);
+            dynasm!(a ; .arch x64 ; mov [rbx + rcx], Rd(v));
+            let sp = rc.reg(a, ESP);
+            dynasm!(a ; .arch x64 ; sub Rd(sp), 4);
+            rc.modified(ESP);
         }
         Inline::Pop { dst } => {
             emit_stack_check(a, slow);
             let m = stack_ref(0);
             emit_tlb_lookup(a, rc, &m, false, slow);
-            dynasm!(a
-                ; .arch x64
-                ; mov eax, [rbx + rcx]
-                ; add DWORD [r12 + ESP], 4
-            );
-            rc.forget(ESP);
+            let sp = rc.reg(a, ESP);
+            dynasm!(a ; .arch x64 ; mov eax, [rbx + rcx] ; add Rd(sp), 4);
+            rc.modified(ESP);
             rc.store(a, dst, EAX);
         }
         Inline::Store { ref src, ref m } => {
@@ -1145,10 +1166,23 @@ impl<B: Bus> Emitter<B> for X64 {
 
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
         emit_inline(&mut self.a, &mut self.rc, f, slow, before, keep);
+        self.rc.0.unpin();
+    }
+
+    fn prepare(&mut self, f: &Inline) {
+        for off in f.reads() {
+            self.rc.reg(&mut self.a, off);
+            let i = self.rc.0.find(off).expect("just loaded");
+            self.rc.0.pin(i);
+        }
+    }
+
+    fn write_back(&mut self, regs: &translate::RegCache) {
+        write_back(&mut self.a, regs);
     }
 
     fn forget_regs(&mut self) {
-        self.rc.clear();
+        self.rc.clear(&mut self.a);
     }
 
     fn shadows(&self) -> translate::RegCache {
