@@ -928,6 +928,13 @@ pub(crate) struct RegCache {
 /// more than the tests they are spared.
 pub(crate) const FLAT_ONCE: u8 = 1 << Seg::Es as u8 | 1 << Seg::Ss as u8 | 1 << Seg::Ds as u8;
 
+/// The `JitView::flat` bit of a plain data segment `seg` (present, writable, expand-up,
+/// whatever its base and limit): inline accesses through FS, GS and CS ask for it and
+/// check the limit themselves.
+pub(crate) fn plain_bit(seg: Seg) -> u32 {
+    1 << (16 + seg as u32)
+}
+
 /// Shadow registers per backend.
 pub(crate) const SHADOWS: usize = 6;
 

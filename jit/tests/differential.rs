@@ -9,8 +9,9 @@
 //!   read-only, supervisor-only or not present (page faults), CR0.WP either way, the code
 //!   sometimes across a page boundary, sometimes one 4 MiB page.
 //!
-//! The protected modes also vary DS (a nonzero base, page-aligned or not, a smaller
-//! limit, expand-down, read-only), so the JIT's flat-segment guards are exercised.
+//! The protected modes also vary DS, FS and GS (a nonzero base, page-aligned or not, a
+//! smaller limit, expand-down, read-only; FS and GS null too), and some accesses go
+//! through FS or GS, so the JIT's segment guards and limit checks are exercised.
 //! Programs mix instructions the JIT inlines (32-bit register MOV/ALU/TEST/LEA/shifts,
 //! loads and stores) with everything else, which it runs through the interpreter's
 //! handlers, faults included: every vector halts in its handler, so a program ends at
@@ -508,6 +509,9 @@ fn program32(r: &mut Rng) -> Vec<u8> {
         } else if r.below(3) == 0 {
             helper_insn(r, &mut code);
         } else {
+            if r.below(4) == 0 {
+                code.push(r.pick(&[0x64, 0x65])); // FS or GS for a memory operand
+            }
             inline_insn(r, &mut code);
         }
     }
@@ -666,6 +670,12 @@ fn machine(mode: Mode, r: &mut Rng, code: &[u8]) -> (Cpu, RamBus) {
             };
             cpu.enter_flat32(gdt, CODE0, DATA0, CODE);
             let ds = data_segment(r, m, dpl);
+            // FS and GS: mostly flat, else varied as DS is, or null (accesses fault).
+            let fs_gs = [0, 1].map(|_| match r.below(4) {
+                0 | 1 => data_segment(r, m, dpl),
+                2 => Some(Segment::default()),
+                _ => None,
+            });
             let s = &mut cpu.s;
             s.idtr = DescTable {
                 base: IDT,
@@ -682,6 +692,11 @@ fn machine(mode: Mode, r: &mut Rng, code: &[u8]) -> (Cpu, RamBus) {
             }
             if let Some(ds) = ds {
                 s.segs[Seg::Ds as usize] = ds;
+            }
+            for (seg, v) in [Seg::Fs, Seg::Gs].into_iter().zip(fs_gs) {
+                if let Some(v) = v {
+                    s.segs[seg as usize] = v;
+                }
             }
             if mode == Mode::Paged {
                 // Identity-map the low 4 MiB, the pages the program touches (in half the

@@ -118,7 +118,9 @@ pub struct JitView {
     /// writable, expand-up data with a 4 GiB limit and a page-aligned base, so that an
     /// access stays inside the limit exactly when its linear bytes stay inside a page.
     /// Bit `8 + Seg as u32` set when such a segment's base is also 0 (code translated
-    /// for a zero base skips adding it).
+    /// for a zero base skips adding it). Bit `16 + Seg as u32` set for any present,
+    /// writable, expand-up data segment, whatever its base and limit (inline code then
+    /// checks the limit itself).
     pub flat: u32,
 }
 
@@ -214,10 +216,11 @@ impl Cpu {
         let plain_mask = attr::PRESENT | attr::CODE | attr::DC | attr::RW;
         let mut flat = 0;
         for (i, seg) in self.s.segs.iter().enumerate() {
-            if seg.attr & plain_mask == attr::PRESENT | attr::RW
-                && seg.limit == u32::MAX
-                && seg.base & 0xfff == 0
-            {
+            let plain = seg.attr & plain_mask == attr::PRESENT | attr::RW;
+            if plain {
+                flat |= 1 << (16 + i);
+            }
+            if plain && seg.limit == u32::MAX && seg.base & 0xfff == 0 {
                 flat |= 1 << i;
                 if seg.base == 0 {
                     flat |= 1 << (8 + i);

@@ -797,10 +797,22 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     let last = m.size as u32 - 1;
     emit_ea(a, &m.ea, rc);
     let bit = 1u8 << m.seg as u8;
-    if rc.0.flat & bit == 0 {
+    if FLAT_ONCE & bit == 0 {
+        // FS, GS (often based elsewhere, with a limit) and CS: any plain data segment,
+        // the limit checked here (in 64 bits, past any wrap).
+        cpu(a, Mem::Ldr32, 3, JIT_FLAT);
+        dynasm!(a ; .arch aarch64 ; tst W(3), #translate::plain_bit(m.seg) ; b.eq =>slow);
+        cpu(a, Mem::Ldr32, 3, seg + SEG_LIMIT);
+        dynasm!(a
+            ; .arch aarch64
+            ; add XSP(1), XSP(0), #last
+            ; cmp X(1), X(3)
+            ; b.hi =>slow
+        );
+    } else if rc.0.flat & bit == 0 {
         cpu(a, Mem::Ldr32, 3, JIT_FLAT);
         dynasm!(a ; .arch aarch64 ; tst W(3), #rc.0.flat_mask(bit) ; b.eq =>slow);
-        rc.0.flat |= bit & FLAT_ONCE;
+        rc.0.flat |= bit;
     }
     if rc.0.zero & bit == 0 {
         cpu(a, Mem::Ldr32, 3, seg + SEG_BASE);

@@ -657,10 +657,23 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     let last = m.size as i32 - 1;
     emit_ea(a, &m.ea, rc);
     let bit = 1u8 << m.seg as u8;
-    if rc.0.flat & bit == 0 {
+    if FLAT_ONCE & bit == 0 {
+        // FS, GS (often based elsewhere, with a limit) and CS: any plain data segment,
+        // the limit checked here (in 64 bits, past any wrap).
+        dynasm!(a
+            ; .arch x64
+            ; test DWORD [r12 + JIT_FLAT], translate::plain_bit(m.seg) as i32
+            ; jz =>slow
+            ; mov ecx, eax
+            ; add rcx, last
+            ; mov edx, [r12 + seg + SEG_LIMIT]
+            ; cmp rcx, rdx
+            ; ja =>slow
+        );
+    } else if rc.0.flat & bit == 0 {
         let mask = rc.0.flat_mask(bit) as i32;
         dynasm!(a ; .arch x64 ; test DWORD [r12 + JIT_FLAT], mask ; jz =>slow);
-        rc.0.flat |= bit & FLAT_ONCE;
+        rc.0.flat |= bit;
     }
     if rc.0.zero & bit == 0 {
         dynasm!(a ; .arch x64 ; add eax, [r12 + seg + SEG_BASE]);
