@@ -110,7 +110,11 @@ fn emit_ea(a: &mut Asm, e: &Ea, rc: &mut RegCache) {
     match e.base {
         Some(b) => {
             let h = rc.reg(a, b);
-            dynasm!(a ; .arch x64 ; lea eax, [Rq(h) + e.disp as i32]);
+            if e.disp == 0 {
+                dynasm!(a ; .arch x64 ; mov eax, Rd(h));
+            } else {
+                dynasm!(a ; .arch x64 ; lea eax, [Rq(h) + e.disp as i32]);
+            }
         }
         None => dynasm!(a ; .arch x64 ; mov eax, e.disp as i32),
     }
@@ -686,15 +690,15 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     emit_tlb_entry(a);
     dynasm!(a
         ; .arch x64
-        ; cmp ecx, [rdx + tag]
+        ; cmp ecx, [r13 + rdx + tag]
         ; jne =>slow
-        ; mov ecx, [rdx + TLB_ADDEND]
+        ; mov ecx, [r13 + rdx + TLB_ADDEND]
         ; add ecx, eax
     );
 }
 
-/// RDX = the soft-TLB entry for linear address EAX at the current privilege (the
-/// interpreter's `Tlb::index` in the set `JitView::tlb` points to).
+/// RDX = the offset of the soft-TLB entry for linear address EAX in the set for the
+/// current privilege, which R13 points to (the interpreter's `Tlb::index`).
 fn emit_tlb_entry(a: &mut Asm) {
     const _: () = assert!(TLB_ENTRY.count_ones() == 1, "entries are indexed by shift");
     // ((EAX >> 12) & (ENTRIES - 1)) * TLB_ENTRY, in one shift and one mask.
@@ -704,7 +708,6 @@ fn emit_tlb_entry(a: &mut Asm) {
         ; mov edx, eax
         ; shr edx, shift
         ; and edx, ((ENTRIES - 1) * TLB_ENTRY as usize) as i32
-        ; add rdx, r13
     );
 }
 
@@ -1102,9 +1105,9 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; .arch x64
         ; mov ecx, eax
         ; and ecx, 0xffff_f000_u32 as i32
-        ; cmp ecx, [rdx + TLB_READ_TAG]
+        ; cmp ecx, [r13 + rdx + TLB_READ_TAG]
         ; jne ->out
-        ; add eax, [rdx + TLB_ADDEND]
+        ; add eax, [r13 + rdx + TLB_ADDEND]
         ; or rax, [r12 + JIT_KEY_MODE]
     );
     dynasm!(a
