@@ -177,9 +177,9 @@ pub(crate) enum Inline {
         m: MemRef,
         signed: bool,
     },
-    /// PUSH/POP r32 on a 32-bit stack.
+    /// PUSH r32/imm/m32 and POP r32 on a 32-bit stack.
     Push {
-        src: i32,
+        src: Operand,
     },
     Pop {
         dst: i32,
@@ -456,14 +456,18 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                 signed: d.i.mnemonic() == Mnemonic::Movsx,
             });
         }
-        Mnemonic::Push | Mnemonic::Pop => {
+        Mnemonic::Push if d.o32 => {
+            let src = match d.ops[0] {
+                Opd::Reg(r) => Operand::Src(Src::Reg(reg32(r)?)),
+                Opd::Imm(v) => Operand::Src(Src::Imm(v)),
+                Opd::Mem => Operand::Mem(mem_ref(d).filter(|m| m.size == 4)?),
+                Opd::Other => return None,
+            };
+            return Some(Inline::Push { src });
+        }
+        Mnemonic::Pop => {
             let Opd::Reg(r) = d.ops[0] else { return None };
-            let r = reg32(r)?;
-            return Some(if d.i.mnemonic() == Mnemonic::Push {
-                Inline::Push { src: r }
-            } else {
-                Inline::Pop { dst: r }
-            });
+            return Some(Inline::Pop { dst: reg32(r)? });
         }
         Mnemonic::Inc | Mnemonic::Dec => {
             let dst = match d.ops[0] {
@@ -608,7 +612,10 @@ impl Inline {
         match self {
             Inline::Mov { src: s, .. } => src(&mut v, s),
             Inline::Load { m, .. } | Inline::LoadExt { m, .. } => ea(&mut v, &m.ea),
-            Inline::Push { src } => v.extend([ESP, *src]),
+            Inline::Push { src } => {
+                v.push(ESP);
+                op(&mut v, src);
+            }
             Inline::Pop { .. } => v.push(ESP),
             Inline::Store { src: s, m } => {
                 ea(&mut v, &m.ea);

@@ -319,10 +319,18 @@ fn stack_insns(r: &mut Rng, out: &mut Vec<u8>) {
     // ADD ESP, imm8 (a small multiple of 4, either way)
     out.extend([0x83, 0xc4, ((r.below(9) as i8 - 4) * 4) as u8]);
     for _ in 0..1 + r.below(4) {
-        match r.below(4) {
-            0 => out.push(0x50 | reg(r)),                         // PUSH r32
-            1 => out.push(0x58 | reg(r)),                         // POP r32
-            2 => out.extend([0x89, 0xe0 | reg(r)]),               // MOV r32, ESP
+        match r.below(7) {
+            0 => out.push(0x50 | reg(r)),            // PUSH r32
+            1 => out.push(0x58 | reg(r)),            // POP r32
+            2 => out.extend([0x89, 0xe0 | reg(r)]),  // MOV r32, ESP
+            3 => out.extend([0x6a, r.next() as u8]), // PUSH imm8
+            4 => {
+                out.push(0x68); // PUSH imm32
+                out.extend((r.next() as u32).to_le_bytes());
+            }
+            // PUSH [ESP + disp8] / PUSH [reg + disp8]
+            5 if r.below(2) == 0 => out.extend([0xff, 0x74, 0x24, (r.below(8) * 4) as u8]),
+            5 => out.extend([0xff, 0x70 | reg(r), r.next() as u8]),
             _ => out.extend([0x8d, 0x44 | reg(r) << 3, 0x24, 4]), // LEA r32, [ESP + 4]
         }
     }

@@ -358,10 +358,23 @@ fn emit_inline(
                 dynasm!(a ; .arch aarch64 ; strh W(r), [X(RAM), X(1)]);
             }
         }
-        Inline::Push { src } => {
+        Inline::Push { ref src } => {
             emit_stack_check(a, slow);
+            // A memory operand's value in W4, read first (its address is from ESP
+            // before the push).
+            if let Operand::Mem(m) = src {
+                emit_tlb_lookup(a, rc, m, false, slow);
+                dynasm!(a ; .arch aarch64 ; ldr W(4), [X(RAM), X(1)]);
+            }
             emit_tlb_lookup(a, rc, &stack_ref(-4), true, slow);
-            let r = rc.reg(a, src);
+            let r = match src {
+                Operand::Src(Src::Reg(r)) => rc.reg(a, *r),
+                Operand::Src(Src::Imm(v)) => {
+                    mov_imm32(a, 4, *v);
+                    4
+                }
+                Operand::Mem(_) => 4,
+            };
             dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
             let sp = rc.reg(a, ESP);
             dynasm!(a ; .arch aarch64 ; sub WSP(sp), WSP(sp), #4);

@@ -250,12 +250,26 @@ fn emit_inline(
                 _ => dynasm!(a ; .arch x64 ; mov [rbx + rcx], ax),
             }
         }
-        Inline::Push { src } => {
+        Inline::Push { ref src } => {
             emit_stack_check(a, slow);
+            // A memory operand's value in ESI, read first (its address is from ESP
+            // before the push).
+            if let Operand::Mem(m) = src {
+                emit_tlb_lookup(a, rc, m, false, slow);
+                dynasm!(a ; .arch x64 ; mov esi, [rbx + rcx]);
+            }
             let m = stack_ref(-4);
             emit_tlb_lookup(a, rc, &m, true, slow);
-            let v = rc.reg(a, src);
-            dynasm!(a ; .arch x64 ; mov [rbx + rcx], Rd(v));
+            match src {
+                Operand::Src(Src::Reg(r)) => {
+                    let v = rc.reg(a, *r);
+                    dynasm!(a ; .arch x64 ; mov [rbx + rcx], Rd(v));
+                }
+                Operand::Src(Src::Imm(v)) => {
+                    dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx], *v as i32);
+                }
+                Operand::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rcx], esi),
+            }
             let sp = rc.reg(a, ESP);
             dynasm!(a ; .arch x64 ; sub Rd(sp), 4);
             rc.modified(ESP);
