@@ -1,6 +1,7 @@
 //! Rust functions generated code calls. They never unwind into it: handlers return
 //! `Result`, and nothing here panics on guest behaviour.
 
+use ox86_core::cpu::flags;
 use ox86_core::decode::{DecodedInsn, Handler};
 use ox86_core::{Bus, Cpu};
 
@@ -35,6 +36,22 @@ macro_rules! entry_points {
             let r = handle(cpu, bus, insn);
             cpu.refresh_jit_view();
             r
+        }
+
+        /// The flags as the interpreter leaves them after a ROL (`left` nonzero) or
+        /// ROR of 32 bits whose result is `JitView::rotated`: those before it with CF
+        /// and OF from the result. For slow paths met while an inline rotate's flags
+        /// are not stored (`translate::rotate_flags_dead`).
+        pub extern $abi fn rotate_flags(cpu: &mut Cpu, left: u32) {
+            let r = cpu.jit.rotated;
+            let msb = r >> 31;
+            let (cf, of) = if left != 0 {
+                (r & 1, msb ^ (r & 1))
+            } else {
+                (msb, msb ^ (r >> 30 & 1))
+            };
+            let f = cpu.s.flags.get() & !(flags::CF | flags::OF);
+            cpu.s.flags.set(f | cf * flags::CF | of * flags::OF);
         }
     };
 }

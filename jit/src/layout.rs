@@ -36,6 +36,7 @@ pub(crate) const SLOT_LEN: i32 = offset_of!(ChainSlot, len) as i32;
 pub(crate) const JIT_TLB: i32 = offset_of!(Cpu, jit.tlb) as i32;
 pub(crate) const JIT_FLAT: i32 = offset_of!(Cpu, jit.flat) as i32;
 pub(crate) const JIT_KEY_MODE: i32 = offset_of!(Cpu, jit.key_mode) as i32;
+pub(crate) const JIT_ROTATED: i32 = offset_of!(Cpu, jit.rotated) as i32;
 pub(crate) const TLB_ENTRY: i32 = size_of::<TlbEntry>() as i32;
 pub(crate) const TLB_READ_TAG: i32 = offset_of!(TlbEntry, read_tag) as i32;
 pub(crate) const TLB_WRITE_TAG: i32 = offset_of!(TlbEntry, write_tag) as i32;

@@ -277,6 +277,15 @@ pub(crate) enum Inline {
         shift: u8,
         src: Operand8,
     },
+    /// ROL/ROR r32 by a constant (1-31). Its flags (CF and OF from the result, the rest
+    /// made definite) are not computed inline: where nothing reads them before a later
+    /// instruction records them all, only the result is kept (`JitView::rotated`) for
+    /// slow paths on the way (`rotate_flags_dead`); otherwise it takes the handler.
+    Rotate {
+        dst: i32,
+        left: bool,
+        count: u8,
+    },
     /// IMUL r32, r/m32 (`imm` None: the destination times the source) and IMUL r32,
     /// r/m32, imm (the source times `imm`). `src` is a register or memory.
     Imul {
@@ -335,6 +344,23 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
         Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr | Mnemonic::Sar
     ) {
         return shift_form(d);
+    }
+    if matches!(d.i.mnemonic(), Mnemonic::Rol | Mnemonic::Ror) && d.o32 {
+        let Opd::Reg(r) = d.ops[0] else { return None };
+        let count = match (d.i.op_count(), d.ops[1]) {
+            (1, _) => 1,
+            (_, Opd::Imm(n)) => (n & 31) as u8,
+            _ => return None,
+        };
+        // A count of 0 changes nothing, flags included.
+        return Some(match count {
+            0 => Inline::Nop,
+            _ => Inline::Rotate {
+                dst: reg32(r)?,
+                left: d.i.mnemonic() == Mnemonic::Rol,
+                count,
+            },
+        });
     }
     if d.osz == 1 {
         if let Some(op) = alu_op(d.i.mnemonic()) {
@@ -553,7 +579,7 @@ impl Inline {
             Inline::Shift { bits, .. } => bits - 1,
             _ => 31,
         };
-        if let Inline::ShiftCl { .. } = self {
+        if let Inline::ShiftCl { .. } | Inline::Rotate { .. } = self {
             return None;
         }
         match self.writes_flags() {
@@ -580,7 +606,9 @@ impl Inline {
 
     /// May leave the inline path (for the handler, which may fault).
     pub fn has_slow_path(&self) -> bool {
-        self.touches_memory() || self.reads_flags() || matches!(self, Inline::Rdtsc { .. })
+        self.touches_memory()
+            || self.reads_flags()
+            || matches!(self, Inline::Rdtsc { .. } | Inline::Rotate { .. })
     }
 
     /// The guest registers it reads (`Emitter::prepare` pins them): every register it
@@ -622,7 +650,7 @@ impl Inline {
                 src(&mut v, s);
             }
             Inline::Not { dst } | Inline::Neg { dst } | Inline::SetCc { dst, .. } => v.push(*dst),
-            Inline::Shift { dst, .. } => v.push(*dst),
+            Inline::Shift { dst, .. } | Inline::Rotate { dst, .. } => v.push(*dst),
             Inline::ShiftCl { dst, .. } => v.extend([ECX, *dst]),
             Inline::Cmov { dst, src, .. } => {
                 v.push(*dst);
@@ -899,6 +927,26 @@ pub(crate) fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
     true
 }
 
+/// Whether the flags of ROL/ROR `k` may go unstored: a later inline instruction of the
+/// block records them all before anything reads them, with nothing on the way but inline
+/// instructions that leave the flags alone (their slow paths make the flags definite
+/// first: `Emitter::rotate_flags`) and other rotates (whose CF and OF replace these).
+pub(crate) fn rotate_flags_dead(forms: &[Option<Inline>], k: usize) -> bool {
+    for f in &forms[k + 1..] {
+        let Some(f) = f else { return false };
+        if f.reads_flags() {
+            return false;
+        }
+        if f.overwrites_flags() {
+            return true;
+        }
+        if f.writes_flags().is_some() {
+            return false;
+        }
+    }
+    false
+}
+
 /// Which guest registers the backend's shadow registers hold, in straight-line inline
 /// code, and which of them are newer than the CPU state (dirty). Inline code writes a
 /// guest register to its shadow only; dirty shadows are written back when one is given
@@ -1050,6 +1098,9 @@ pub(crate) trait Emitter<B: Bus> {
     fn prepare(&mut self, f: &Inline);
     /// Write the shadows `regs` marks dirty back to the CPU state.
     fn write_back(&mut self, regs: &RegCache);
+    /// Make the flags definite after an inline ROL (`left`) or ROR whose flags were not
+    /// stored (`helpers::rotate_flags`); clobbers what a helper call does.
+    fn rotate_flags(&mut self, left: bool);
     /// Write back the dirty shadows and forget them all (a handler may change any
     /// register, and the dispatcher and other blocks read the CPU state).
     fn forget_regs(&mut self);
@@ -1098,7 +1149,8 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     let chain_entry = e.offset();
     let mut exits = Vec::new();
     // Slow paths of inline instructions: (label, back label, exit, insn, EIP delta before,
-    // the shadows as it begins, the shadows the inline code goes on with).
+    // the shadows as it begins, the shadows the inline code goes on with, the rotate
+    // whose flags it makes definite first).
     let mut slow_paths = Vec::new();
     let mut delta = 0u32;
     let mut inlined = 0;
@@ -1110,6 +1162,8 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         .collect();
     // What recorded the flags, as far as this block's own code tells.
     let mut known: Option<Rec> = None;
+    // An inline rotate's flags are not stored yet (Some(left)): slow paths fix them.
+    let mut unstored: Option<bool> = None;
     // Static targets: the key of code `delta` bytes from the block's start, if in its page.
     let statics = block.insns.iter().all(|(_, d)| quiet(d));
     let start = block.key & ((1 << 40) - 1);
@@ -1125,7 +1179,10 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         offset += d.len as i64;
         if let Some(f) = &forms[k] {
             let slow = e.label();
-            let keep = f.writes_flags().is_none() || flags_read_after(&forms, k);
+            let keep = match f {
+                Inline::Rotate { .. } => !rotate_flags_dead(&forms, k),
+                _ => f.writes_flags().is_none() || flags_read_after(&forms, k),
+            };
             // What its slow path writes back: the shadows as the instruction begins.
             let begin = f.has_slow_path().then(|| {
                 e.prepare(f);
@@ -1137,14 +1194,23 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
                 e.bind(back);
                 let exit = e.label();
                 exits.push((exit, k as i32));
-                slow_paths.push((slow, back, exit, insn, delta, begin, e.shadows()));
+                let fix = unstored;
+                slow_paths.push((slow, back, exit, insn, delta, begin, e.shadows(), fix));
             }
+            unstored = match *f {
+                Inline::Rotate { left, .. } if !keep => Some(left),
+                // Its handler (the slow path) leaves the flags definite.
+                Inline::Rotate { .. } => None,
+                _ if f.overwrites_flags() => None,
+                _ => unstored,
+            };
             // The handler on the slow path records the same kind of flags.
             known = f.known_after(known);
             delta = delta.wrapping_add(d.len as u32);
             inlined += 1;
             continue;
         }
+        debug_assert!(unstored.is_none(), "rotate_flags_dead stops at helpers");
         if delta != 0 {
             e.add_eip(std::mem::take(&mut delta));
         }
@@ -1179,6 +1245,10 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         known = None;
         e.helper_call(insn, exit);
     }
+    debug_assert!(
+        unstored.is_none(),
+        "rotate_flags_dead stops at the block's end"
+    );
     if delta != 0 {
         e.add_eip(delta);
     }
@@ -1186,10 +1256,13 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     e.chain(block.insns.len() as i32);
     // An instruction off its fast path runs the handler with EIP made exact, then puts
     // EIP back where the inline path leaves it (the delta stays pending).
-    for (slow, back, exit, insn, before, begin, held) in slow_paths {
+    for (slow, back, exit, insn, before, begin, held, fix) in slow_paths {
         let after = before.wrapping_add(insn.1.len as u32);
         e.bind(slow);
         e.write_back(&begin);
+        if let Some(left) = fix {
+            e.rotate_flags(left);
+        }
         if before != 0 {
             e.add_eip(before);
         }

@@ -248,10 +248,26 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
-/// SHL/SHR/SAR of a register by imm8 (any count, 0 and over 31 included), by 1 or by
+/// ROL/ROR r32 by imm8 or 1, or SHL/SHR/SAR of a register by imm8 (any count, 0 and over 31 included), by 1 or by
 /// CL; now and then NEG, MOV r8, r8 or MOV r8, imm8 instead.
 fn inline_insn_shift(r: &mut Rng, out: &mut Vec<u8>) {
     let reg = r.below(8) as u8;
+    // ROL/ROR r32 by imm8 or by 1 (their flags stay unstored until overwritten).
+    if r.below(4) == 0 {
+        let rotate = 0xc0 | (r.below(2) as u8) << 3 | reg;
+        match r.below(3) {
+            0 => out.extend([0xd1, rotate]),
+            _ => out.extend([0xc1, rotate, r.below(40) as u8]),
+        }
+        // Often a load or store (which may fault while the flags are unstored), then
+        // an ALU operation that records all the flags again, as rotate-heavy code has.
+        if r.below(3) == 0 {
+            out.extend([if r.below(2) == 0 { 0x89 } else { 0x8b }, mem_modrm(r)]);
+            out.push(r.next() as u8);
+            out.extend([(r.below(8) as u8) << 3 | 1, 0xc0 | r.below(64) as u8]);
+        }
+        return;
+    }
     match r.below(8) {
         7 => out.extend([0x0f, 0x31]),
         4 => out.extend([0xd3, 0xe0 | [0, 8, 24][r.below(3) as usize] | reg]),
@@ -679,9 +695,9 @@ fn machine(mode: Mode, r: &mut Rng, code: &[u8]) -> (Cpu, RamBus) {
             cpu.enter_flat32(gdt, CODE0, DATA0, CODE);
             let ds = data_segment(r, m, dpl);
             // FS and GS: mostly flat, else varied as DS is, or null (accesses fault).
-            let fs_gs = [0, 1].map(|_| match r.below(4) {
-                0 | 1 => data_segment(r, m, dpl),
-                2 => Some(Segment::default()),
+            let fs_gs = [0, 1].map(|_| match r.below(8) {
+                0..=3 => data_segment(r, m, dpl),
+                4 => Some(Segment::default()),
                 _ => None,
             });
             let s = &mut cpu.s;

@@ -122,6 +122,9 @@ pub struct JitView {
     /// writable, expand-up data segment, whatever its base and limit (inline code then
     /// checks the limit itself).
     pub flat: u32,
+    /// The result of the last inline ROL/ROR whose flags generated code has not stored:
+    /// they follow from it (`helpers::rotate_flags`) where a slow path needs them.
+    pub rotated: u32,
 }
 
 impl Cpu {
@@ -207,6 +210,7 @@ impl Cpu {
             tlb: self.tlb.sets[user as usize].as_ptr() as usize,
             key_mode: crate::decode::cache::block_key(0, self.s.code32(), self.is_286()),
             flat,
+            rotated: self.jit.rotated,
         };
     }
 

@@ -24,7 +24,7 @@ use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
 use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
-use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
+use crate::helpers::{rotate_flags, run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
@@ -493,6 +493,21 @@ fn emit_inline(
             );
             rc.store(a, translate::EAX, 0);
             rc.store(a, translate::EDX, 2);
+        }
+        Inline::Rotate { dst, left, count } => {
+            if keep_flags {
+                dynasm!(a ; .arch aarch64 ; b =>slow);
+                return;
+            }
+            rc.load(a, dst, 0);
+            let right = if left {
+                32 - count as u32
+            } else {
+                count as u32
+            };
+            dynasm!(a ; .arch aarch64 ; ror W(0), W(0), #right);
+            rc.store(a, dst, 0);
+            cpu(a, Mem::Str32, 0, JIT_ROTATED);
         }
         Inline::Neg { dst } => {
             rc.load(a, dst, 1);
@@ -1359,6 +1374,13 @@ impl<B: Bus> Emitter<B> for A64 {
 
     fn write_back(&mut self, regs: &translate::RegCache) {
         write_back(&mut self.a, regs);
+    }
+
+    fn rotate_flags(&mut self, left: bool) {
+        let a = &mut self.a;
+        dynasm!(a ; .arch aarch64 ; mov X(0), X(CPU) ; movz W(1), #left as u32);
+        mov_imm64(a, IP0, rotate_flags as *const () as u64);
+        dynasm!(a ; .arch aarch64 ; blr X(IP0));
     }
 
     fn forget_regs(&mut self) {

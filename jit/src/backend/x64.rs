@@ -20,7 +20,7 @@ use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
 use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
-use crate::helpers::{run_handler, run_handler_view, END_BLOCK};
+use crate::helpers::{rotate_flags, run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
@@ -383,6 +383,20 @@ fn emit_inline(
             );
             rc.store(a, translate::EAX, EAX);
             rc.store(a, translate::EDX, EDX);
+        }
+        Inline::Rotate { dst, left, count } => {
+            if keep_flags {
+                dynasm!(a ; .arch x64 ; jmp =>slow);
+                return;
+            }
+            rc.load(a, dst, EAX);
+            if left {
+                dynasm!(a ; .arch x64 ; rol eax, count as i8);
+            } else {
+                dynasm!(a ; .arch x64 ; ror eax, count as i8);
+            }
+            rc.store(a, dst, EAX);
+            dynasm!(a ; .arch x64 ; mov [r12 + JIT_ROTATED], eax);
         }
         Inline::Neg { dst } => {
             rc.load(a, dst, ECX);
@@ -1209,6 +1223,16 @@ impl<B: Bus> Emitter<B> for X64 {
 
     fn write_back(&mut self, regs: &translate::RegCache) {
         write_back(&mut self.a, regs);
+    }
+
+    fn rotate_flags(&mut self, left: bool) {
+        dynasm!(self.a
+            ; .arch x64
+            ; mov rdi, r12
+            ; mov esi, left as i32
+            ; mov rax, QWORD rotate_flags as *const () as i64
+            ; call rax
+        );
     }
 
     fn forget_regs(&mut self) {
