@@ -177,6 +177,8 @@ pub(crate) enum Inline {
         m: MemRef,
         signed: bool,
     },
+    /// LEAVE on a 32-bit stack: ESP = EBP + 4, EBP = SS:[EBP].
+    Leave,
     /// PUSH r32/imm/m32 and POP r32 on a 32-bit stack.
     Push {
         src: Operand,
@@ -184,7 +186,7 @@ pub(crate) enum Inline {
     Pop {
         dst: i32,
     },
-    /// MOV m32, r32/imm32.
+    /// MOV m32, r32/imm32; MOV m8/m16, imm (`m.size`).
     Store {
         src: Src,
         m: MemRef,
@@ -413,6 +415,10 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                     m: m()?,
                 })
             }
+            (Opd::Mem, Opd::Imm(v)) => Some(Inline::Store {
+                src: Src::Imm(v),
+                m: m()?,
+            }),
             _ => None,
         };
     }
@@ -495,6 +501,7 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
             let Opd::Reg(r) = d.ops[0] else { return None };
             return Some(Inline::Pop { dst: reg32(r)? });
         }
+        Mnemonic::Leave => return Some(Inline::Leave),
         Mnemonic::Inc | Mnemonic::Dec => {
             let dst = match d.ops[0] {
                 Opd::Reg(r) => Operand::Src(Src::Reg(reg32(r)?)),
@@ -645,6 +652,7 @@ impl Inline {
                 op(&mut v, src);
             }
             Inline::Pop { .. } => v.push(ESP),
+            Inline::Leave => v.push(EBP),
             Inline::Store { src: s, m } => {
                 ea(&mut v, &m.ea);
                 src(&mut v, s);
@@ -701,7 +709,7 @@ impl Inline {
             Inline::Alu8 { dst, src, .. } => {
                 matches!(dst, Operand8::Mem(_)) || matches!(src, Operand8::Mem(_))
             }
-            Inline::Push { .. } | Inline::Pop { .. } => true,
+            Inline::Push { .. } | Inline::Pop { .. } | Inline::Leave => true,
             Inline::Alu { dst, src, .. } => {
                 matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
             }
@@ -715,6 +723,7 @@ pub(crate) const EAX: i32 = REGS;
 pub(crate) const ECX: i32 = REGS + 4;
 pub(crate) const EDX: i32 = REGS + 2 * 4;
 pub(crate) const ESP: i32 = REGS + 4 * 4;
+pub(crate) const EBP: i32 = REGS + 5 * 4;
 
 /// The flag records `emit_cf` finds CF in, inline, when the block's own code does not
 /// tell what recorded the flags (besides the kinds that keep CF in `bits`).
@@ -752,6 +761,19 @@ pub(crate) fn stack_ref(disp: i32) -> MemRef {
             base: Some(ESP),
             index: None,
             disp: disp as u32,
+        },
+    }
+}
+
+/// SS:[EBP], where LEAVE finds the frame pointer to restore.
+pub(crate) fn frame_ref() -> MemRef {
+    MemRef {
+        size: 4,
+        seg: Seg::Ss,
+        ea: Ea {
+            base: Some(EBP),
+            index: None,
+            disp: 0,
         },
     }
 }

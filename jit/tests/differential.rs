@@ -203,9 +203,14 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
                 out.push(r.next() as u8);
             }
             0 => {
-                // The reg field of C7 must be 0.
-                out.extend([0xc7, mem_modrm(r) & !0x38, r.next() as u8]);
-                out.extend((r.next() as u32).to_le_bytes());
+                // MOV [reg + disp8], imm32/imm16/imm8 (the reg field of C6/C7 must be 0)
+                let size = r.pick(&[4, 2, 1]);
+                if size == 2 {
+                    out.push(0x66);
+                }
+                let op = if size == 1 { 0xc6 } else { 0xc7 };
+                out.extend([op, mem_modrm(r) & !0x38, r.next() as u8]);
+                out.extend(&(r.next() as u32).to_le_bytes()[..size as usize]);
             }
             1 => out.extend([0xf7, 0xd0 | r.below(8) as u8]),
             _ => {
@@ -347,6 +352,8 @@ fn stack_insns(r: &mut Rng, out: &mut Vec<u8>) {
             // PUSH [ESP + disp8] / PUSH [reg + disp8]
             5 if r.below(2) == 0 => out.extend([0xff, 0x74, 0x24, (r.below(8) * 4) as u8]),
             5 => out.extend([0xff, 0x70 | reg(r), r.next() as u8]),
+            // MOV EBP, ESP; PUSH imm8; LEAVE
+            6 => out.extend([0x89, 0xe5, 0x6a, r.next() as u8, 0xc9]),
             _ => out.extend([0x8d, 0x44 | reg(r) << 3, 0x24, 4]), // LEA r32, [ESP + 4]
         }
     }

@@ -27,9 +27,9 @@ use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{rotate_flags, run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
-    Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE, RUNTIME_RECORDS,
-    SHADOWS,
+    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef,
+    Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE,
+    RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::aarch64::Aarch64Relocation>;
@@ -380,6 +380,15 @@ fn emit_inline(
             dynasm!(a ; .arch aarch64 ; sub WSP(sp), WSP(sp), #4);
             rc.modified(ESP);
         }
+        Inline::Leave => {
+            emit_stack_check(a, slow);
+            emit_tlb_lookup(a, rc, &frame_ref(), false, slow);
+            dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
+            let bp = rc.reg(a, translate::EBP);
+            dynasm!(a ; .arch aarch64 ; add WSP(2), WSP(bp), #4);
+            rc.store(a, ESP, 2);
+            rc.store(a, translate::EBP, 0);
+        }
         Inline::Pop { dst } => {
             emit_stack_check(a, slow);
             emit_tlb_lookup(a, rc, &stack_ref(0), false, slow);
@@ -398,7 +407,11 @@ fn emit_inline(
                     0
                 }
             };
-            dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
+            match m.size {
+                1 => dynasm!(a ; .arch aarch64 ; strb W(r), [X(RAM), X(1)]),
+                2 => dynasm!(a ; .arch aarch64 ; strh W(r), [X(RAM), X(1)]),
+                _ => dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]),
+            }
         }
         Inline::Ext {
             dst,

@@ -23,9 +23,9 @@ use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{rotate_flags, run_handler, run_handler_view, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, changes_view, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef, Operand,
-    Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE, RUNTIME_RECORDS,
-    SHADOWS,
+    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef,
+    Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE,
+    RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -274,6 +274,14 @@ fn emit_inline(
             dynasm!(a ; .arch x64 ; sub Rd(sp), 4);
             rc.modified(ESP);
         }
+        Inline::Leave => {
+            emit_stack_check(a, slow);
+            emit_tlb_lookup(a, rc, &frame_ref(), false, slow);
+            let bp = rc.reg(a, translate::EBP);
+            dynasm!(a ; .arch x64 ; lea edx, [Rq(bp) + 4] ; mov eax, [rbx + rcx]);
+            rc.store(a, ESP, EDX);
+            rc.store(a, translate::EBP, EAX);
+        }
         Inline::Pop { dst } => {
             emit_stack_check(a, slow);
             let m = stack_ref(0);
@@ -290,7 +298,11 @@ fn emit_inline(
                     let h = rc.reg(a, r);
                     dynasm!(a ; .arch x64 ; mov [rbx + rcx], Rd(h));
                 }
-                Src::Imm(v) => dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx], v as i32),
+                Src::Imm(v) => match m.size {
+                    1 => dynasm!(a ; .arch x64 ; mov BYTE [rbx + rcx], v as i8),
+                    2 => dynasm!(a ; .arch x64 ; mov WORD [rbx + rcx], v as i16),
+                    _ => dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx], v as i32),
+                },
             }
         }
         Inline::Ext {
