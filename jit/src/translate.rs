@@ -279,6 +279,11 @@ pub(crate) enum Inline {
         shift: u8,
         src: Operand8,
     },
+    /// DIV r/m32: EDX:EAX by the source, flags untouched; a zero divisor or a quotient
+    /// past 32 bits takes the handler (#DE).
+    Div {
+        src: Operand,
+    },
     /// ROL/ROR r32 by a constant (1-31). Its flags (CF and OF from the result, the rest
     /// made definite) are not computed inline: where nothing reads them before a later
     /// instruction records them all, only the result is kept (`JitView::rotated`) for
@@ -513,6 +518,14 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
                 dec: d.i.mnemonic() == Mnemonic::Dec,
             });
         }
+        Mnemonic::Div => {
+            let src = match d.ops[0] {
+                Opd::Mem => Operand::Mem(mem_ref(d).filter(|m| m.size == 4)?),
+                Opd::Reg(s) => Operand::Src(Src::Reg(reg32(s)?)),
+                _ => return None,
+            };
+            return Some(Inline::Div { src });
+        }
         Mnemonic::Imul if d.i.op_count() >= 2 => {
             let Opd::Reg(r) = d.ops[0] else { return None };
             let src = match d.ops[1] {
@@ -615,7 +628,10 @@ impl Inline {
     pub fn has_slow_path(&self) -> bool {
         self.touches_memory()
             || self.reads_flags()
-            || matches!(self, Inline::Rdtsc { .. } | Inline::Rotate { .. })
+            || matches!(
+                self,
+                Inline::Rdtsc { .. } | Inline::Rotate { .. } | Inline::Div { .. }
+            )
     }
 
     /// The guest registers it reads (`Emitter::prepare` pins them): every register it
@@ -693,6 +709,10 @@ impl Inline {
                 }
                 op(&mut v, src);
             }
+            Inline::Div { src } => {
+                v.extend([EAX, EDX]);
+                op(&mut v, src);
+            }
             Inline::Nop | Inline::Rdtsc { .. } => {}
         }
         v.sort_unstable();
@@ -713,7 +733,7 @@ impl Inline {
             Inline::Alu { dst, src, .. } => {
                 matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
             }
-            Inline::Imul { src, .. } => matches!(src, Operand::Mem(_)),
+            Inline::Imul { src, .. } | Inline::Div { src } => matches!(src, Operand::Mem(_)),
             _ => false,
         }
     }

@@ -257,6 +257,19 @@ fn inline_insn(r: &mut Rng, out: &mut Vec<u8>) {
 /// CL; now and then NEG, MOV r8, r8 or MOV r8, imm8 instead.
 fn inline_insn_shift(r: &mut Rng, out: &mut Vec<u8>) {
     let reg = r.below(8) as u8;
+    // XOR EDX, EDX; DIV r32 / DIV dword [reg + disp8] (DIV EDX faults: #DE), now and
+    // then without the XOR (the quotient may not fit: #DE).
+    if r.below(8) == 0 {
+        if r.below(8) != 0 {
+            out.extend([0x31, 0xd2]);
+        }
+        if r.below(4) != 0 {
+            out.extend([0xf7, 0xf0 | reg]);
+        } else {
+            out.extend([0xf7, mem_modrm(r) & !0x38 | 6 << 3, r.next() as u8]);
+        }
+        return;
+    }
     // ROL/ROR r32 by imm8 or by 1 (their flags stay unstored until overwritten).
     if r.below(4) == 0 {
         let rotate = 0xc0 | (r.below(2) as u8) << 3 | reg;

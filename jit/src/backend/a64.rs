@@ -507,6 +507,28 @@ fn emit_inline(
             rc.store(a, translate::EAX, 0);
             rc.store(a, translate::EDX, 2);
         }
+        Inline::Div { ref src } => {
+            match src {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch aarch64 ; ldr W(1), [X(RAM), X(1)]);
+                }
+                Operand::Src(s) => load_src(a, rc, s),
+            }
+            // The quotient fits 32 bits exactly when EDX is below the divisor.
+            dynasm!(a ; .arch aarch64 ; cbz W(1), =>slow);
+            rc.load(a, translate::EDX, 2);
+            dynasm!(a ; .arch aarch64 ; cmp W(2), W(1) ; b.hs =>slow);
+            rc.load(a, translate::EAX, 0);
+            dynasm!(a
+                ; .arch aarch64
+                ; orr X(0), X(0), X(2), lsl #32
+                ; udiv X(3), X(0), X(1)
+                ; msub X(4), X(3), X(1), X(0)
+            );
+            rc.store(a, translate::EAX, 3);
+            rc.store(a, translate::EDX, 4);
+        }
         Inline::Rotate { dst, left, count } => {
             if keep_flags {
                 dynasm!(a ; .arch aarch64 ; b =>slow);

@@ -396,6 +396,23 @@ fn emit_inline(
             rc.store(a, translate::EAX, EAX);
             rc.store(a, translate::EDX, EDX);
         }
+        Inline::Div { ref src } => {
+            match src {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                }
+                Operand::Src(s) => load_src(a, rc, s),
+            }
+            // The quotient fits 32 bits exactly when EDX is below the divisor.
+            dynasm!(a ; .arch x64 ; test ecx, ecx ; jz =>slow);
+            rc.load(a, translate::EDX, EDX);
+            dynasm!(a ; .arch x64 ; cmp edx, ecx ; jae =>slow);
+            rc.load(a, translate::EAX, EAX);
+            dynasm!(a ; .arch x64 ; div ecx);
+            rc.store(a, translate::EAX, EAX);
+            rc.store(a, translate::EDX, EDX);
+        }
         Inline::Rotate { dst, left, count } => {
             if keep_flags {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
