@@ -1086,8 +1086,9 @@ impl RegCache {
         self.dirty |= 1 << i;
     }
 
-    /// Keep shadow `i` for its register until `unpin`.
-    pub fn pin(&mut self, i: usize) {
+    /// Keep the shadow of guest register `off` (held) for it until `unpin`.
+    pub fn pin(&mut self, off: i32) {
+        let i = self.find(off).expect("a pinned register is held");
         self.pinned |= 1 << i;
     }
 

@@ -1402,8 +1402,7 @@ impl<B: Bus> Emitter<B> for A64 {
     fn prepare(&mut self, f: &Inline) {
         for off in f.reads() {
             self.rc.reg(&mut self.a, off);
-            let i = self.rc.0.find(off).expect("just loaded");
-            self.rc.0.pin(i);
+            self.rc.0.pin(off);
         }
     }
 

@@ -1245,8 +1245,7 @@ impl<B: Bus> Emitter<B> for X64 {
     fn prepare(&mut self, f: &Inline) {
         for off in f.reads() {
             self.rc.reg(&mut self.a, off);
-            let i = self.rc.0.find(off).expect("just loaded");
-            self.rc.0.pin(i);
+            self.rc.0.pin(off);
         }
     }
 
