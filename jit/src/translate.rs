@@ -1081,8 +1081,9 @@ impl RegCache {
         (i, evicted)
     }
 
-    /// Shadow `i` now holds a value the CPU state does not have yet.
-    pub fn set_dirty(&mut self, i: usize) {
+    /// The shadow of guest register `off` (held) now has a value the CPU state does not.
+    pub fn set_dirty(&mut self, off: i32) {
+        let i = self.find(off).expect("a changed register is held");
         self.dirty |= 1 << i;
     }
 
@@ -1136,9 +1137,15 @@ pub(crate) trait Emitter<B: Bus> {
     /// `before` is what recorded the flags before it, when known; `keep_flags` false when
     /// later code of the block overwrites them unread.
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep_flags: bool);
+    /// Load guest register `off`'s shadow and keep it for `off` until `inline` ends.
+    fn pin(&mut self, off: i32);
     /// Before `inline` of a form with a slow path: load and pin the shadows of the
     /// registers it reads (`Inline::reads`); `inline` unpins them.
-    fn prepare(&mut self, f: &Inline);
+    fn prepare(&mut self, f: &Inline) {
+        for off in f.reads() {
+            self.pin(off);
+        }
+    }
     /// Write the shadows `regs` marks dirty back to the CPU state.
     fn write_back(&mut self, regs: &RegCache);
     /// Make the flags definite after an inline ROL (`left`) or ROR whose flags were not

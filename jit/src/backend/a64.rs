@@ -184,13 +184,7 @@ impl RegCache {
     fn store(&mut self, a: &mut Asm, off: i32, src: u32) {
         let h = self.take(a, off);
         dynasm!(a ; .arch aarch64 ; mov W(h), W(src));
-        self.modified(off);
-    }
-
-    /// Guest register `off`'s shadow was changed in place.
-    fn modified(&mut self, off: i32) {
-        let i = self.0.find(off).expect("a shadow changed in place is held");
-        self.0.set_dirty(i);
+        self.0.set_dirty(off);
     }
 
     /// A shadow for guest register `off` (its old value, if dirty, written back).
@@ -378,7 +372,7 @@ fn emit_inline(
             dynasm!(a ; .arch aarch64 ; str W(r), [X(RAM), X(1)]);
             let sp = rc.reg(a, ESP);
             dynasm!(a ; .arch aarch64 ; sub WSP(sp), WSP(sp), #4);
-            rc.modified(ESP);
+            rc.0.set_dirty(ESP);
         }
         Inline::Leave => {
             emit_stack_check(a, slow);
@@ -395,7 +389,7 @@ fn emit_inline(
             dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
             let sp = rc.reg(a, ESP);
             dynasm!(a ; .arch aarch64 ; add WSP(sp), WSP(sp), #4);
-            rc.modified(ESP);
+            rc.0.set_dirty(ESP);
             rc.store(a, dst, 0);
         }
         Inline::Store { ref src, ref m } => {
@@ -1399,11 +1393,9 @@ impl<B: Bus> Emitter<B> for A64 {
         self.rc.0.unpin();
     }
 
-    fn prepare(&mut self, f: &Inline) {
-        for off in f.reads() {
-            self.rc.reg(&mut self.a, off);
-            self.rc.0.pin(off);
-        }
+    fn pin(&mut self, off: i32) {
+        self.rc.reg(&mut self.a, off);
+        self.rc.0.pin(off);
     }
 
     fn write_back(&mut self, regs: &translate::RegCache) {

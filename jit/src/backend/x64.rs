@@ -67,13 +67,7 @@ impl RegCache {
     fn store(&mut self, a: &mut Asm, off: i32, src: u8) {
         let h = self.take(a, off);
         dynasm!(a ; .arch x64 ; mov Rd(h), Rd(src));
-        self.modified(off);
-    }
-
-    /// Guest register `off`'s shadow was changed in place.
-    fn modified(&mut self, off: i32) {
-        let i = self.0.find(off).expect("a shadow changed in place is held");
-        self.0.set_dirty(i);
+        self.0.set_dirty(off);
     }
 
     /// A shadow for guest register `off` (its old value, if dirty, written back).
@@ -272,7 +266,7 @@ fn emit_inline(
             }
             let sp = rc.reg(a, ESP);
             dynasm!(a ; .arch x64 ; sub Rd(sp), 4);
-            rc.modified(ESP);
+            rc.0.set_dirty(ESP);
         }
         Inline::Leave => {
             emit_stack_check(a, slow);
@@ -288,7 +282,7 @@ fn emit_inline(
             emit_tlb_lookup(a, rc, &m, false, slow);
             let sp = rc.reg(a, ESP);
             dynasm!(a ; .arch x64 ; mov eax, [rbx + rcx] ; add Rd(sp), 4);
-            rc.modified(ESP);
+            rc.0.set_dirty(ESP);
             rc.store(a, dst, EAX);
         }
         Inline::Store { ref src, ref m } => {
@@ -1242,11 +1236,9 @@ impl<B: Bus> Emitter<B> for X64 {
         self.rc.0.unpin();
     }
 
-    fn prepare(&mut self, f: &Inline) {
-        for off in f.reads() {
-            self.rc.reg(&mut self.a, off);
-            self.rc.0.pin(off);
-        }
+    fn pin(&mut self, off: i32) {
+        self.rc.reg(&mut self.a, off);
+        self.rc.0.pin(off);
     }
 
     fn write_back(&mut self, regs: &translate::RegCache) {
