@@ -61,6 +61,17 @@ entry_points!("sysv64");
 #[cfg(target_arch = "aarch64")]
 entry_points!("C");
 
+/// End chaining at the next block boundary if the bus requests an interrupt the guest
+/// takes now. Only instructions can raise a request inside a run (device time moves
+/// between runs) and only instructions can set IF, so the dispatcher's entry and every
+/// helper call are where this can become true; generated code tests just the budget.
+#[inline(always)]
+pub fn note_interrupt<B: Bus>(cpu: &mut Cpu, bus: &mut B) {
+    if cpu.s.flags.bits & flags::IF != 0 && bus.interrupt_pending() {
+        cpu.chain_end = 0;
+    }
+}
+
 #[inline(always)]
 fn handle<B: Bus>(cpu: &mut Cpu, bus: &mut B, insn: &(Handler<B>, DecodedInsn)) -> u32 {
     let (h, d) = insn;
@@ -68,9 +79,7 @@ fn handle<B: Bus>(cpu: &mut Cpu, bus: &mut B, insn: &(Handler<B>, DecodedInsn)) 
     let mask = if cpu.s.code32() { u32::MAX } else { 0xffff };
     cpu.s.eip = start.wrapping_add(d.len as u32) & mask;
     let r = h(cpu, bus, d);
-    // Only instructions can raise an interrupt request inside a run (device time moves
-    // between runs): chained code reads this instead of asking the bus.
-    cpu.intr_seen = bus.interrupt_pending();
+    note_interrupt(cpu, bus);
     match r {
         Ok(()) if cpu.block_ending() => END_BLOCK,
         Ok(()) => CONTINUE,

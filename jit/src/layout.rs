@@ -24,7 +24,6 @@ pub(crate) const SEG_LIMIT: i32 = offset_of!(Segment, limit) as i32;
 pub(crate) const FLAGS_BITS: i32 = offset_of!(Cpu, s.flags.bits) as i32;
 pub(crate) const INSNS: i32 = offset_of!(Cpu, stats.instructions) as i32;
 pub(crate) const CHAIN_END: i32 = offset_of!(Cpu, chain_end) as i32;
-pub(crate) const INTR_SEEN: i32 = offset_of!(Cpu, intr_seen) as i32;
 pub(crate) const CR4: i32 = offset_of!(Cpu, s.cr4) as i32;
 pub(crate) const IDLE: i32 = offset_of!(Cpu, stats.idle) as i32;
 pub(crate) const TSC_OFFSET: i32 = offset_of!(Cpu, s.tsc_offset) as i32;

@@ -123,7 +123,7 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
             let chain_entry = self.cache.addr(chain_entry);
             self.links
                 .enter(block.key, chain_entry, block.insns.len(), code.get());
-            cpu.intr_seen = bus.interrupt_pending();
+            helpers::note_interrupt(cpu, bus);
             cpu.refresh_jit_view();
             let r = backend::host::call(self.cache.addr(entry), cpu, bus, &self.links);
             Exception::from_bits(r)

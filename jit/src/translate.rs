@@ -861,6 +861,9 @@ pub(crate) struct Targets {
     pub next: Option<u64>,
     /// The block's own key: a branch back to its start loops inside the host code.
     pub own: u64,
+    /// What EIP still lacks to be this instruction's: the bytes of the inline
+    /// instructions before it, added on the way out (or before its handler).
+    pub eip_delta: u32,
 }
 
 /// Whether the instruction, run through its handler, leaves the mapping of the code
@@ -1167,9 +1170,11 @@ pub(crate) trait Emitter<B: Bus> {
     /// ended the block unless `JitView::flat` still has every bit of `mask`
     /// (`RegCache::flat_mask`), which the inline code after it takes for granted.
     fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel);
-    /// A block-ending Jcc on condition `cc`, flags from `known` if known; EIP exact.
+    /// A block-ending Jcc on condition `cc`, flags from `known` if known; EIP short of
+    /// exact by `to.eip_delta`.
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets);
-    /// A block-ending JMP, CALL or RET (`to.taken` its target); EIP exact.
+    /// A block-ending JMP, CALL or RET (`to.taken` its target); EIP short of exact by
+    /// `to.eip_delta`.
     fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets);
     /// Jump to `l`.
     fn jump(&mut self, l: DynamicLabel);
@@ -1261,9 +1266,6 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
             continue;
         }
         debug_assert!(unstored.is_none(), "rotate_flags_dead stops at helpers");
-        if delta != 0 {
-            e.add_eip(std::mem::take(&mut delta));
-        }
         e.forget_regs();
         let exit = e.label();
         exits.push((exit, k as i32));
@@ -1274,11 +1276,13 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
                 taken: key_at(at + d.len as i64 + d.rel as i32 as i64),
                 next: key_at(at + d.len as i64),
                 own: block.key,
+                eip_delta: delta,
             };
             if d.i.flow_control() == FlowControl::ConditionalBranch {
                 if let Some(cc) = host_cc(d) {
                     e.jcc(insn, cc, known, exit, to);
                     inlined += 1;
+                    delta = 0;
                     continue;
                 }
             }
@@ -1289,8 +1293,12 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
                 };
                 e.branch(insn, b, exit, to);
                 inlined += 1;
+                delta = 0;
                 continue;
             }
+        }
+        if delta != 0 {
+            e.add_eip(std::mem::take(&mut delta));
         }
         known = None;
         e.helper_call(insn, exit);

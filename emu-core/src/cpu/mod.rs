@@ -94,11 +94,9 @@ pub struct Cpu {
     /// The breakpoint execution stopped at.
     pub debug_break_hit: Option<u32>,
     /// For generated code: chained blocks may run while the retired-instruction count
-    /// stays at or below this (0: every block returns to the dispatcher).
+    /// stays at or below this (0: every block returns to the dispatcher, as after an
+    /// interrupt request the guest takes now).
     pub chain_end: u64,
-    /// For generated code: the bus's interrupt request as last seen (the dispatcher and
-    /// every helper call refresh it; nothing else can raise one inside a run).
-    pub intr_seen: bool,
     /// For generated code: what it would otherwise recompute at every access.
     pub jit: JitView,
 }
@@ -144,7 +142,6 @@ impl Cpu {
             debug_break_skip: None,
             debug_break_hit: None,
             chain_end: 0,
-            intr_seen: false,
             jit: JitView::default(),
         }
     }

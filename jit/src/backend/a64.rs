@@ -17,7 +17,7 @@
 use std::mem::size_of;
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
-use ox86_core::cpu::flags::{LazyOp, CF, IF};
+use ox86_core::cpu::flags::{LazyOp, CF};
 use ox86_core::cpu::state::{attr, Seg, CR4_TSD};
 use ox86_core::decode::Block;
 use ox86_core::mmu::tlb::ENTRIES;
@@ -46,7 +46,6 @@ const SHADOW_REGS: [u32; SHADOWS] = [23, 24, 25, 26, 27, 28];
 /// The loads and stores generated code makes: width and direction.
 #[derive(Clone, Copy)]
 enum Mem {
-    Ldrb,
     Ldrh,
     Ldr32,
     Ldr64,
@@ -58,7 +57,6 @@ enum Mem {
 impl Mem {
     fn scale(self) -> u32 {
         match self {
-            Mem::Ldrb => 0,
             Mem::Ldrh | Mem::Strh => 1,
             Mem::Ldr32 | Mem::Str32 => 2,
             Mem::Ldr64 | Mem::Str64 => 3,
@@ -73,7 +71,6 @@ fn mem(a: &mut Asm, m: Mem, rt: u32, base: u32, off: i32) {
     let off_u = off as u32;
     if off >= 0 && off_u.trailing_zeros() >= s && off_u >> s < 4096 {
         match m {
-            Mem::Ldrb => dynasm!(a ; .arch aarch64 ; ldrb W(rt), [X(base), #off_u]),
             Mem::Ldrh => dynasm!(a ; .arch aarch64 ; ldrh W(rt), [X(base), #off_u]),
             Mem::Ldr32 => dynasm!(a ; .arch aarch64 ; ldr W(rt), [X(base), #off_u]),
             Mem::Ldr64 => dynasm!(a ; .arch aarch64 ; ldr X(rt), [X(base), #off_u]),
@@ -85,7 +82,6 @@ fn mem(a: &mut Asm, m: Mem, rt: u32, base: u32, off: i32) {
     }
     mov_imm64(a, IP0, off as i64 as u64);
     match m {
-        Mem::Ldrb => dynasm!(a ; .arch aarch64 ; ldrb W(rt), [X(base), X(IP0)]),
         Mem::Ldrh => dynasm!(a ; .arch aarch64 ; ldrh W(rt), [X(base), X(IP0)]),
         Mem::Ldr32 => dynasm!(a ; .arch aarch64 ; ldr W(rt), [X(base), X(IP0)]),
         Mem::Ldr64 => dynasm!(a ; .arch aarch64 ; ldr X(rt), [X(base), X(IP0)]),
@@ -1228,8 +1224,6 @@ fn emit_go(a: &mut Asm, to: &Targets, key: Option<u64>, checked: bool) {
 /// interrupts are checked (see the x86-64 backend's `emit_loop` for why that is enough).
 fn emit_loop(a: &mut Asm, len: u32) {
     emit_retire(a, len);
-    cpu(a, Mem::Ldrb, 3, INTR_SEEN);
-    dynasm!(a ; .arch aarch64 ; cbnz W(3), ->irq);
     emit_add_x0(a, len);
     cpu(a, Mem::Ldr64, 3, CHAIN_END);
     dynasm!(a ; .arch aarch64 ; cmp X(0), X(3) ; b.hi ->out);
@@ -1262,8 +1256,6 @@ fn emit_add_x0(a: &mut Asm, len: u32) {
 fn emit_static_chain(a: &mut Asm, len: u32, key: u64, checked: bool) {
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     emit_retire(a, len);
-    cpu(a, Mem::Ldrb, 0, INTR_SEEN);
-    dynasm!(a ; .arch aarch64 ; cbnz W(0), ->irq);
     if !checked {
         cpu(a, Mem::Ldr32, 0, EIP);
         cpu(a, Mem::Ldr32, 3, cs_limit);
@@ -1304,8 +1296,6 @@ fn emit_chain(a: &mut Asm, len: u32) {
     const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
     let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
     emit_retire(a, len);
-    cpu(a, Mem::Ldrb, 0, INTR_SEEN);
-    dynasm!(a ; .arch aarch64 ; cbnz W(0), ->irq ; ->lookup:);
     cpu(a, Mem::Ldr32, 0, EIP);
     cpu(a, Mem::Ldr32, 3, cs_seg + SEG_LIMIT);
     dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi ->out);
@@ -1331,12 +1321,8 @@ fn emit_chain(a: &mut Asm, len: u32) {
         ; add XSP(2), XSP(2), #SLOTS as u32
     );
     emit_slot_enter(a);
-    dynasm!(a ; .arch aarch64 ; ->irq:);
-    cpu(a, Mem::Ldr32, 3, FLAGS_BITS);
     dynasm!(a
         ; .arch aarch64
-        ; tst W(3), #IF
-        ; b.eq ->lookup
         ; ->out:
         ; movz X(0), #0
         ; ->leave:
@@ -1447,10 +1433,16 @@ impl<B: Bus> Emitter<B> for A64 {
     }
 
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {
+        if to.eip_delta != 0 {
+            emit_add_eip(&mut self.a, to.eip_delta);
+        }
         emit_jcc::<B>(&mut self.a, insn, cc, known, exit, to);
     }
 
     fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
+        if to.eip_delta != 0 {
+            emit_add_eip(&mut self.a, to.eip_delta);
+        }
         emit_branch::<B>(&mut self.a, insn, b, exit, to);
     }
 

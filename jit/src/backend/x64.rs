@@ -124,16 +124,22 @@ fn emit_ea(a: &mut Asm, e: &Ea, rc: &mut RegCache) {
 }
 
 /// Emit `f`; forms with a slow path jump to `slow` when the fast path does not apply.
-/// `before` is what recorded the flags before it, when known; `keep_flags` false when
-/// later code of the block overwrites them unread (nothing can observe them in between).
+/// `before` is what recorded the flags before it, when known, and `live` true when the
+/// host's flags are still those of that operation; `keep_flags` false when later code
+/// of the block overwrites them unread (nothing can observe them in between).
 fn emit_inline(
     a: &mut Asm,
     rc: &mut RegCache,
     f: &Inline,
     slow: DynamicLabel,
     before: Option<Rec>,
+    live: bool,
     keep_flags: bool,
 ) {
+    // The host's flags as the guest's for `cc`: already there, or recomputed.
+    let host_flags = |a: &mut Asm, cc: u8| {
+        before.is_some_and(|(op, top)| live || emit_host_flags(a, op, top, cc))
+    };
     match *f {
         Inline::Shift { count: 0, .. } => {}
         Inline::Shift {
@@ -166,17 +172,28 @@ fn emit_inline(
             rc.store(a, dst, EAX);
         }
         Inline::Shift { dst, op, count, .. } => {
-            rc.load(a, dst, EAX);
-            dynasm!(a ; .arch x64 ; mov edx, eax);
-            match op {
-                LazyOp::Shl => dynasm!(a ; .arch x64 ; shl edx, count as i8),
-                LazyOp::Shr => dynasm!(a ; .arch x64 ; shr edx, count as i8),
-                _ => dynasm!(a ; .arch x64 ; sar edx, count as i8),
-            }
-            rc.store(a, dst, EDX);
+            // In place on the shadow; the flags record what `emit_lazy` would.
+            let h = rc.reg(a, dst);
             if keep_flags {
-                dynasm!(a ; .arch x64 ; mov ecx, count as i32);
-                emit_lazy(a, op);
+                dynasm!(a
+                    ; .arch x64
+                    ; mov [r12 + F_A], Rd(h)
+                    ; mov DWORD [r12 + F_B], count as i32
+                );
+            }
+            match op {
+                LazyOp::Shl => dynasm!(a ; .arch x64 ; shl Rd(h), count as i8),
+                LazyOp::Shr => dynasm!(a ; .arch x64 ; shr Rd(h), count as i8),
+                _ => dynasm!(a ; .arch x64 ; sar Rd(h), count as i8),
+            }
+            rc.0.set_dirty(dst);
+            if keep_flags {
+                let w = op as u8 as u16 | 31 << 8;
+                dynasm!(a
+                    ; .arch x64
+                    ; mov [r12 + F_R], Rd(h)
+                    ; mov WORD [r12 + F_OP], w as i16
+                );
             }
         }
         Inline::IncDec { ref dst, dec } => {
@@ -319,7 +336,7 @@ fn emit_inline(
             rc.store(a, dst, EAX);
         }
         Inline::SetCc { dst, shift, cc } => {
-            if !before.is_some_and(|(op, top)| emit_host_flags(a, op, top, cc)) {
+            if !host_flags(a, cc) {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
@@ -331,6 +348,8 @@ fn emit_inline(
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
+            // (The lookup clobbers the host's flags.)
+            let live = live && matches!(src, Operand::Src(_));
             match src {
                 Operand::Mem(m) => {
                     emit_tlb_lookup(a, rc, m, false, slow);
@@ -338,7 +357,7 @@ fn emit_inline(
                 }
                 Operand::Src(s) => load_src(a, rc, s),
             }
-            if !before.is_some_and(|(op, top)| emit_host_flags(a, op, top, cc)) {
+            if !before.is_some_and(|(op, top)| live || emit_host_flags(a, op, top, cc)) {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
@@ -518,12 +537,37 @@ fn emit_inline(
             rc.store(a, dst, EAX);
         }
         Inline::Mov { dst, ref src } => {
-            load_src(a, rc, src);
-            rc.store(a, dst, ECX);
+            match *src {
+                Src::Reg(s) => {
+                    let hs = rc.reg(a, s);
+                    rc.0.pin(s);
+                    let hd = rc.take(a, dst);
+                    dynasm!(a ; .arch x64 ; mov Rd(hd), Rd(hs));
+                }
+                Src::Imm(v) => {
+                    let hd = rc.take(a, dst);
+                    dynasm!(a ; .arch x64 ; mov Rd(hd), v as i32);
+                }
+            }
+            rc.0.set_dirty(dst);
         }
         Inline::Lea { dst, ref ea } => {
             emit_ea(a, ea, rc);
             rc.store(a, dst, EAX);
+        }
+        Inline::Alu {
+            op,
+            dst: Operand::Src(Src::Reg(d)),
+            src: Operand::Src(ref b),
+        } if !matches!(op, Alu::Adc | Alu::Sbb) => {
+            emit_alu_reg(
+                a,
+                rc,
+                op,
+                d,
+                b,
+                keep_flags.then(|| f.writes_flags()).flatten(),
+            );
         }
         Inline::Alu {
             op,
@@ -577,6 +621,62 @@ fn emit_inline(
                 }
             }
         }
+    }
+}
+
+/// A 32-bit ALU operation (not ADC/SBB) on guest register `d` and register or
+/// immediate `b`, in place on the shadows, recording lazy flags `record` if wanted
+/// (with what `emit_lazy` stores). The last instruction that changes the host's flags
+/// is the operation itself.
+fn emit_alu_reg(a: &mut Asm, rc: &mut RegCache, op: Alu, d: i32, b: &Src, record: Option<LazyOp>) {
+    let hd = rc.reg(a, d);
+    rc.0.pin(d);
+    let hb = match *b {
+        Src::Reg(s) => Some(rc.reg(a, s)),
+        Src::Imm(_) => None,
+    };
+    let imm = match *b {
+        Src::Imm(v) => v as i32,
+        Src::Reg(_) => 0,
+    };
+    if record.is_some() {
+        dynasm!(a ; .arch x64 ; mov [r12 + F_A], Rd(hd));
+        match hb {
+            Some(h) => dynasm!(a ; .arch x64 ; mov [r12 + F_B], Rd(h)),
+            None => dynasm!(a ; .arch x64 ; mov DWORD [r12 + F_B], imm),
+        }
+    }
+    // The result in place, or in EDX for CMP and TEST.
+    let r = match op {
+        Alu::Cmp | Alu::Test => {
+            dynasm!(a ; .arch x64 ; mov edx, Rd(hd));
+            EDX
+        }
+        _ => {
+            rc.0.set_dirty(d);
+            hd
+        }
+    };
+    match (op, hb) {
+        (Alu::Add, Some(h)) => dynasm!(a ; .arch x64 ; add Rd(r), Rd(h)),
+        (Alu::Add, None) => dynasm!(a ; .arch x64 ; add Rd(r), imm),
+        (Alu::Sub | Alu::Cmp, Some(h)) => dynasm!(a ; .arch x64 ; sub Rd(r), Rd(h)),
+        (Alu::Sub | Alu::Cmp, None) => dynasm!(a ; .arch x64 ; sub Rd(r), imm),
+        (Alu::And | Alu::Test, Some(h)) => dynasm!(a ; .arch x64 ; and Rd(r), Rd(h)),
+        (Alu::And | Alu::Test, None) => dynasm!(a ; .arch x64 ; and Rd(r), imm),
+        (Alu::Or, Some(h)) => dynasm!(a ; .arch x64 ; or Rd(r), Rd(h)),
+        (Alu::Or, None) => dynasm!(a ; .arch x64 ; or Rd(r), imm),
+        (Alu::Xor, Some(h)) => dynasm!(a ; .arch x64 ; xor Rd(r), Rd(h)),
+        (Alu::Xor, None) => dynasm!(a ; .arch x64 ; xor Rd(r), imm),
+        (Alu::Adc | Alu::Sbb, _) => unreachable!("ADC and SBB take the general form"),
+    }
+    if let Some(kind) = record {
+        let w = kind as u8 as u16 | 31 << 8;
+        dynasm!(a
+            ; .arch x64
+            ; mov [r12 + F_R], Rd(r)
+            ; mov WORD [r12 + F_OP], w as i16
+        );
     }
 }
 
@@ -824,13 +924,15 @@ fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
 
 /// A block-ending Jcc whose flags come from a 32-bit SUB/CMP or logic operation: the
 /// host recomputes them (CMP a, b / TEST r, r set CF, ZF, SF, OF and PF as the guest's
-/// lazy flags define them) and branches on the same condition. Other flag sources, and a
-/// target beyond CS's limit, take the handler. EIP is exact on entry.
+/// lazy flags define them), or still has them (`live`), and branches on the same
+/// condition. Other flag sources, and a target beyond CS's limit, take the handler. EIP
+/// is short of exact by `to.eip_delta` on entry.
 fn emit_jcc<B: Bus>(
     a: &mut Asm,
     insn: &Insn<B>,
     cc: u8,
     known: Option<Rec>,
+    live: bool,
     exit: DynamicLabel,
     to: Targets,
 ) {
@@ -844,7 +946,7 @@ fn emit_jcc<B: Bus>(
     );
     match known {
         Some((op, top)) => {
-            if emit_host_flags(a, op, top, cc) {
+            if live || emit_host_flags(a, op, top, cc) {
                 emit_host_jcc(a, cc, taken);
                 dynasm!(a ; .arch x64 ; jmp =>not_taken);
             } else {
@@ -868,23 +970,25 @@ fn emit_jcc<B: Bus>(
             dynasm!(a ; .arch x64 ; jmp =>slow);
         }
     }
+    let next = (d.len as u32).wrapping_add(to.eip_delta);
     dynasm!(a
         ; .arch x64
         ; =>not_taken
-        ; add DWORD [r12 + EIP], d.len as i32
+        ; add DWORD [r12 + EIP], next as i32
     );
     emit_go(a, &to, to.next, false);
     dynasm!(a
         ; .arch x64
         ; =>taken
         ; mov eax, [r12 + EIP]
-        ; add eax, (d.len as u32).wrapping_add(d.rel) as i32
+        ; add eax, next.wrapping_add(d.rel) as i32
         ; cmp eax, [r12 + cs_limit]
         ; ja =>slow
         ; mov [r12 + EIP], eax
     );
     emit_go(a, &to, to.taken, true);
     dynasm!(a ; .arch x64 ; =>slow);
+    emit_eip_delta(a, to.eip_delta);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
 }
@@ -925,13 +1029,21 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, top: u8, cc: u8) -> bool {
     true
 }
 
+/// EIP += `delta` (not folded into a later write of EIP).
+fn emit_eip_delta(a: &mut Asm, delta: u32) {
+    if delta != 0 {
+        dynasm!(a ; .arch x64 ; add DWORD [r12 + EIP], delta as i32);
+    }
+}
+
 /// JMP and CALL rel32 or r/m32 (CALL on a 32-bit stack) and RET [imm16]: the target
 /// checked against CS's limit, memory through the soft TLB; anything else takes the
-/// handler. EIP is exact on entry, guest registers are in the CPU state.
+/// handler. EIP is short of exact by `to.eip_delta` on entry (the paths that write EIP
+/// fold it in, the handler's adds it), guest registers are in the CPU state.
 fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
     let d = &insn.1;
-    let next = d.len as i32;
-    let target = (d.len as u32).wrapping_add(d.rel) as i32;
+    let next = (d.len as u32).wrapping_add(to.eip_delta) as i32;
+    let target = (next as u32).wrapping_add(d.rel) as i32;
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     let slow = a.new_dynamic_label();
     match b {
@@ -996,6 +1108,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
     }
     emit_go(a, &to, to.taken, true);
     dynasm!(a ; .arch x64 ; =>slow);
+    emit_eip_delta(a, to.eip_delta);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
 }
@@ -1055,16 +1168,14 @@ fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) {
     );
 }
 
-/// Retire `len` instructions, leaving the count in RAX, and leave for the dispatcher's
-/// interrupt check if one waits.
+/// Retire `len` instructions, leaving the count in RAX. (A waiting interrupt shows as
+/// a budget of 0: `helpers::note_interrupt`.)
 fn emit_retire(a: &mut Asm, len: i32) {
     dynasm!(a
         ; .arch x64
         ; mov rax, [r12 + INSNS]
         ; add rax, len
         ; mov [r12 + INSNS], rax
-        ; cmp BYTE [r12 + INTR_SEEN], 0
-        ; jne ->irq
     );
 }
 
@@ -1145,7 +1256,6 @@ fn emit_chain(a: &mut Asm, len: i32) {
     emit_retire(a, len);
     dynasm!(a
         ; .arch x64
-        ; ->lookup:
         ; mov eax, [r12 + EIP]
         ; cmp eax, [r12 + cs_seg + SEG_LIMIT]
         ; ja ->out
@@ -1176,9 +1286,6 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; ja ->out
         ; inc QWORD [r14 + CHAINED]
         ; jmp QWORD [r14 + rdx + SLOTS + SLOT_ENTRY]
-        ; ->irq:
-        ; test DWORD [r12 + FLAGS_BITS], ox86_core::cpu::flags::IF as i32
-        ; jz ->lookup
         ; ->out:
         ; xor eax, eax
         ; ->leave:
@@ -1196,6 +1303,23 @@ fn emit_chain(a: &mut Asm, len: i32) {
 struct X64 {
     a: Asm,
     rc: RegCache,
+    /// The lazy flags the host's flags equal, as the last inline instruction left them
+    /// (None once anything else is emitted that may change them or jump in between).
+    live: Option<Rec>,
+}
+
+/// What the host's flags equal right after `f`, which ends with the host operation
+/// that computes its guest flags (and moves): 32-bit ADD, SUB, CMP and logic on
+/// registers and immediates.
+fn host_rec(f: &Inline) -> Option<Rec> {
+    match f {
+        Inline::Alu {
+            op: Alu::Add | Alu::Sub | Alu::Cmp | Alu::And | Alu::Or | Alu::Xor | Alu::Test,
+            dst: Operand::Src(Src::Reg(_)),
+            src: Operand::Src(_),
+        } => f.known_after(None),
+        _ => None,
+    }
 }
 
 impl<B: Bus> Emitter<B> for X64 {
@@ -1204,6 +1328,7 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn bind(&mut self, l: DynamicLabel) {
+        self.live = None;
         dynasm!(self.a ; .arch x64 ; =>l);
     }
 
@@ -1232,11 +1357,18 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
-        emit_inline(&mut self.a, &mut self.rc, f, slow, before, keep);
+        let live = before.is_some() && self.live == before;
+        emit_inline(&mut self.a, &mut self.rc, f, slow, before, live, keep);
         self.rc.0.unpin();
+        self.live = match f {
+            // Register moves and LEA: the flags and the host's stay as they were.
+            Inline::Mov { .. } | Inline::Lea { .. } if live => self.live,
+            _ => host_rec(f),
+        };
     }
 
     fn pin(&mut self, off: i32) {
+        // Loads only: the host's flags stay.
         self.rc.reg(&mut self.a, off);
         self.rc.0.pin(off);
     }
@@ -1246,6 +1378,7 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn rotate_flags(&mut self, left: bool) {
+        self.live = None;
         dynasm!(self.a
             ; .arch x64
             ; mov rdi, r12
@@ -1256,6 +1389,7 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn forget_regs(&mut self) {
+        // Stores only: the host's flags stay.
         self.rc.clear(&mut self.a);
     }
 
@@ -1270,14 +1404,17 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn add_eip(&mut self, delta: u32) {
-        dynasm!(self.a ; .arch x64 ; add DWORD [r12 + EIP], delta as i32);
+        self.live = None;
+        emit_eip_delta(&mut self.a, delta);
     }
 
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel) {
+        self.live = None;
         emit_helper_call::<B>(&mut self.a, insn, exit);
     }
 
     fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel) {
+        self.live = None;
         dynasm!(self.a
             ; .arch x64
             ; mov ecx, [r12 + JIT_FLAT]
@@ -1291,23 +1428,29 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {
-        emit_jcc::<B>(&mut self.a, insn, cc, known, exit, to);
+        let live = known.is_some() && self.live == known;
+        self.live = None;
+        emit_jcc::<B>(&mut self.a, insn, cc, known, live, exit, to);
     }
 
     fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
+        self.live = None;
         emit_branch::<B>(&mut self.a, insn, b, exit, to);
     }
 
     fn jump(&mut self, l: DynamicLabel) {
+        self.live = None;
         dynasm!(self.a ; .arch x64 ; jmp =>l);
     }
 
     fn chain(&mut self, len: i32) {
+        self.live = None;
         dynasm!(self.a ; .arch x64 ; ->chain:);
         emit_chain(&mut self.a, len);
     }
 
     fn exit_stub(&mut self, l: DynamicLabel, k: i32) {
+        self.live = None;
         dynasm!(self.a ; .arch x64 ; =>l ; mov edx, k ; jmp ->exit);
     }
 
@@ -1337,6 +1480,7 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Tran
     let x64 = X64 {
         a: Asm::new(base),
         rc: RegCache(translate::RegCache::for_zero_bases(zero)),
+        live: None,
     };
     translate::translate(block, x64)
 }
