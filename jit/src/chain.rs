@@ -38,7 +38,7 @@ const EMPTY: ChainSlot = ChainSlot {
     handle: 0,
 };
 
-/// What generated code reads (through R14 / X22).
+/// What generated code reads, and counts in (through R14 / X22).
 #[repr(C)]
 pub struct Links {
     /// Block-to-block transitions made in host code (for `--stats` and `ox86 bench`).

@@ -125,7 +125,7 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
                 .enter(block.key, chain_entry, block.insns.len(), code.get());
             helpers::note_interrupt(cpu, bus);
             cpu.refresh_jit_view();
-            let r = backend::host::call(self.cache.addr(entry), cpu, bus, &self.links);
+            let r = backend::host::call(self.cache.addr(entry), cpu, bus, &mut self.links);
             Exception::from_bits(r)
         }
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

@@ -1496,7 +1496,7 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Tran
 
 /// Run the code at `entry` on `cpu` and `bus`, chaining through `links`: the packed
 /// exception that ended it, or 0.
-pub fn call<B: Bus>(entry: usize, cpu: &mut Cpu, bus: &mut B, links: &Links) -> u32 {
+pub fn call<B: Bus>(entry: usize, cpu: &mut Cpu, bus: &mut B, links: &mut Links) -> u32 {
     let ram = bus.mem().ram_mut().as_mut_ptr();
     // SAFETY: `entry` is the entry of code `translate::<B>` emitted into the executable
     // code cache for a block of this same bus type, not cleared since (handles are reset
@@ -1506,7 +1506,7 @@ pub fn call<B: Bus>(entry: usize, cpu: &mut Cpu, bus: &mut B, links: &Links) -> 
     // `layout`), reads and counts in `links`, accesses guest RAM at `ram` at the physical
     // offsets of soft-TLB hits (entries exist only for pages inside RAM, accesses never
     // cross a page), and calls `run_handler::<B>` with `cpu` and `bus`.
-    let f: extern "C" fn(*mut Cpu, *mut B, *mut u8, *const Links) -> u64 =
+    let f: extern "C" fn(*mut Cpu, *mut B, *mut u8, *mut Links) -> u64 =
         unsafe { std::mem::transmute(entry) };
     f(cpu, bus, ram, links) as u32
 }

@@ -99,6 +99,33 @@ fn write_back(a: &mut Asm, regs: &translate::RegCache) {
     }
 }
 
+/// LEA: the address straight into the shadow of guest register `dst` (computed in 64
+/// bits, of which the low 32 are the guest's).
+fn emit_lea(a: &mut Asm, rc: &mut RegCache, dst: i32, e: &Ea) {
+    let mut held = |a: &mut Asm, r: i32| {
+        let h = rc.reg(a, r);
+        rc.0.pin(r);
+        h
+    };
+    let b = e.base.map(|r| held(a, r));
+    let i = e.index.map(|(r, s)| (held(a, r), s));
+    let d = e.disp as i32;
+    let h = rc.take(a, dst);
+    match (b, i) {
+        (None, None) => dynasm!(a ; .arch x64 ; mov Rd(h), d),
+        (Some(b), None) => dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(b) + d]),
+        (None, Some((i, 0))) => dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(i) + d]),
+        (None, Some((i, 1))) => dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(i) * 2 + d]),
+        (None, Some((i, 2))) => dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(i) * 4 + d]),
+        (None, Some((i, _))) => dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(i) * 8 + d]),
+        (Some(b), Some((i, 0))) => dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(b) + Rq(i) + d]),
+        (Some(b), Some((i, 1))) => dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(b) + Rq(i) * 2 + d]),
+        (Some(b), Some((i, 2))) => dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(b) + Rq(i) * 4 + d]),
+        (Some(b), Some((i, _))) => dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(b) + Rq(i) * 8 + d]),
+    }
+    rc.0.set_dirty(dst);
+}
+
 /// The effective address into EAX.
 fn emit_ea(a: &mut Asm, e: &Ea, rc: &mut RegCache) {
     match e.base {
@@ -198,44 +225,63 @@ fn emit_inline(
         }
         Inline::IncDec { ref dst, dec } => {
             emit_carry_in(a, before, slow);
-            // A memory operand's RAM offset in RSI.
-            match dst {
-                Operand::Mem(m) => {
-                    emit_tlb_lookup(a, rc, m, true, slow);
-                    dynasm!(a ; .arch x64 ; mov rsi, rcx ; mov eax, [rbx + rsi]);
+            if let Operand::Src(Src::Reg(r)) = *dst {
+                // In place on the shadow.
+                let h = rc.reg(a, r);
+                if keep_flags {
+                    dynasm!(a
+                        ; .arch x64
+                        ; mov [r12 + F_A], Rd(h)
+                        ; mov DWORD [r12 + F_B], 1
+                    );
                 }
-                Operand::Src(Src::Reg(r)) => rc.load(a, *r, EAX),
-                Operand::Src(Src::Imm(_)) => unreachable!("inline_form builds no such form"),
+                let d = if dec { -1 } else { 1 };
+                dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(h) + d]);
+                rc.0.set_dirty(r);
+                if keep_flags {
+                    let op = if dec { LazyOp::Dec } else { LazyOp::Inc };
+                    let w = op as u8 as u16 | 31 << 8;
+                    dynasm!(a
+                        ; .arch x64
+                        ; mov [r12 + F_R], Rd(h)
+                        ; mov WORD [r12 + F_OP], w as i16
+                    );
+                }
+                return;
             }
-            dynasm!(a ; .arch x64 ; mov ecx, 1);
+            // A memory operand's RAM offset in RSI.
+            let Operand::Mem(m) = dst else {
+                unreachable!("inline_form builds no such form")
+            };
+            emit_tlb_lookup(a, rc, m, true, slow);
+            dynasm!(a ; .arch x64 ; mov rsi, rcx ; mov eax, [rbx + rsi] ; mov ecx, 1);
             if dec {
                 dynasm!(a ; .arch x64 ; lea edx, [rax - 1]);
             } else {
                 dynasm!(a ; .arch x64 ; lea edx, [rax + 1]);
             }
-            match dst {
-                Operand::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rsi], edx),
-                Operand::Src(Src::Reg(r)) => rc.store(a, *r, EDX),
-                Operand::Src(Src::Imm(_)) => {}
-            }
+            dynasm!(a ; .arch x64 ; mov [rbx + rsi], edx);
             if keep_flags {
                 emit_lazy(a, if dec { LazyOp::Dec } else { LazyOp::Inc });
             }
         }
         Inline::LoadExt { dst, ref m, signed } => {
             emit_tlb_lookup(a, rc, m, false, slow);
+            // Straight into the shadow: nothing jumps to the slow path after this.
+            let h = rc.take(a, dst);
             match (m.size, signed) {
-                (1, false) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + rcx]),
-                (1, true) => dynasm!(a ; .arch x64 ; movsx eax, BYTE [rbx + rcx]),
-                (_, false) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + rcx]),
-                (_, true) => dynasm!(a ; .arch x64 ; movsx eax, WORD [rbx + rcx]),
+                (1, false) => dynasm!(a ; .arch x64 ; movzx Rd(h), BYTE [rbx + rcx]),
+                (1, true) => dynasm!(a ; .arch x64 ; movsx Rd(h), BYTE [rbx + rcx]),
+                (_, false) => dynasm!(a ; .arch x64 ; movzx Rd(h), WORD [rbx + rcx]),
+                (_, true) => dynasm!(a ; .arch x64 ; movsx Rd(h), WORD [rbx + rcx]),
             }
-            rc.store(a, dst, EAX);
+            rc.0.set_dirty(dst);
         }
         Inline::Load { dst, ref m } => {
             emit_tlb_lookup(a, rc, m, false, slow);
-            dynasm!(a ; .arch x64 ; mov eax, [rbx + rcx]);
-            rc.store(a, dst, EAX);
+            let h = rc.take(a, dst);
+            dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + rcx]);
+            rc.0.set_dirty(dst);
         }
         Inline::LoadNarrow { dst, shift, ref m } => {
             emit_tlb_lookup(a, rc, m, false, slow);
@@ -365,6 +411,40 @@ fn emit_inline(
             rc.load(a, dst, EDX);
             emit_host_cmov(a, cc);
             rc.store(a, dst, EDX);
+        }
+        Inline::Imul {
+            dst,
+            src: Operand::Src(Src::Reg(s)),
+            imm,
+        } => {
+            // In place on the shadows (the host's CF as below).
+            let hs = rc.reg(a, s);
+            rc.0.pin(s);
+            let h = match imm {
+                Some(v) => {
+                    let h = rc.take(a, dst);
+                    dynasm!(a ; .arch x64 ; imul Rd(h), Rd(hs), v as i32);
+                    h
+                }
+                None => {
+                    let h = rc.reg(a, dst);
+                    dynasm!(a ; .arch x64 ; imul Rd(h), Rd(hs));
+                    h
+                }
+            };
+            rc.0.set_dirty(dst);
+            if keep_flags {
+                let w = LazyOp::Mul as u8 as u16 | 31 << 8;
+                dynasm!(a
+                    ; .arch x64
+                    ; setc al
+                    ; movzx eax, al
+                    ; mov [r12 + F_A], eax
+                    ; mov DWORD [r12 + F_B], 0
+                    ; mov [r12 + F_R], Rd(h)
+                    ; mov WORD [r12 + F_OP], w as i16
+                );
+            }
         }
         Inline::Imul { dst, ref src, imm } => {
             // Factors in EDX and ECX; the host's IMUL sets CF exactly when the product
@@ -551,23 +631,24 @@ fn emit_inline(
             }
             rc.0.set_dirty(dst);
         }
-        Inline::Lea { dst, ref ea } => {
-            emit_ea(a, ea, rc);
-            rc.store(a, dst, EAX);
-        }
+        Inline::Lea { dst, ref ea } => emit_lea(a, rc, dst, ea),
         Inline::Alu {
             op,
             dst: Operand::Src(Src::Reg(d)),
             src: Operand::Src(ref b),
         } if !matches!(op, Alu::Adc | Alu::Sbb) => {
-            emit_alu_reg(
-                a,
-                rc,
-                op,
-                d,
-                b,
-                keep_flags.then(|| f.writes_flags()).flatten(),
-            );
+            let record = keep_flags.then(|| f.writes_flags()).flatten();
+            emit_alu_reg(a, rc, op, d, AluB::Src(b), record);
+        }
+        Inline::Alu {
+            op,
+            dst: Operand::Src(Src::Reg(d)),
+            src: Operand::Mem(ref m),
+        } if !matches!(op, Alu::Adc | Alu::Sbb) => {
+            emit_tlb_lookup(a, rc, m, false, slow);
+            dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+            let record = keep_flags.then(|| f.writes_flags()).flatten();
+            emit_alu_reg(a, rc, op, d, AluB::Ecx, record);
         }
         Inline::Alu {
             op,
@@ -624,20 +705,23 @@ fn emit_inline(
     }
 }
 
-/// A 32-bit ALU operation (not ADC/SBB) on guest register `d` and register or
-/// immediate `b`, in place on the shadows, recording lazy flags `record` if wanted
-/// (with what `emit_lazy` stores). The last instruction that changes the host's flags
-/// is the operation itself.
-fn emit_alu_reg(a: &mut Asm, rc: &mut RegCache, op: Alu, d: i32, b: &Src, record: Option<LazyOp>) {
+/// The second operand of `emit_alu_reg`.
+enum AluB<'a> {
+    Src(&'a Src),
+    /// A value already in ECX (read from memory).
+    Ecx,
+}
+
+/// A 32-bit ALU operation (not ADC/SBB) on guest register `d` and `b`, in place on the
+/// shadows, recording lazy flags `record` if wanted (with what `emit_lazy` stores).
+/// The last instruction that changes the host's flags is the operation itself.
+fn emit_alu_reg(a: &mut Asm, rc: &mut RegCache, op: Alu, d: i32, b: AluB, record: Option<LazyOp>) {
     let hd = rc.reg(a, d);
     rc.0.pin(d);
-    let hb = match *b {
-        Src::Reg(s) => Some(rc.reg(a, s)),
-        Src::Imm(_) => None,
-    };
-    let imm = match *b {
-        Src::Imm(v) => v as i32,
-        Src::Reg(_) => 0,
+    let (hb, imm) = match b {
+        AluB::Src(&Src::Reg(s)) => (Some(rc.reg(a, s)), 0),
+        AluB::Src(&Src::Imm(v)) => (None, v as i32),
+        AluB::Ecx => (Some(ECX), 0),
     };
     if record.is_some() {
         dynasm!(a ; .arch x64 ; mov [r12 + F_A], Rd(hd));
@@ -1135,7 +1219,7 @@ fn emit_loop(a: &mut Asm, len: i32) {
         ; add rax, len
         ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
-        ; inc QWORD [r14 + CHAINED]
+        ; inc rbp
         ; jmp ->entry
     );
 }
@@ -1163,7 +1247,7 @@ fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) {
         ; add rax, [r14 + at + SLOT_LEN]
         ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
-        ; inc QWORD [r14 + CHAINED]
+        ; inc rbp
         ; jmp QWORD [r14 + at + SLOT_ENTRY]
     );
 }
@@ -1284,17 +1368,19 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; add rax, [r14 + rdx + SLOTS + SLOT_LEN]
         ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
-        ; inc QWORD [r14 + CHAINED]
+        ; inc rbp
         ; jmp QWORD [r14 + rdx + SLOTS + SLOT_ENTRY]
         ; ->out:
         ; xor eax, eax
         ; ->leave:
-        ; add rsp, 16
+        ; add [r14 + CHAINED], rbp
+        ; add rsp, 24
         ; pop r15
         ; pop r14
         ; pop r13
         ; pop r12
         ; pop rbx
+        ; pop rbp
         ; ret
     );
 }
@@ -1337,16 +1423,19 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn prologue(&mut self) {
-        // Chained blocks jump past this, into the same frame. Five pushes and 16 bytes
-        // (the bus pointer at BUS_SLOT) keep RSP 16-byte aligned for helper calls.
+        // Chained blocks jump past this, into the same frame. Six pushes and 24 bytes
+        // (the bus pointer at BUS_SLOT) keep RSP 16-byte aligned for helper calls. RBP
+        // counts the chained transitions of this run, added to `Links` on the way out.
         dynasm!(self.a
             ; .arch x64
+            ; push rbp
             ; push rbx
             ; push r12
             ; push r13
             ; push r14
             ; push r15
-            ; sub rsp, 16
+            ; sub rsp, 24
+            ; xor ebp, ebp
             ; mov [rsp + BUS_SLOT], rsi
             ; mov r12, rdi
             ; mov rbx, rdx
@@ -1487,16 +1576,16 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Tran
 
 /// Run the code at `entry` on `cpu` and `bus`, chaining through `links`: the packed
 /// exception that ended it, or 0.
-pub fn call<B: Bus>(entry: usize, cpu: &mut Cpu, bus: &mut B, links: &Links) -> u32 {
+pub fn call<B: Bus>(entry: usize, cpu: &mut Cpu, bus: &mut B, links: &mut Links) -> u32 {
     let ram = bus.mem().ram_mut().as_mut_ptr();
     // SAFETY: `entry` is the entry of code `translate::<B>` emitted into the executable
     // code cache for a block of this same bus type, not cleared since (handles are reset
     // with the cache), and `links` holds only chain entries of such code. That code
     // follows the sysv64 ABI, touches only `*cpu` (through the field offsets above),
-    // reads `links`, accesses guest RAM at `ram` at the physical offsets of soft-TLB hits
+    // reads `links` and adds to its count, accesses guest RAM at `ram` at the physical offsets of soft-TLB hits
     // (entries exist only for pages inside RAM, accesses never cross a page), and calls
     // `run_handler::<B>` with `cpu` and `bus`.
-    let f: extern "sysv64" fn(*mut Cpu, *mut B, *mut u8, *const Links) -> u64 =
+    let f: extern "sysv64" fn(*mut Cpu, *mut B, *mut u8, *mut Links) -> u64 =
         unsafe { std::mem::transmute(entry) };
     f(cpu, bus, ram, links) as u32
 }
