@@ -344,9 +344,16 @@ fn emit_inline(
             let m = stack_ref(0);
             emit_tlb_lookup(a, rc, &m, false, slow);
             let sp = rc.reg(a, ESP);
-            dynasm!(a ; .arch x64 ; mov eax, [rbx + rcx] ; add Rd(sp), 4);
+            if dst == ESP {
+                // POP ESP: the value read, not the incremented pointer.
+                dynasm!(a ; .arch x64 ; mov Rd(sp), [rbx + rcx]);
+            } else {
+                rc.0.pin(ESP);
+                let h = rc.take(a, dst);
+                dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + rcx] ; add Rd(sp), 4);
+                rc.0.set_dirty(dst);
+            }
             rc.0.set_dirty(ESP);
-            rc.store(a, dst, EAX);
         }
         Inline::Store { ref src, ref m } => {
             emit_tlb_lookup(a, rc, m, true, slow);
