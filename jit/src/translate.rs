@@ -1036,7 +1036,7 @@ pub(crate) fn plain_bit(seg: Seg) -> u32 {
 }
 
 /// Shadow registers per backend.
-pub(crate) const SHADOWS: usize = 6;
+pub(crate) const SHADOWS: usize = 7;
 
 impl RegCache {
     /// A cache for a block translated for the segments in `zero` based at 0.

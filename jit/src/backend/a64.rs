@@ -40,8 +40,10 @@ const RAM: u32 = 21;
 const LINKS: u32 = 22;
 /// Scratch for out-of-range offsets and call targets.
 const IP0: u32 = 16;
-/// Host registers that shadow guest registers in straight-line inline code.
-const SHADOW_REGS: [u32; SHADOWS] = [23, 24, 25, 26, 27, 28];
+/// Host registers that shadow guest registers in straight-line inline code (X9 is
+/// otherwise unused; helper calls are taken with the shadows written back, and the
+/// ones still needed loaded again after).
+const SHADOW_REGS: [u32; SHADOWS] = [23, 24, 25, 26, 27, 28, 9];
 
 /// The loads and stores generated code makes: width and direction.
 #[derive(Clone, Copy)]

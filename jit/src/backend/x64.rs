@@ -11,6 +11,8 @@ use std::mem::size_of;
 
 /// Where the prologue keeps the bus pointer, relative to RSP.
 const BUS_SLOT: i32 = 0;
+/// The frame's count of chained transitions, added to `Links` on the way out.
+const CHAINED_SLOT: i32 = 8;
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::LazyOp;
@@ -31,8 +33,8 @@ use crate::translate::{
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
 
 /// Host registers that shadow guest registers in straight-line inline code (RDI,
-/// R8-R11, R15): the generated code stays clear of them otherwise.
-const SHADOW_REGS: [u8; SHADOWS] = [7, 8, 9, 10, 11, 15];
+/// R8-R11, R15, RBP): the generated code stays clear of them otherwise.
+const SHADOW_REGS: [u8; SHADOWS] = [7, 8, 9, 10, 11, 15, 5];
 const EAX: u8 = 0;
 const ECX: u8 = 1;
 const EDX: u8 = 2;
@@ -1226,7 +1228,7 @@ fn emit_loop(a: &mut Asm, len: i32) {
         ; add rax, len
         ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
-        ; inc rbp
+        ; inc QWORD [rsp + CHAINED_SLOT]
         ; jmp ->entry
     );
 }
@@ -1254,7 +1256,7 @@ fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) {
         ; add rax, [r14 + at + SLOT_LEN]
         ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
-        ; inc rbp
+        ; inc QWORD [rsp + CHAINED_SLOT]
         ; jmp QWORD [r14 + at + SLOT_ENTRY]
     );
 }
@@ -1375,12 +1377,13 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; add rax, [r14 + rdx + SLOTS + SLOT_LEN]
         ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
-        ; inc rbp
+        ; inc QWORD [rsp + CHAINED_SLOT]
         ; jmp QWORD [r14 + rdx + SLOTS + SLOT_ENTRY]
         ; ->out:
         ; xor eax, eax
         ; ->leave:
-        ; add [r14 + CHAINED], rbp
+        ; mov rcx, [rsp + CHAINED_SLOT]
+        ; add [r14 + CHAINED], rcx
         ; add rsp, 24
         ; pop r15
         ; pop r14
@@ -1431,8 +1434,8 @@ impl<B: Bus> Emitter<B> for X64 {
 
     fn prologue(&mut self) {
         // Chained blocks jump past this, into the same frame. Six pushes and 24 bytes
-        // (the bus pointer at BUS_SLOT) keep RSP 16-byte aligned for helper calls. RBP
-        // counts the chained transitions of this run, added to `Links` on the way out.
+        // (the bus pointer at BUS_SLOT, the count at CHAINED_SLOT) keep RSP 16-byte
+        // aligned for helper calls.
         dynasm!(self.a
             ; .arch x64
             ; push rbp
@@ -1442,7 +1445,7 @@ impl<B: Bus> Emitter<B> for X64 {
             ; push r14
             ; push r15
             ; sub rsp, 24
-            ; xor ebp, ebp
+            ; mov QWORD [rsp + CHAINED_SLOT], 0
             ; mov [rsp + BUS_SLOT], rsi
             ; mov r12, rdi
             ; mov rbx, rdx
