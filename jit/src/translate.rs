@@ -149,6 +149,42 @@ fn narrow_reg(slot: u8, size: u8) -> Option<(i32, u8)> {
     Some((REGS + 4 * (slot & 7) as i32, shift))
 }
 
+/// LODSB and SCASB as `Inline::StrByte`.
+fn str_byte(d: &DecodedInsn) -> Option<Inline> {
+    if !d.a32 || d.i.has_rep_prefix() || d.i.has_repne_prefix() {
+        return None;
+    }
+    let lods = d.i.mnemonic() == Mnemonic::Lodsb;
+    let ptr = if lods { ESI } else { EDI };
+    // SCASB reads ES:EDI, which takes no override (`d.seg` is the overridable DS).
+    let m = MemRef {
+        size: 1,
+        seg: if lods { d.seg } else { Seg::Es },
+        ea: Ea {
+            base: Some(ptr),
+            index: None,
+            disp: 0,
+        },
+    };
+    let inner = if lods {
+        Inline::LoadNarrow {
+            dst: EAX,
+            shift: 0,
+            m,
+        }
+    } else {
+        Inline::Alu8 {
+            op: Alu::Cmp,
+            dst: Operand8::Reg { reg: EAX, shift: 0 },
+            src: Operand8::Mem(m),
+        }
+    };
+    Some(Inline::StrByte {
+        inner: Box::new(inner),
+        ptr,
+    })
+}
+
 pub(crate) fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
     if !matches!(d.msize, 1 | 2 | 4) {
         return None;
@@ -166,6 +202,13 @@ pub(crate) enum Inline {
     Mov {
         dst: i32,
         src: Src,
+    },
+    /// LODSB or SCASB without a repeat prefix and with 32-bit addresses: `inner` (AL
+    /// loaded from the byte, or CMP AL with it), then the pointer register `ptr` (ESI or
+    /// EDI) up by one. With DF set, the handler.
+    StrByte {
+        inner: Box<Inline>,
+        ptr: i32,
     },
     Load {
         dst: i32,
@@ -342,6 +385,9 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
     }
     if matches!(d.i.mnemonic(), Mnemonic::Nop | Mnemonic::Pause) {
         return Some(Inline::Nop);
+    }
+    if matches!(d.i.mnemonic(), Mnemonic::Lodsb | Mnemonic::Scasb) {
+        return str_byte(d);
     }
     if d.i.mnemonic() == Mnemonic::Rdtsc {
         return Some(Inline::Rdtsc { pos: d.pos });
@@ -568,6 +614,7 @@ impl Inline {
     /// at run time (`known_after`).
     pub fn writes_flags(&self) -> Option<LazyOp> {
         match *self {
+            Inline::StrByte { ref inner, .. } => inner.writes_flags(),
             // Byte forms are never ADC or SBB.
             Inline::Alu { op, .. } | Inline::Alu8 { op, .. } => Some(match op {
                 Alu::Add => LazyOp::Add,
@@ -594,6 +641,9 @@ impl Inline {
     /// What recorded the flags after it, as known at translation: `before` if it
     /// leaves them alone.
     pub fn known_after(&self, before: Option<Rec>) -> Option<Rec> {
+        if let Inline::StrByte { inner, .. } = self {
+            return inner.known_after(before);
+        }
         let top = match *self {
             Inline::Alu8 { .. } => 7,
             Inline::Shift { bits, .. } => bits - 1,
@@ -661,6 +711,10 @@ impl Inline {
         }
         let mut v = Vec::new();
         match self {
+            Inline::StrByte { inner, ptr } => {
+                v.extend(inner.reads());
+                v.push(*ptr);
+            }
             Inline::Mov { src: s, .. } => src(&mut v, s),
             Inline::Load { m, .. } | Inline::LoadExt { m, .. } => ea(&mut v, &m.ea),
             Inline::Push { src } => {
@@ -730,6 +784,7 @@ impl Inline {
                 matches!(dst, Operand8::Mem(_)) || matches!(src, Operand8::Mem(_))
             }
             Inline::Push { .. } | Inline::Pop { .. } | Inline::Leave => true,
+            Inline::StrByte { .. } => true,
             Inline::Alu { dst, src, .. } => {
                 matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
             }
@@ -744,6 +799,8 @@ pub(crate) const ECX: i32 = REGS + 4;
 pub(crate) const EDX: i32 = REGS + 2 * 4;
 pub(crate) const ESP: i32 = REGS + 4 * 4;
 pub(crate) const EBP: i32 = REGS + 5 * 4;
+pub(crate) const ESI: i32 = REGS + 6 * 4;
+pub(crate) const EDI: i32 = REGS + 7 * 4;
 
 /// The flag records `emit_cf` finds CF in, inline, when the block's own code does not
 /// tell what recorded the flags (besides the kinds that keep CF in `bits`).

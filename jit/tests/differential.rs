@@ -372,6 +372,29 @@ fn stack_insns(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
+/// ESI and EDI into the data area, then LODSB, SCASB and CMP AL, imm8 (DF set now and
+/// then, cleared after).
+fn str_bytes(r: &mut Rng, out: &mut Vec<u8>) {
+    let down = r.below(3) == 0;
+    if down {
+        out.push(0xfd); // STD
+    }
+    for op in [0xbe, 0xbf] {
+        out.push(op); // MOV ESI/EDI, imm32
+        out.extend((DATA + r.below(DATA_SIZE)).to_le_bytes());
+    }
+    for _ in 0..1 + r.below(3) {
+        match r.below(3) {
+            0 => out.push(0xac), // LODSB
+            1 => out.push(0xae), // SCASB
+            _ => out.extend([0x3c, r.next() as u8]),
+        }
+    }
+    if down {
+        out.push(0xfc); // CLD
+    }
+}
+
 /// A displacement or direct address: small, into the data area, or anything.
 fn address(r: &mut Rng) -> u32 {
     match r.below(3) {
@@ -544,6 +567,8 @@ fn program32(r: &mut Rng) -> Vec<u8> {
     for _ in 0..n {
         if r.below(12) == 0 {
             stack_insns(r, &mut code);
+        } else if r.below(40) == 0 {
+            str_bytes(r, &mut code);
         } else if r.below(100) == 0 {
             // PUSH sel; POP DS: blocks translated for one DS base run with another.
             let sel = r.pick(&[DATA0, DS_VAR, DATA3 | 3, DS_VAR | 3]);

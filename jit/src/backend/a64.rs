@@ -17,7 +17,7 @@
 use std::mem::size_of;
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
-use ox86_core::cpu::flags::{LazyOp, CF};
+use ox86_core::cpu::flags::{LazyOp, CF, DF};
 use ox86_core::cpu::state::{attr, Seg, CR4_TSD};
 use ox86_core::decode::Block;
 use ox86_core::mmu::tlb::ENTRIES;
@@ -482,6 +482,14 @@ fn emit_inline(
             rc.store(a, dst, 2);
         }
         Inline::Nop => {}
+        Inline::StrByte { ref inner, ptr } => {
+            cpu(a, Mem::Ldr32, 3, FLAGS_BITS);
+            dynasm!(a ; .arch aarch64 ; tbnz W(3), #DF.trailing_zeros(), =>slow);
+            emit_inline(a, rc, inner, slow, before, keep_flags);
+            let h = rc.reg(a, ptr);
+            dynasm!(a ; .arch aarch64 ; add WSP(h), WSP(h), #1);
+            rc.0.set_dirty(ptr);
+        }
         Inline::Rdtsc { pos } => {
             // The clock at this instruction plus the guest's offset (`Cpu::tsc_at`).
             cpu(a, Mem::Ldr32, 0, CR4);

@@ -482,6 +482,14 @@ fn emit_inline(
             rc.store(a, dst, EDX);
         }
         Inline::Nop => {}
+        Inline::StrByte { ref inner, ptr } => {
+            let df = ox86_core::cpu::flags::DF as i32;
+            dynasm!(a ; .arch x64 ; test DWORD [r12 + FLAGS_BITS], df ; jnz =>slow);
+            emit_inline(a, rc, inner, slow, before, false, keep_flags);
+            let h = rc.reg(a, ptr);
+            dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(h) + 1]);
+            rc.0.set_dirty(ptr);
+        }
         Inline::Rdtsc { pos } => {
             // The clock at this instruction plus the guest's offset (`Cpu::tsc_at`).
             dynasm!(a
@@ -1049,6 +1057,23 @@ fn emit_jcc<B: Bus>(
         None => {
             // Whatever recorded the flags is known only at run time.
             dynasm!(a ; .arch x64 ; movzx ecx, WORD [r12 + F_OP]);
+            if let Some(mask) = definite_mask(cc) {
+                // Definite flags (a handler set them, as BT, SAHF or POPF do): the
+                // condition is one flag bit, or CF or ZF, in `bits` (any width).
+                let next = a.new_dynamic_label();
+                dynasm!(a
+                    ; .arch x64
+                    ; cmp cl, LazyOp::None as u8 as i8
+                    ; jne =>next
+                    ; test DWORD [r12 + FLAGS_BITS], mask as i32
+                );
+                if cc & 1 == 0 {
+                    dynasm!(a ; .arch x64 ; jnz =>taken ; jmp =>not_taken);
+                } else {
+                    dynasm!(a ; .arch x64 ; jz =>taken ; jmp =>not_taken);
+                }
+                dynasm!(a ; .arch x64 ; =>next);
+            }
             for (op, top) in RUNTIME_RECORDS {
                 let next = a.new_dynamic_label();
                 dynasm!(a ; .arch x64 ; cmp ecx, op as i32 | (top as i32) << 8 ; jne =>next);
@@ -1084,6 +1109,21 @@ fn emit_jcc<B: Bus>(
     emit_eip_delta(a, to.eip_delta);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
+}
+
+/// The flag bits whose being set means condition `cc` (even) or its negation (odd)
+/// holds, for the conditions that test no more than CF and ZF or one other flag.
+fn definite_mask(cc: u8) -> Option<u32> {
+    use ox86_core::cpu::flags::{CF, OF, PF, SF, ZF};
+    Some(match (cc & 15) >> 1 {
+        0 => OF,
+        1 => CF,
+        2 => ZF,
+        3 => CF | ZF,
+        4 => SF,
+        5 => PF,
+        _ => return None,
+    })
 }
 
 /// Set the host's flags to the guest's for condition `cc`, from lazy flags of kind `op`
