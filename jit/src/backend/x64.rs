@@ -204,11 +204,7 @@ fn emit_inline(
             // In place on the shadow; the flags record what `emit_lazy` would.
             let h = rc.reg(a, dst);
             if keep_flags {
-                dynasm!(a
-                    ; .arch x64
-                    ; mov [r12 + F_A], Rd(h)
-                    ; mov DWORD [r12 + F_B], count as i32
-                );
+                emit_record_operands(a, h, None, count as i32);
             }
             match op {
                 LazyOp::Shl => dynasm!(a ; .arch x64 ; shl Rd(h), count as i8),
@@ -217,12 +213,7 @@ fn emit_inline(
             }
             rc.0.set_dirty(dst);
             if keep_flags {
-                let w = op as u8 as u16 | 31 << 8;
-                dynasm!(a
-                    ; .arch x64
-                    ; mov [r12 + F_R], Rd(h)
-                    ; mov WORD [r12 + F_OP], w as i16
-                );
+                emit_record_result(a, h, op);
             }
         }
         Inline::IncDec { ref dst, dec } => {
@@ -231,23 +222,13 @@ fn emit_inline(
                 // In place on the shadow.
                 let h = rc.reg(a, r);
                 if keep_flags {
-                    dynasm!(a
-                        ; .arch x64
-                        ; mov [r12 + F_A], Rd(h)
-                        ; mov DWORD [r12 + F_B], 1
-                    );
+                    emit_record_operands(a, h, None, 1);
                 }
                 let d = if dec { -1 } else { 1 };
                 dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(h) + d]);
                 rc.0.set_dirty(r);
                 if keep_flags {
-                    let op = if dec { LazyOp::Dec } else { LazyOp::Inc };
-                    let w = op as u8 as u16 | 31 << 8;
-                    dynasm!(a
-                        ; .arch x64
-                        ; mov [r12 + F_R], Rd(h)
-                        ; mov WORD [r12 + F_OP], w as i16
-                    );
+                    emit_record_result(a, h, if dec { LazyOp::Dec } else { LazyOp::Inc });
                 }
                 return;
             }
@@ -443,16 +424,10 @@ fn emit_inline(
             };
             rc.0.set_dirty(dst);
             if keep_flags {
-                let w = LazyOp::Mul as u8 as u16 | 31 << 8;
-                dynasm!(a
-                    ; .arch x64
-                    ; setc al
-                    ; movzx eax, al
-                    ; mov [r12 + F_A], eax
-                    ; mov DWORD [r12 + F_B], 0
-                    ; mov [r12 + F_R], Rd(h)
-                    ; mov WORD [r12 + F_OP], w as i16
-                );
+                // The wide flag (the host's CF) and no second operand, as `Mul` records.
+                dynasm!(a ; .arch x64 ; setc al ; movzx eax, al);
+                emit_record_operands(a, EAX, None, 0);
+                emit_record_result(a, h, LazyOp::Mul);
             }
         }
         Inline::Imul { dst, ref src, imm } => {
@@ -741,11 +716,7 @@ fn emit_alu_reg(a: &mut Asm, rc: &mut RegCache, op: Alu, d: i32, b: AluB, record
         AluB::Ecx => (Some(ECX), 0),
     };
     if record.is_some() {
-        dynasm!(a ; .arch x64 ; mov [r12 + F_A], Rd(hd));
-        match hb {
-            Some(h) => dynasm!(a ; .arch x64 ; mov [r12 + F_B], Rd(h)),
-            None => dynasm!(a ; .arch x64 ; mov DWORD [r12 + F_B], imm),
-        }
+        emit_record_operands(a, hd, hb, imm);
     }
     // The result in place, or in EDX for CMP and TEST.
     let r = match op {
@@ -772,13 +743,28 @@ fn emit_alu_reg(a: &mut Asm, rc: &mut RegCache, op: Alu, d: i32, b: AluB, record
         (Alu::Adc | Alu::Sbb, _) => unreachable!("ADC and SBB take the general form"),
     }
     if let Some(kind) = record {
-        let w = kind as u8 as u16 | 31 << 8;
-        dynasm!(a
-            ; .arch x64
-            ; mov [r12 + F_R], Rd(r)
-            ; mov WORD [r12 + F_OP], w as i16
-        );
+        emit_record_result(a, r, kind);
     }
+}
+
+/// The operands of a lazy-flags record (as `emit_lazy` stores them) where they are: A
+/// in host register `ha`, B in `hb` or, without one, the immediate `b`.
+fn emit_record_operands(a: &mut Asm, ha: u8, hb: Option<u8>, b: i32) {
+    dynasm!(a ; .arch x64 ; mov [r12 + F_A], Rd(ha));
+    match hb {
+        Some(h) => dynasm!(a ; .arch x64 ; mov [r12 + F_B], Rd(h)),
+        None => dynasm!(a ; .arch x64 ; mov DWORD [r12 + F_B], b),
+    }
+}
+
+/// The rest of the record: the result in host register `r`, the kind `op` of 32 bits.
+fn emit_record_result(a: &mut Asm, r: u8, op: LazyOp) {
+    let w = op as u8 as u16 | 31 << 8;
+    dynasm!(a
+        ; .arch x64
+        ; mov [r12 + F_R], Rd(r)
+        ; mov WORD [r12 + F_OP], w as i16
+    );
 }
 
 /// Record lazy flags `op` of a 32-bit operation exactly as the interpreter does:
