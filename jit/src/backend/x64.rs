@@ -165,8 +165,8 @@ fn emit_inline(
     live: bool,
     keep_flags: bool,
 ) {
-    // The host's flags as the guest's for `cc`: already there, or recomputed.
-    let host_flags = |a: &mut Asm, cc: u8| {
+    // The host's flags as the guest's for `cc`: still there (`live`), or recomputed.
+    let host_flags = |a: &mut Asm, cc: u8, live: bool| {
         before.is_some_and(|(op, top)| live || emit_host_flags(a, op, top, cc))
     };
     match *f {
@@ -372,7 +372,7 @@ fn emit_inline(
             rc.store(a, dst, EAX);
         }
         Inline::SetCc { dst, shift, cc } => {
-            if !host_flags(a, cc) {
+            if !host_flags(a, cc, live) {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
@@ -384,7 +384,7 @@ fn emit_inline(
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
-            // (The lookup clobbers the host's flags.)
+            // (A lookup clobbers the host's flags.)
             let live = live && matches!(src, Operand::Src(_));
             match src {
                 Operand::Mem(m) => {
@@ -393,7 +393,7 @@ fn emit_inline(
                 }
                 Operand::Src(s) => load_src(a, rc, s),
             }
-            if !before.is_some_and(|(op, top)| live || emit_host_flags(a, op, top, cc)) {
+            if !host_flags(a, cc, live) {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
