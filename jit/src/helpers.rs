@@ -3,12 +3,21 @@
 
 use ox86_core::cpu::flags;
 use ox86_core::decode::{DecodedInsn, Handler};
+use ox86_core::interp::x87::direct::{self, MemOp};
 use ox86_core::{Bus, Cpu};
 
 /// What `run_handler` returns besides an exception's packed bits.
 pub const CONTINUE: u32 = 0;
 /// The instruction completed and asked to end the block (`Cpu::end_block`).
 pub const END_BLOCK: u32 = 1;
+
+/// What `x87_mem` returns when it did nothing and the handler must run.
+pub const NOT_DONE: u32 = 1;
+
+/// `x87_mem`'s `kind` for a direct form and its operand size (4 or 8 bytes).
+pub fn x87_kind(op: MemOp, size: u8) -> u32 {
+    (op as u32) << 8 | size as u32
+}
 
 /// `run_handler` and `run_handler_view` in the calling convention `$abi` of the host's
 /// generated code.
@@ -36,6 +45,48 @@ macro_rules! entry_points {
             let r = handle(cpu, bus, insn);
             cpu.refresh_jit_view();
             r
+        }
+
+        /// An x87 instruction with a direct form (`x87_kind`), its m32/m64 operand at
+        /// RAM offset `off`, which the soft TLB gave for this access (a write hit for
+        /// FST/FSTP, so a page without code): CONTINUE when done, NOT_DONE when nothing
+        /// changed and the handler must run. EIP is at the instruction.
+        pub extern $abi fn x87_mem<B: Bus>(
+            cpu: &mut Cpu,
+            bus: &mut B,
+            insn: &(Handler<B>, DecodedInsn),
+            off: u32,
+            kind: u32,
+        ) -> u32 {
+            let op = MemOp::ALL[(kind >> 8) as usize % MemOp::ALL.len()];
+            let size = kind as u8;
+            let off = off as usize;
+            let size = if size == 8 { 8 } else { 4 };
+            let Some(bytes) = bus.mem().ram_mut().get_mut(off..off + size as usize) else {
+                return NOT_DONE;
+            };
+            // Whole-integer accesses of the two sizes.
+            let done = if size == 8 {
+                let m: &mut [u8; 8] = bytes.try_into().expect("8 bytes");
+                match op.stores() {
+                    true => direct::store(cpu, &insn.1, op, 8).map(|v| *m = v.to_le_bytes()),
+                    false => direct::load(cpu, &insn.1, op, u64::from_le_bytes(*m), 8).then_some(()),
+                }
+            } else {
+                let m: &mut [u8; 4] = bytes.try_into().expect("4 bytes");
+                match op.stores() {
+                    true => direct::store(cpu, &insn.1, op, 4)
+                        .map(|v| *m = (v as u32).to_le_bytes()),
+                    false => direct::load(cpu, &insn.1, op, u32::from_le_bytes(*m) as u64, 4)
+                        .then_some(()),
+                }
+            }
+            .is_some();
+            if done {
+                CONTINUE
+            } else {
+                NOT_DONE
+            }
         }
 
         /// The flags as the interpreter leaves them after a ROL (`left` nonzero) or

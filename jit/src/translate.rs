@@ -7,6 +7,7 @@ use iced_x86::{FlowControl, Mnemonic};
 use ox86_core::cpu::flags::LazyOp;
 use ox86_core::cpu::state::Seg;
 use ox86_core::decode::{Block, DecodedInsn, Handler, Opd};
+use ox86_core::interp::x87::direct::MemOp;
 use ox86_core::Bus;
 
 use crate::layout::REGS;
@@ -59,7 +60,7 @@ pub(crate) struct Ea {
     pub disp: u32,
 }
 
-/// A memory operand: width (1, 2 or 4 bytes), segment and address.
+/// A memory operand: width (1, 2 or 4 bytes; 8 for x87's m64), segment and address.
 pub(crate) struct MemRef {
     pub size: u8,
     pub seg: Seg,
@@ -194,6 +195,20 @@ pub(crate) fn mem_ref(d: &DecodedInsn) -> Option<MemRef> {
         seg: d.seg,
         ea: ea(d)?,
     })
+}
+
+/// An x87 instruction with a direct form (`x87::direct`) and its memory operand, for
+/// `Emitter::x87_mem`.
+pub(crate) fn x87_form(d: &DecodedInsn) -> Option<(MemOp, MemRef)> {
+    let (op, size) = MemOp::of(d)?;
+    Some((
+        op,
+        MemRef {
+            size,
+            seg: d.seg,
+            ea: ea(d)?,
+        },
+    ))
 }
 
 /// The inline forms: 32-bit register/immediate MOV, ALU and TEST, LEA, and 32-bit loads
@@ -1223,6 +1238,10 @@ pub(crate) trait Emitter<B: Bus> {
     fn add_eip(&mut self, delta: u32);
     /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel);
+    /// `helper_call` for an x87 instruction with a direct form (`x87_form`): the operand
+    /// through the soft TLB and `helpers::x87_mem`, and the handler only when that
+    /// misses or declines. Guest registers are all in the CPU state on entry.
+    fn x87_mem(&mut self, insn: &Insn<B>, op: MemOp, m: &MemRef, exit: DynamicLabel);
     /// After a slow path's handler (EIP exact): leave for `exit` as if the instruction
     /// ended the block unless `JitView::flat` still has every bit of `mask`
     /// (`RegCache::flat_mask`), which the inline code after it takes for granted.
@@ -1357,8 +1376,14 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         if delta != 0 {
             e.add_eip(std::mem::take(&mut delta));
         }
-        known = None;
-        e.helper_call(insn, exit);
+        match x87_form(d).filter(|_| code32) {
+            // x87 instructions leave EFLAGS alone: what recorded them stays known.
+            Some((op, m)) => e.x87_mem(insn, op, &m, exit),
+            None => {
+                known = None;
+                e.helper_call(insn, exit);
+            }
+        }
     }
     debug_assert!(
         unstored.is_none(),

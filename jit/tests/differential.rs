@@ -13,7 +13,8 @@
 //! smaller limit, expand-down, read-only; FS and GS null too), and some accesses go
 //! through FS or GS, so the JIT's segment guards and limit checks are exercised.
 //! Programs mix instructions the JIT inlines (32-bit register MOV/ALU/TEST/LEA/shifts,
-//! loads and stores) with everything else, which it runs through the interpreter's
+//! loads and stores; x87 m32/m64 loads, arithmetic and stores, which take the x87's
+//! direct entries) with everything else, which it runs through the interpreter's
 //! handlers, faults included: every vector halts in its handler, so a program ends at
 //! its first fault, identically under both engines.
 //!
@@ -395,6 +396,44 @@ fn str_bytes(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
+/// x87 loads, arithmetic and stores with m32/m64 operands, mostly in the data area
+/// (random bits: normal numbers of every exponent, now and then zeros, denormals, NaNs,
+/// infinities), FNINIT and FLDCW (random precision, rounding and exception masks) now
+/// and then, and FSTP ST(i), which empties the stack.
+fn x87_insns(r: &mut Rng, out: &mut Vec<u8>) {
+    if r.below(4) == 0 {
+        out.extend([0xdb, 0xe3]); // FNINIT
+    }
+    if r.below(6) == 0 {
+        out.extend([0xd9, 0x2d]); // FLDCW [disp32]
+        out.extend((DATA + r.below(DATA_SIZE - 2)).to_le_bytes());
+    }
+    for _ in 0..1 + r.below(6) {
+        let (op, reg) = match r.below(8) {
+            0 | 1 => (r.pick(&[0xd9, 0xdd]), 0), // FLD m32/m64
+            // FADD, FMUL, FSUB, FSUBR, FDIV m32/m64
+            2..=4 => (r.pick(&[0xd8, 0xdc]), r.pick(&[0, 1, 4, 5, 6])),
+            5 | 6 => (r.pick(&[0xd9, 0xdd]), r.pick(&[2, 3])), // FST/FSTP m32/m64
+            _ => {
+                out.extend([0xdd, 0xd8 | r.below(8) as u8]); // FSTP ST(i)
+                continue;
+            }
+        };
+        out.push(op);
+        if r.below(4) == 0 {
+            mem_operand(r, true, reg, out);
+        } else {
+            // [disp32]: aligned, or anywhere (across a page now and then)
+            out.push(0x05 | reg << 3);
+            let at = match r.below(2) {
+                0 => 8 * r.below(DATA_SIZE / 8),
+                _ => r.below(DATA_SIZE - 8),
+            };
+            out.extend((DATA + at).to_le_bytes());
+        }
+    }
+}
+
 /// A displacement or direct address: small, into the data area, or anything.
 fn address(r: &mut Rng) -> u32 {
     match r.below(3) {
@@ -569,6 +608,8 @@ fn program32(r: &mut Rng) -> Vec<u8> {
             stack_insns(r, &mut code);
         } else if r.below(40) == 0 {
             str_bytes(r, &mut code);
+        } else if r.below(30) == 0 {
+            x87_insns(r, &mut code);
         } else if r.below(100) == 0 {
             // PUSH sel; POP DS: blocks translated for one DS base run with another.
             let sel = r.pick(&[DATA0, DS_VAR, DATA3 | 3, DS_VAR | 3]);

@@ -20,11 +20,12 @@ use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::{LazyOp, CF, DF};
 use ox86_core::cpu::state::{attr, Seg, CR4_TSD};
 use ox86_core::decode::Block;
+use ox86_core::interp::x87::direct::MemOp;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
 use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
-use crate::helpers::{rotate_flags, run_handler, run_handler_view, END_BLOCK};
+use crate::helpers::{rotate_flags, run_handler, run_handler_view, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef,
@@ -1425,6 +1426,35 @@ impl<B: Bus> Emitter<B> for A64 {
 
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel) {
         emit_helper_call::<B>(&mut self.a, insn, exit);
+    }
+
+    fn x87_mem(&mut self, insn: &Insn<B>, op: MemOp, m: &MemRef, exit: DynamicLabel) {
+        let slow = self.a.new_dynamic_label();
+        let done = self.a.new_dynamic_label();
+        // The slow path may skip the segment check, and the call clobbers the shadows
+        // the address used (none were dirty).
+        let flat = self.rc.0.flat;
+        emit_tlb_lookup(&mut self.a, &mut self.rc, m, op.stores(), slow);
+        self.rc.0.flat = flat;
+        self.rc.0.clear();
+        let a = &mut self.a;
+        dynasm!(a
+            ; .arch aarch64
+            ; mov W(3), W(1)
+            ; mov X(0), X(CPU)
+            ; mov X(1), x20
+        );
+        mov_imm64(a, 2, insn as *const _ as u64);
+        mov_imm32(a, 4, x87_kind(op, m.size));
+        mov_imm64(a, IP0, x87_mem::<B> as *const () as u64);
+        dynasm!(a
+            ; .arch aarch64
+            ; blr X(IP0)
+            ; cbz W(0), =>done
+            ; =>slow
+        );
+        emit_helper_call::<B>(a, insn, exit);
+        dynasm!(a ; .arch aarch64 ; =>done);
     }
 
     fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel) {

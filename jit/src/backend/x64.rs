@@ -18,11 +18,12 @@ use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::LazyOp;
 use ox86_core::cpu::state::{attr, Seg, CR4_TSD};
 use ox86_core::decode::Block;
+use ox86_core::interp::x87::direct::MemOp;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
 use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
-use crate::helpers::{rotate_flags, run_handler, run_handler_view, END_BLOCK};
+use crate::helpers::{rotate_flags, run_handler, run_handler_view, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef,
@@ -1536,6 +1537,32 @@ impl<B: Bus> Emitter<B> for X64 {
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel) {
         self.live = None;
         emit_helper_call::<B>(&mut self.a, insn, exit);
+    }
+
+    fn x87_mem(&mut self, insn: &Insn<B>, op: MemOp, m: &MemRef, exit: DynamicLabel) {
+        self.live = None;
+        let slow = self.a.new_dynamic_label();
+        // The slow path may skip the segment check, and the call clobbers the shadows
+        // the address used (none were dirty).
+        let flat = self.rc.0.flat;
+        emit_tlb_lookup(&mut self.a, &mut self.rc, m, op.stores(), slow);
+        self.rc.0.flat = flat;
+        self.rc.0.clear();
+        // ECX, the RAM offset, is the fourth argument already.
+        dynasm!(self.a
+            ; .arch x64
+            ; mov rdi, r12
+            ; mov rsi, [rsp + BUS_SLOT]
+            ; mov rdx, QWORD insn as *const _ as i64
+            ; mov r8d, x87_kind(op, m.size) as i32
+            ; mov rax, QWORD x87_mem::<B> as *const () as i64
+            ; call rax
+            ; test eax, eax
+            ; jz >done
+            ; =>slow
+        );
+        emit_helper_call::<B>(&mut self.a, insn, exit);
+        dynasm!(self.a ; .arch x64 ; done:);
     }
 
     fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel) {

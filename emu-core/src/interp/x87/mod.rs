@@ -10,6 +10,7 @@
 pub mod arith;
 pub mod compare;
 pub mod control;
+pub mod direct;
 pub mod fast;
 pub mod float;
 pub mod loadstore;
