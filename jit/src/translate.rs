@@ -54,6 +54,7 @@ pub(crate) fn src32(o: Opd) -> Option<Src> {
 
 /// A 32-bit effective address: base and index register offsets in the CPU, index shift,
 /// displacement.
+#[derive(Clone)]
 pub(crate) struct Ea {
     pub base: Option<i32>,
     pub index: Option<(i32, u8)>,
@@ -61,6 +62,7 @@ pub(crate) struct Ea {
 }
 
 /// A memory operand: width (1, 2 or 4 bytes; 8 for x87's m64), segment and address.
+#[derive(Clone)]
 pub(crate) struct MemRef {
     pub size: u8,
     pub seg: Seg,
@@ -789,6 +791,83 @@ impl Inline {
         v
     }
 
+    /// Its one memory operand through a `MemRef`, if it has one: (operand, read, written),
+    /// as the backends look it up (a CMP or TEST destination is only read).
+    pub fn mem_access(&self) -> Option<(&MemRef, bool, bool)> {
+        let rw = |op: Alu| !matches!(op, Alu::Cmp | Alu::Test);
+        match self {
+            Inline::Load { m, .. } | Inline::LoadExt { m, .. } | Inline::LoadNarrow { m, .. } => {
+                Some((m, true, false))
+            }
+            Inline::Store { m, .. } | Inline::StoreNarrow { m, .. } => Some((m, false, true)),
+            Inline::Cmov {
+                src: Operand::Mem(m),
+                ..
+            }
+            | Inline::Imul {
+                src: Operand::Mem(m),
+                ..
+            }
+            | Inline::Div {
+                src: Operand::Mem(m),
+            } => Some((m, true, false)),
+            Inline::IncDec {
+                dst: Operand::Mem(m),
+                ..
+            } => Some((m, true, true)),
+            Inline::Alu {
+                op,
+                dst: Operand::Mem(m),
+                ..
+            } => Some((m, true, rw(*op))),
+            Inline::Alu {
+                src: Operand::Mem(m),
+                ..
+            } => Some((m, true, false)),
+            Inline::Alu8 {
+                op,
+                dst: Operand8::Mem(m),
+                ..
+            } => Some((m, true, rw(*op))),
+            Inline::Alu8 {
+                src: Operand8::Mem(m),
+                ..
+            } => Some((m, true, false)),
+            _ => None,
+        }
+    }
+
+    /// Whether it may write the 32-bit guest register at offset `r` (or part of it).
+    pub fn may_write(&self, r: i32) -> bool {
+        match *self {
+            Inline::StrByte { ref inner, ptr } => ptr == r || inner.may_write(r),
+            Inline::Mov { dst, .. }
+            | Inline::Load { dst, .. }
+            | Inline::LoadExt { dst, .. }
+            | Inline::Not { dst }
+            | Inline::Neg { dst }
+            | Inline::SetCc { dst, .. }
+            | Inline::Cmov { dst, .. }
+            | Inline::LoadNarrow { dst, .. }
+            | Inline::Ext { dst, .. }
+            | Inline::Lea { dst, .. }
+            | Inline::Shift { dst, .. }
+            | Inline::ShiftCl { dst, .. }
+            | Inline::Mov8 { dst, .. }
+            | Inline::Rotate { dst, .. }
+            | Inline::Imul { dst, .. } => dst == r,
+            Inline::Pop { dst } => dst == r || r == ESP,
+            Inline::Push { .. } => r == ESP,
+            Inline::Leave => r == ESP || r == EBP,
+            Inline::Alu { ref dst, .. } | Inline::IncDec { ref dst, .. } => {
+                matches!(*dst, Operand::Src(Src::Reg(d)) if d == r)
+            }
+            Inline::Alu8 { ref dst, .. } => matches!(*dst, Operand8::Reg { reg, .. } if reg == r),
+            Inline::Div { .. } | Inline::Rdtsc { .. } => r == EAX || r == EDX,
+            Inline::Store { .. } | Inline::StoreNarrow { .. } | Inline::Nop => false,
+        }
+    }
+
     pub fn touches_memory(&self) -> bool {
         match self {
             Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. } => true,
@@ -1094,6 +1173,110 @@ pub(crate) struct RegCache {
     pub zero: u8,
 }
 
+/// A stretch of a block's inline instructions in which EBP does not change and at least
+/// `FRAME_MIN` of them access one segment `FLAT_ONCE` admits at [EBP + disp]: one
+/// soft-TLB check of the bytes they all span (within a page) can stand for all their
+/// lookups (`Emitter::frame`). The lookups it checked: reads, writes or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub seg: Seg,
+    /// The displacements of the first byte accessed and of the byte past the last.
+    pub lo: i32,
+    pub end: i32,
+    pub reads: bool,
+    pub writes: bool,
+}
+
+/// Accesses a frame must stand for, and the most bytes it may span.
+const FRAME_MIN: usize = 3;
+const FRAME_SPAN: i32 = 0x200;
+
+impl Frame {
+    /// Whether the lookup of `m` (a write if `write`) is one the frame's check covers.
+    pub fn covers(&self, m: &MemRef, write: bool) -> bool {
+        let at = m.ea.disp as i32;
+        m.seg == self.seg
+            && m.ea.base == Some(EBP)
+            && m.ea.index.is_none()
+            && at >= self.lo
+            && at + m.size as i32 <= self.end
+            && if write { self.writes } else { self.reads }
+    }
+
+    /// A frame holding the access of `f` too, if `f` has one that fits.
+    fn with(self, f: &Inline) -> Option<Frame> {
+        let (m, r, w) = Frame::access(f)?;
+        let lo = self.lo.min(m.ea.disp as i32);
+        let end = self.end.max(m.ea.disp as i32 + m.size as i32);
+        (m.seg == self.seg && end - lo <= FRAME_SPAN).then_some(Frame {
+            lo,
+            end,
+            reads: self.reads || r,
+            writes: self.writes || w,
+            ..self
+        })
+    }
+
+    /// `f`'s access at [EBP + disp] through a segment `FLAT_ONCE` admits, if any.
+    fn access(f: &Inline) -> Option<(&MemRef, bool, bool)> {
+        f.mem_access().filter(|(m, _, _)| {
+            m.ea.base == Some(EBP) && m.ea.index.is_none() && FLAT_ONCE & 1 << m.seg as u8 != 0
+        })
+    }
+
+    fn of(f: &Inline) -> Option<Frame> {
+        let (m, reads, writes) = Frame::access(f)?;
+        Some(Frame {
+            seg: m.seg,
+            lo: m.ea.disp as i32,
+            end: m.ea.disp as i32 + m.size as i32,
+            reads,
+            writes,
+        })
+    }
+}
+
+/// The frames of a block (`forms` its inline forms) and, for each instruction, the
+/// frame whose stretch (first to last access) it lies in.
+pub(crate) fn frames(forms: &[Option<Inline>]) -> (Vec<Frame>, Vec<Option<usize>>) {
+    let mut out = Vec::new();
+    let mut within = vec![None; forms.len()];
+    // The frame being gathered: it, its first and last access, and how many.
+    let mut open: Option<(Frame, usize, usize, usize)> = None;
+    let mut close = |open: &mut Option<(Frame, usize, usize, usize)>| {
+        if let Some((f, first, last, n)) = open.take() {
+            if n >= FRAME_MIN {
+                within[first..=last].fill(Some(out.len()));
+                out.push(f);
+            }
+        }
+    };
+    for (k, form) in forms.iter().enumerate() {
+        let Some(f) = form else {
+            close(&mut open);
+            continue;
+        };
+        let grown = match open {
+            Some((fr, first, _, n)) => fr.with(f).map(|fr| (fr, first, k, n + 1)),
+            None => None,
+        };
+        match grown {
+            Some(g) => open = Some(g),
+            None if Frame::of(f).is_some() => {
+                close(&mut open);
+                open = Frame::of(f).map(|fr| (fr, k, k, 1));
+            }
+            None => {}
+        }
+        // Its access comes before it writes EBP, if it does.
+        if f.may_write(EBP) {
+            close(&mut open);
+        }
+    }
+    close(&mut open);
+    (out, within)
+}
+
 /// The segments whose flat tests `RegCache::flat` may spare: the data and stack
 /// segments, flat wherever 32-bit code is. A slow path that finds one of them not flat
 /// ends the block, which would cost FS and GS (often based elsewhere, with a limit)
@@ -1221,6 +1404,10 @@ pub(crate) trait Emitter<B: Bus> {
             self.pin(off);
         }
     }
+    /// The frame (`Frame`) the next instructions up to the next call are in, before the
+    /// first of them; None after the last. A backend may check it once and spare those
+    /// lookups, or ignore it.
+    fn frame(&mut self, f: Option<&Frame>);
     /// Write the shadows `regs` marks dirty back to the CPU state.
     fn write_back(&mut self, regs: &RegCache);
     /// Make the flags definite after an inline ROL (`left`) or ROR whose flags were not
@@ -1303,11 +1490,22 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         let off = (start & 0xfff) as i64 + delta;
         (statics && (0..0x1000).contains(&off)).then(|| ((start & !0xfff) + off as u64) | mode)
     };
+    let (frames, within) = frames(&forms);
+    let mut frame = None;
     let mut offset = 0i64;
     for (k, insn) in block.insns.iter().enumerate() {
         let d = &insn.1;
         let at = offset;
         offset += d.len as i64;
+        if within[k] != frame {
+            if frame.is_some() {
+                e.frame(None);
+            }
+            frame = within[k];
+            if let Some(i) = frame {
+                e.frame(Some(&frames[i]));
+            }
+        }
         if let Some(f) = &forms[k] {
             let slow = e.label();
             let keep = match f {
@@ -1389,6 +1587,9 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         unstored.is_none(),
         "rotate_flags_dead stops at the block's end"
     );
+    if frame.is_some() {
+        e.frame(None);
+    }
     if delta != 0 {
         e.add_eip(delta);
     }

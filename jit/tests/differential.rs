@@ -14,7 +14,8 @@
 //! through FS or GS, so the JIT's segment guards and limit checks are exercised.
 //! Programs mix instructions the JIT inlines (32-bit register MOV/ALU/TEST/LEA/shifts,
 //! loads and stores; x87 m32/m64 loads, arithmetic and stores, which take the x87's
-//! direct entries) with everything else, which it runs through the interpreter's
+//! direct entries; runs of [EBP + disp] accesses, which share one frame check) with
+//! everything else, which it runs through the interpreter's
 //! handlers, faults included: every vector halts in its handler, so a program ends at
 //! its first fault, identically under both engines.
 //!
@@ -434,6 +435,41 @@ fn x87_insns(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
+/// EBP into the data area (near a page's end now and then), then loads, stores and ALU
+/// operations on [EBP + disp8]: the accesses a block's one frame check stands for, with
+/// a handler's instruction between them sometimes.
+fn frame_insns(r: &mut Rng, out: &mut Vec<u8>) {
+    let at = match r.below(3) {
+        0 => 0x1000 * (1 + r.below(DATA_SIZE / 0x1000 - 1)) - r.below(0x100),
+        _ => r.below(DATA_SIZE),
+    };
+    out.push(0xbd); // MOV EBP, imm32
+    out.extend((DATA + at).to_le_bytes());
+    let reg = |r: &mut Rng| [0u8, 1, 2, 3, 6, 7][r.below(6) as usize];
+    for _ in 0..3 + r.below(6) {
+        let op: &[u8] = match r.below(9) {
+            0 => &[0x8b],       // MOV r32, [EBP + d]
+            1 => &[0x89],       // MOV [EBP + d], r32
+            2 => &[0x03],       // ADD r32, [EBP + d]
+            3 => &[0x01],       // ADD [EBP + d], r32
+            4 => &[0x39],       // CMP [EBP + d], r32
+            5 => &[0x0f, 0xb6], // MOVZX r32, BYTE [EBP + d]
+            6 => &[0x88],       // MOV [EBP + d], r8
+            7 => {
+                out.extend([0xff, 0x45, r.next() as u8]); // INC DWORD [EBP + d]
+                continue;
+            }
+            _ => {
+                out.push(0x9c); // PUSHF, a handler's instruction
+                out.push(0x58 | reg(r)); // POP r32
+                continue;
+            }
+        };
+        out.extend(op);
+        out.extend([0x45 | reg(r) << 3, r.next() as u8]);
+    }
+}
+
 /// A displacement or direct address: small, into the data area, or anything.
 fn address(r: &mut Rng) -> u32 {
     match r.below(3) {
@@ -610,6 +646,8 @@ fn program32(r: &mut Rng) -> Vec<u8> {
             str_bytes(r, &mut code);
         } else if r.below(30) == 0 {
             x87_insns(r, &mut code);
+        } else if r.below(20) == 0 {
+            frame_insns(r, &mut code);
         } else if r.below(100) == 0 {
             // PUSH sel; POP DS: blocks translated for one DS base run with another.
             let sel = r.pick(&[DATA0, DS_VAR, DATA3 | 3, DS_VAR | 3]);

@@ -4,7 +4,8 @@
 //! The same contract as the x86-64 backend: a block's code is entered from the
 //! dispatcher as `extern "C" fn(cpu, bus, ram, links) -> u64`, returning a packed
 //! exception (or 0). X19 holds the CPU, X20 the bus, X21 guest RAM and X22 the chain
-//! table; X23-X28 shadow guest registers. W0-W5 and X16 are scratch. Guest flags stay
+//! table; X23-X28 and X9 shadow guest registers, X10 holds a checked guest frame's RAM
+//! offset (`emit_frame_check`). W0-W5 and X16 are scratch. Guest flags stay
 //! the interpreter's lazy flags: ARM's NZCV is only used to branch or select, after
 //! redoing the operation that recorded them, and only for conditions whose meaning
 //! carries over (ARM's carry after a subtraction is the inverse of x86's borrow, and ARM
@@ -28,8 +29,8 @@ use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{rotate_flags, run_handler, run_handler_view, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef,
-    Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE,
+    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Inline, Insn,
+    MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE,
     RUNTIME_RECORDS, SHADOWS,
 };
 
@@ -41,6 +42,9 @@ const RAM: u32 = 21;
 const LINKS: u32 = 22;
 /// Scratch for out-of-range offsets and call targets.
 const IP0: u32 = 16;
+/// The RAM offset of the checked guest frame's first byte (`Frame::lo`), or -1 when the
+/// check failed or a helper ran since.
+const FRAME: u32 = 10;
 /// Host registers that shadow guest registers in straight-line inline code (X9 is
 /// otherwise unused; helper calls are taken with the shadows written back, and the
 /// ones still needed loaded again after).
@@ -153,9 +157,31 @@ fn cmp_imm32(a: &mut Asm, r: u32, v: u32) {
     }
 }
 
-/// The shared shadow bookkeeping, on this backend's registers.
+/// The shared shadow bookkeeping, on this backend's registers, and the frame lookups
+/// the block's code spares.
 #[derive(Default)]
-struct RegCache(translate::RegCache);
+struct RegCache(translate::RegCache, Frames);
+
+/// The frame (`translate::Frame`) the code is in, if checked, and the full lookups its
+/// accesses take out of line when the check failed.
+#[derive(Default)]
+struct Frames {
+    active: Option<Frame>,
+    /// Some frame was checked: helper calls invalidate the check from there on.
+    used: bool,
+    cold: Vec<ColdLookup>,
+}
+
+/// An access's full soft-TLB lookup, jumped to from `at` and returning to `back`, with
+/// the shadows as they were there.
+struct ColdLookup {
+    at: DynamicLabel,
+    back: DynamicLabel,
+    regs: translate::RegCache,
+    m: MemRef,
+    write: bool,
+    slow: DynamicLabel,
+}
 
 impl RegCache {
     fn find(&self, off: i32) -> Option<u32> {
@@ -856,6 +882,24 @@ fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
 /// compared with the page of the access's last byte, which is the entry's page only
 /// when the access stays inside it. Clobbers W0-W3, W5.
 fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
+    let frame = rc.1.active.filter(|f| f.covers(m, write));
+    // Out of line, the full lookup needs the frame pointer in its shadow.
+    if let Some(f) = frame.filter(|_| rc.0.find(translate::EBP).is_some()) {
+        let (at, back) = (a.new_dynamic_label(), a.new_dynamic_label());
+        dynasm!(a ; .arch aarch64 ; tbnz X(FRAME), #63, =>at);
+        add_imm32(a, 1, FRAME, (m.ea.disp as i32 - f.lo) as u32);
+        dynasm!(a ; .arch aarch64 ; =>back);
+        let cold = ColdLookup {
+            at,
+            back,
+            regs: rc.0.clone(),
+            m: m.clone(),
+            write,
+            slow,
+        };
+        rc.1.cold.push(cold);
+        return;
+    }
     let seg = SEGS + SEG_SIZE * m.seg as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as u32 - 1;
@@ -892,6 +936,41 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     dynasm!(a ; .arch aarch64 ; cmp W(1), W(3) ; b.ne =>slow);
     mem(a, Mem::Ldr32, 1, 2, TLB_ADDEND);
     dynasm!(a ; .arch aarch64 ; add W(1), W(0), W(1));
+}
+
+/// Check frame `f` for the code that follows: X10 = the RAM offset of [EBP + f.lo] if
+/// all the bytes it spans are in one page that the soft TLB has for the lookups it
+/// stands for, else -1.
+fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
+    let bit = 1u8 << f.seg as u8;
+    let span = (f.end - f.lo) as u32;
+    let bp = rc.reg(a, translate::EBP);
+    dynasm!(a ; .arch aarch64 ; movn X(FRAME), #0);
+    cpu(a, Mem::Ldr32, 3, JIT_FLAT);
+    dynasm!(a ; .arch aarch64 ; tst W(3), #rc.0.flat_mask(bit) ; b.eq >skip);
+    add_imm32(a, 0, bp, f.lo as u32);
+    if rc.0.zero & bit == 0 {
+        cpu(a, Mem::Ldr32, 3, SEGS + SEG_SIZE * f.seg as i32 + SEG_BASE);
+        dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(3));
+    }
+    dynasm!(a
+        ; .arch aarch64
+        ; and WSP(1), W(0), #0xfff
+        ; cmp WSP(1), #0x1000 - span
+        ; b.hi >skip
+        ; and WSP(1), W(0), #0xffff_f000
+    );
+    emit_tlb_entry(a);
+    if f.reads {
+        mem(a, Mem::Ldr32, 3, 2, TLB_READ_TAG);
+        dynasm!(a ; .arch aarch64 ; cmp W(1), W(3) ; b.ne >skip);
+    }
+    if f.writes {
+        mem(a, Mem::Ldr32, 3, 2, TLB_WRITE_TAG);
+        dynasm!(a ; .arch aarch64 ; cmp W(1), W(3) ; b.ne >skip);
+    }
+    mem(a, Mem::Ldr32, 1, 2, TLB_ADDEND);
+    dynasm!(a ; .arch aarch64 ; add W(FRAME), W(0), W(1) ; skip:);
 }
 
 /// X2 = the soft-TLB entry for linear address W0 at the current privilege (the
@@ -1395,6 +1474,14 @@ impl<B: Bus> Emitter<B> for A64 {
         self.rc.0.pin(off);
     }
 
+    fn frame(&mut self, f: Option<&Frame>) {
+        if let Some(f) = f {
+            emit_frame_check(&mut self.a, &mut self.rc, f);
+            self.rc.1.used = true;
+        }
+        self.rc.1.active = f.copied();
+    }
+
     fn write_back(&mut self, regs: &translate::RegCache) {
         write_back(&mut self.a, regs);
     }
@@ -1426,6 +1513,11 @@ impl<B: Bus> Emitter<B> for A64 {
 
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel) {
         emit_helper_call::<B>(&mut self.a, insn, exit);
+        if self.rc.1.used {
+            // The call clobbered X10, and a handler may change the mapping the frame
+            // check found (a store into a page table, then a soft-TLB refill).
+            dynasm!(self.a ; .arch aarch64 ; movn X(FRAME), #0);
+        }
     }
 
     fn x87_mem(&mut self, insn: &Insn<B>, op: MemOp, m: &MemRef, exit: DynamicLabel) {
@@ -1502,6 +1594,12 @@ impl<B: Bus> Emitter<B> for A64 {
     }
 
     fn exit_tail(&mut self) {
+        for c in std::mem::take(&mut self.rc.1.cold) {
+            dynasm!(self.a ; .arch aarch64 ; =>c.at);
+            let mut rc = RegCache(c.regs, Frames::default());
+            emit_tlb_lookup(&mut self.a, &mut rc, &c.m, c.write, c.slow);
+            dynasm!(self.a ; .arch aarch64 ; b =>c.back);
+        }
         // W0 is END_BLOCK (instruction W2 done) or a packed exception (not done).
         let a = &mut self.a;
         dynasm!(a
@@ -1529,7 +1627,7 @@ impl<B: Bus> Emitter<B> for A64 {
 pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Translated> {
     let a64 = A64 {
         a: Asm::new(base),
-        rc: RegCache(translate::RegCache::for_zero_bases(zero)),
+        rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
     };
     translate::translate(block, a64)
 }

@@ -13,6 +13,9 @@ use std::mem::size_of;
 const BUS_SLOT: i32 = 0;
 /// The frame's count of chained transitions, added to `Links` on the way out.
 const CHAINED_SLOT: i32 = 8;
+/// The RAM offset of the checked guest frame's first byte (`Frame::lo`), or -1 when the
+/// check failed or a helper ran since.
+const FRAME_SLOT: i32 = 16;
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::LazyOp;
@@ -26,8 +29,8 @@ use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{rotate_flags, run_handler, run_handler_view, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Inline, Insn, MemRef,
-    Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE,
+    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Inline, Insn,
+    MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE,
     RUNTIME_RECORDS, SHADOWS,
 };
 
@@ -40,9 +43,31 @@ const EAX: u8 = 0;
 const ECX: u8 = 1;
 const EDX: u8 = 2;
 
-/// The shared shadow bookkeeping, on this backend's registers.
+/// The shared shadow bookkeeping, on this backend's registers, and the frame lookups
+/// the block's code spares.
 #[derive(Default)]
-struct RegCache(translate::RegCache);
+struct RegCache(translate::RegCache, Frames);
+
+/// The frame (`translate::Frame`) the code is in, if checked, and the full lookups its
+/// accesses take out of line when the check failed.
+#[derive(Default)]
+struct Frames {
+    active: Option<Frame>,
+    /// Some frame was checked: helper calls invalidate the check from there on.
+    used: bool,
+    cold: Vec<ColdLookup>,
+}
+
+/// An access's full soft-TLB lookup, jumped to from `at` and returning to `back`, with
+/// the shadows as they were there.
+struct ColdLookup {
+    at: DynamicLabel,
+    back: DynamicLabel,
+    regs: translate::RegCache,
+    m: MemRef,
+    write: bool,
+    slow: DynamicLabel,
+}
 
 impl RegCache {
     fn find(&self, off: i32) -> Option<u8> {
@@ -895,6 +920,32 @@ fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
 /// compared with the page of the access's last byte, which is the entry's page only
 /// when the access stays inside it.
 fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
+    let frame = rc.1.active.filter(|f| f.covers(m, write));
+    // Out of line, the full lookup needs the frame pointer in its shadow.
+    if let Some(f) = frame.filter(|_| rc.0.find(translate::EBP).is_some()) {
+        let (at, back) = (a.new_dynamic_label(), a.new_dynamic_label());
+        dynasm!(a
+            ; .arch x64
+            ; mov rcx, [rsp + FRAME_SLOT]
+            ; test rcx, rcx
+            ; js =>at
+        );
+        let delta = m.ea.disp as i32 - f.lo;
+        if delta != 0 {
+            dynasm!(a ; .arch x64 ; add ecx, delta);
+        }
+        dynasm!(a ; .arch x64 ; =>back);
+        let cold = ColdLookup {
+            at,
+            back,
+            regs: rc.0.clone(),
+            m: m.clone(),
+            write,
+            slow,
+        };
+        rc.1.cold.push(cold);
+        return;
+    }
     let seg = SEGS + SEG_SIZE * m.seg as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
     let last = m.size as i32 - 1;
@@ -933,6 +984,49 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
         ; jne =>slow
         ; mov ecx, [r13 + rdx + TLB_ADDEND]
         ; add ecx, eax
+    );
+}
+
+/// Check frame `f` for the code that follows: FRAME_SLOT = the RAM offset of
+/// [EBP + f.lo] if all the bytes it spans are in one page that the soft TLB has for the
+/// lookups it stands for, else -1.
+fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
+    let bit = 1u8 << f.seg as u8;
+    let span = f.end - f.lo;
+    let bp = rc.reg(a, translate::EBP);
+    dynasm!(a
+        ; .arch x64
+        ; mov QWORD [rsp + FRAME_SLOT], -1
+        ; test DWORD [r12 + JIT_FLAT], rc.0.flat_mask(bit) as i32
+        ; jz >skip
+        ; lea eax, [Rq(bp) + f.lo]
+    );
+    if rc.0.zero & bit == 0 {
+        let seg = SEGS + SEG_SIZE * f.seg as i32;
+        dynasm!(a ; .arch x64 ; add eax, [r12 + seg + SEG_BASE]);
+    }
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, eax
+        ; and ecx, 0xfff
+        ; cmp ecx, 0x1000 - span
+        ; ja >skip
+        ; mov ecx, eax
+        ; and ecx, 0xffff_f000_u32 as i32
+    );
+    emit_tlb_entry(a);
+    if f.reads {
+        dynasm!(a ; .arch x64 ; cmp ecx, [r13 + rdx + TLB_READ_TAG] ; jne >skip);
+    }
+    if f.writes {
+        dynasm!(a ; .arch x64 ; cmp ecx, [r13 + rdx + TLB_WRITE_TAG] ; jne >skip);
+    }
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, [r13 + rdx + TLB_ADDEND]
+        ; add ecx, eax
+        ; mov [rsp + FRAME_SLOT], rcx
+        ; skip:
     );
 }
 
@@ -1499,6 +1593,15 @@ impl<B: Bus> Emitter<B> for X64 {
         self.rc.0.pin(off);
     }
 
+    fn frame(&mut self, f: Option<&Frame>) {
+        if let Some(f) = f {
+            self.live = None;
+            emit_frame_check(&mut self.a, &mut self.rc, f);
+            self.rc.1.used = true;
+        }
+        self.rc.1.active = f.copied();
+    }
+
     fn write_back(&mut self, regs: &translate::RegCache) {
         write_back(&mut self.a, regs);
     }
@@ -1536,6 +1639,11 @@ impl<B: Bus> Emitter<B> for X64 {
 
     fn helper_call(&mut self, insn: &Insn<B>, exit: DynamicLabel) {
         self.live = None;
+        if self.rc.1.used {
+            // A handler may change the mapping the frame check found (a store into a
+            // page table, then a soft-TLB refill), as the interpreter would see it.
+            dynasm!(self.a ; .arch x64 ; mov QWORD [rsp + FRAME_SLOT], -1);
+        }
         emit_helper_call::<B>(&mut self.a, insn, exit);
     }
 
@@ -1607,6 +1715,12 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn exit_tail(&mut self) {
+        for c in std::mem::take(&mut self.rc.1.cold) {
+            dynasm!(self.a ; .arch x64 ; =>c.at);
+            let mut rc = RegCache(c.regs, Frames::default());
+            emit_tlb_lookup(&mut self.a, &mut rc, &c.m, c.write, c.slow);
+            dynasm!(self.a ; .arch x64 ; jmp =>c.back);
+        }
         // EAX is END_BLOCK (instruction EDX done) or a packed exception (not done).
         dynasm!(self.a
             ; .arch x64
@@ -1631,7 +1745,7 @@ impl<B: Bus> Emitter<B> for X64 {
 pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Translated> {
     let x64 = X64 {
         a: Asm::new(base),
-        rc: RegCache(translate::RegCache::for_zero_bases(zero)),
+        rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
         live: None,
     };
     translate::translate(block, x64)
