@@ -319,6 +319,13 @@ pub(crate) enum Inline {
     },
     /// NOP and PAUSE: nothing at all.
     Nop,
+    /// BT r/m32, imm8 (`bit` the immediate mod 32): the flags made definite as they were
+    /// (as `Flags::set_bit` does), then CF the bit. Backends that cannot make them
+    /// definite inline take the handler.
+    Bt {
+        src: Operand,
+        bit: u8,
+    },
     /// RDTSC, instruction `pos` of its block: the handler's `Cpu::tsc_at`, unless CR4.TSD
     /// is set (then the handler, which may fault).
     Rdtsc {
@@ -408,6 +415,20 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
     }
     if d.i.mnemonic() == Mnemonic::Rdtsc {
         return Some(Inline::Rdtsc { pos: d.pos });
+    }
+    if d.i.mnemonic() == Mnemonic::Bt && d.osz == 4 {
+        let Opd::Imm(n) = d.ops[1] else { return None };
+        let src = match d.ops[0] {
+            Opd::Mem => Operand::Mem(mem_ref(d).filter(|m| m.size == 4)?),
+            o => Operand::Src(Src::Reg(src32(o).and_then(|s| match s {
+                Src::Reg(r) => Some(r),
+                Src::Imm(_) => None,
+            })?)),
+        };
+        return Some(Inline::Bt {
+            src,
+            bit: (n & 31) as u8,
+        });
     }
     if matches!(
         d.i.mnemonic(),
@@ -645,6 +666,8 @@ impl Inline {
             Inline::Imul { .. } => Some(LazyOp::Mul),
             Inline::Neg { .. } => Some(LazyOp::Sub),
             Inline::ShiftCl { op, .. } => Some(op),
+            // Definite flags, in `bits`.
+            Inline::Bt { .. } => Some(LazyOp::None),
             _ => None,
         }
     }
@@ -684,6 +707,7 @@ impl Inline {
             Inline::IncDec { .. }
                 | Inline::SetCc { .. }
                 | Inline::Cmov { .. }
+                | Inline::Bt { .. }
                 | Inline::Alu {
                     op: Alu::Adc | Alu::Sbb,
                     ..
@@ -784,6 +808,7 @@ impl Inline {
                 v.extend([EAX, EDX]);
                 op(&mut v, src);
             }
+            Inline::Bt { src, .. } => op(&mut v, src),
             Inline::Nop | Inline::Rdtsc { .. } => {}
         }
         v.sort_unstable();
@@ -801,6 +826,10 @@ impl Inline {
             }
             Inline::Store { m, .. } | Inline::StoreNarrow { m, .. } => Some((m, false, true)),
             Inline::Cmov {
+                src: Operand::Mem(m),
+                ..
+            }
+            | Inline::Bt {
                 src: Operand::Mem(m),
                 ..
             }
@@ -864,7 +893,9 @@ impl Inline {
             }
             Inline::Alu8 { ref dst, .. } => matches!(*dst, Operand8::Reg { reg, .. } if reg == r),
             Inline::Div { .. } | Inline::Rdtsc { .. } => r == EAX || r == EDX,
-            Inline::Store { .. } | Inline::StoreNarrow { .. } | Inline::Nop => false,
+            Inline::Store { .. } | Inline::StoreNarrow { .. } | Inline::Nop | Inline::Bt { .. } => {
+                false
+            }
         }
     }
 
@@ -882,7 +913,9 @@ impl Inline {
             Inline::Alu { dst, src, .. } => {
                 matches!(dst, Operand::Mem(_)) || matches!(src, Operand::Mem(_))
             }
-            Inline::Imul { src, .. } | Inline::Div { src } => matches!(src, Operand::Mem(_)),
+            Inline::Imul { src, .. } | Inline::Div { src } | Inline::Bt { src, .. } => {
+                matches!(src, Operand::Mem(_))
+            }
             _ => false,
         }
     }

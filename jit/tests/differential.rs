@@ -14,7 +14,8 @@
 //! through FS or GS, so the JIT's segment guards and limit checks are exercised.
 //! Programs mix instructions the JIT inlines (32-bit register MOV/ALU/TEST/LEA/shifts,
 //! loads and stores; x87 m32/m64 loads, arithmetic and stores, which take the x87's
-//! direct entries; runs of [EBP + disp] accesses, which share one frame check) with
+//! direct entries; runs of [EBP + disp] accesses, which share one frame check; BT
+//! between flag writers and readers) with
 //! everything else, which it runs through the interpreter's
 //! handlers, faults included: every vector halts in its handler, so a program ends at
 //! its first fault, identically under both engines.
@@ -470,6 +471,36 @@ fn frame_insns(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
+/// A flag-recording instruction, BT r/m32, imm8 (the flags made definite, CF the bit),
+/// then an instruction that reads flags.
+fn bt_insns(r: &mut Rng, out: &mut Vec<u8>) {
+    let rr = |r: &mut Rng| 0xc0 | r.below(64) as u8;
+    match r.below(7) {
+        0 => out.extend([r.pick(&[0x01, 0x29, 0x39, 0x21, 0x31, 0x11]), rr(r)]), // ALU r32
+        1 => out.push(0x40 | r.below(16) as u8),                                 // INC/DEC r32
+        2 => out.extend([0x38, rr(r)]),                                          // CMP r8, r8
+        3 => out.extend([0xc1, 0xe0 | r.below(16) as u8, r.next() as u8 & 31]),  // SHL/SHR r32
+        4 => out.extend([0x9c, 0x9d]), // PUSHF; POPF: definite flags
+        _ => {}                        // whatever came before (another BT)
+    }
+    out.extend([0x0f, 0xba]);
+    if r.below(3) == 0 {
+        out.push(0xe0 | r.below(8) as u8); // BT r32, imm8
+    } else {
+        out.push(0x25); // BT [disp32], imm8
+        out.extend((DATA + r.below(DATA_SIZE - 4)).to_le_bytes());
+    }
+    out.push(r.next() as u8);
+    let cc = r.below(16) as u8;
+    match r.below(5) {
+        0 => out.extend([0x70 | cc, 2, 0x90, 0x90]), // Jcc over two NOPs
+        1 => out.extend([0x0f, 0x90 | cc, 0xc0 | r.below(8) as u8]), // SETcc
+        2 => out.extend([0x0f, 0x40 | cc, rr(r)]),   // CMOVcc
+        3 => out.extend([0x13, rr(r)]),              // ADC r32, r32
+        _ => {}
+    }
+}
+
 /// A displacement or direct address: small, into the data area, or anything.
 fn address(r: &mut Rng) -> u32 {
     match r.below(3) {
@@ -648,6 +679,8 @@ fn program32(r: &mut Rng) -> Vec<u8> {
             x87_insns(r, &mut code);
         } else if r.below(20) == 0 {
             frame_insns(r, &mut code);
+        } else if r.below(20) == 0 {
+            bt_insns(r, &mut code);
         } else if r.below(100) == 0 {
             // PUSH sel; POP DS: blocks translated for one DS base run with another.
             let sel = r.pick(&[DATA0, DS_VAR, DATA3 | 3, DS_VAR | 3]);

@@ -458,6 +458,28 @@ fn emit_inline(
             emit_csel(a, 3, 4, cond);
             store_w2_byte(a, rc, dst, shift);
         }
+        Inline::Bt { ref src, bit } => {
+            // Only after definite flags (kind None at run time): CF becomes the bit.
+            // Making other records definite takes the handler here.
+            const _: () = assert!(LazyOp::None as u8 == 0);
+            cpu(a, Mem::Ldrh, 3, F_OP);
+            dynasm!(a ; .arch aarch64 ; tst W(3), #0xff ; b.ne =>slow);
+            match src {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch aarch64 ; ldr W(4), [X(RAM), X(1)]);
+                }
+                Operand::Src(Src::Reg(r)) => rc.load(a, *r, 4),
+                Operand::Src(Src::Imm(_)) => unreachable!("inline_form builds no such form"),
+            }
+            cpu(a, Mem::Ldr32, 3, FLAGS_BITS);
+            dynasm!(a
+                ; .arch aarch64
+                ; lsr W(4), W(4), #bit as u32
+                ; bfi W(3), W(4), #0, #1
+            );
+            cpu(a, Mem::Str32, 3, FLAGS_BITS);
+        }
         Inline::Cmov { dst, ref src, cc } => {
             if before.is_none() {
                 dynasm!(a ; .arch aarch64 ; b =>slow);

@@ -18,7 +18,7 @@ const CHAINED_SLOT: i32 = 8;
 const FRAME_SLOT: i32 = 16;
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
-use ox86_core::cpu::flags::LazyOp;
+use ox86_core::cpu::flags::{self, LazyOp};
 use ox86_core::cpu::state::{attr, Seg, CR4_TSD};
 use ox86_core::decode::Block;
 use ox86_core::interp::x87::direct::MemOp;
@@ -191,9 +191,15 @@ fn emit_inline(
     live: bool,
     keep_flags: bool,
 ) {
-    // The host's flags as the guest's for `cc`: still there (`live`), or recomputed.
+    // The host's flags as the guest's for `cc`: still there (`live`), recomputed, or
+    // tested in definite flags; the host condition that then means `cc`.
     let host_flags = |a: &mut Asm, cc: u8, live: bool| {
-        before.is_some_and(|(op, top)| live || emit_host_flags(a, op, top, cc))
+        let (op, top) = before?;
+        match op {
+            _ if live => Some(cc),
+            LazyOp::None => emit_definite_test(a, cc),
+            _ => emit_host_flags(a, op, top, cc).then_some(cc),
+        }
     };
     match *f {
         Inline::Shift { count: 0, .. } => {}
@@ -398,10 +404,10 @@ fn emit_inline(
             rc.store(a, dst, EAX);
         }
         Inline::SetCc { dst, shift, cc } => {
-            if !host_flags(a, cc, live) {
+            let Some(cc) = host_flags(a, cc, live) else {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
-            }
+            };
             emit_host_setcc(a, cc);
             store_dl(a, rc, dst, shift);
         }
@@ -419,10 +425,10 @@ fn emit_inline(
                 }
                 Operand::Src(s) => load_src(a, rc, s),
             }
-            if !host_flags(a, cc, live) {
+            let Some(cc) = host_flags(a, cc, live) else {
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
-            }
+            };
             // Register moves and loads keep the host flags.
             rc.load(a, dst, EDX);
             emit_host_cmov(a, cc);
@@ -490,6 +496,29 @@ fn emit_inline(
             let h = rc.reg(a, ptr);
             dynasm!(a ; .arch x64 ; lea Rd(h), [Rq(h) + 1]);
             rc.0.set_dirty(ptr);
+        }
+        Inline::Bt { ref src, bit } => {
+            match src {
+                Operand::Mem(m) => {
+                    emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                }
+                Operand::Src(s) => load_src(a, rc, s),
+            }
+            emit_definite_flags(a, before, slow);
+            // The flags but CF as they were, CF the bit, kind None (the record's operands
+            // stay, as `Flags::set` leaves them).
+            dynasm!(a
+                ; .arch x64
+                ; and edx, !(flags::CF as i32)
+                ; bt ecx, bit as i8
+                ; adc edx, 0
+                ; mov eax, [r12 + FLAGS_BITS]
+                ; and eax, !(flags::ARITH as i32)
+                ; or eax, edx
+                ; mov [r12 + FLAGS_BITS], eax
+                ; mov BYTE [r12 + F_OP], LazyOp::None as u8 as i8
+            );
         }
         Inline::Rdtsc { pos } => {
             // The clock at this instruction plus the guest's offset (`Cpu::tsc_at`).
@@ -1128,30 +1157,30 @@ fn emit_jcc<B: Bus>(
     );
     match known {
         Some((op, top)) => {
-            if live || emit_host_flags(a, op, top, cc) {
-                emit_host_jcc(a, cc, taken);
-                dynasm!(a ; .arch x64 ; jmp =>not_taken);
-            } else {
-                dynasm!(a ; .arch x64 ; jmp =>slow);
+            let host = match op {
+                _ if live => Some(cc),
+                LazyOp::None => emit_definite_test(a, cc),
+                _ => emit_host_flags(a, op, top, cc).then_some(cc),
+            };
+            match host {
+                Some(cc) => {
+                    emit_host_jcc(a, cc, taken);
+                    dynasm!(a ; .arch x64 ; jmp =>not_taken);
+                }
+                None => dynasm!(a ; .arch x64 ; jmp =>slow),
             }
         }
         None => {
             // Whatever recorded the flags is known only at run time.
             dynasm!(a ; .arch x64 ; movzx ecx, WORD [r12 + F_OP]);
-            if let Some(mask) = definite_mask(cc) {
-                // Definite flags (a handler set them, as BT, SAHF or POPF do): the
-                // condition is one flag bit, or CF or ZF, in `bits` (any width).
+            if definite_mask(cc).is_some() {
+                // Definite flags (BT, SAHF or POPF left them): the condition is one flag
+                // bit, or CF or ZF, in `bits` (any width).
                 let next = a.new_dynamic_label();
-                dynasm!(a
-                    ; .arch x64
-                    ; cmp cl, LazyOp::None as u8 as i8
-                    ; jne =>next
-                    ; test DWORD [r12 + FLAGS_BITS], mask as i32
-                );
-                if cc & 1 == 0 {
-                    dynasm!(a ; .arch x64 ; jnz =>taken ; jmp =>not_taken);
-                } else {
-                    dynasm!(a ; .arch x64 ; jz =>taken ; jmp =>not_taken);
+                dynasm!(a ; .arch x64 ; cmp cl, LazyOp::None as u8 as i8 ; jne =>next);
+                if let Some(host) = emit_definite_test(a, cc) {
+                    emit_host_jcc(a, host, taken);
+                    dynasm!(a ; .arch x64 ; jmp =>not_taken);
                 }
                 dynasm!(a ; .arch x64 ; =>next);
             }
@@ -1241,6 +1270,61 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, top: u8, cc: u8) -> bool {
         _ => return false,
     }
     true
+}
+
+/// Test condition `cc` in definite flags (`bits`), for the conditions `definite_mask`
+/// covers: the host condition (NZ or Z) that then means `cc`.
+fn emit_definite_test(a: &mut Asm, cc: u8) -> Option<u8> {
+    let mask = definite_mask(cc)?;
+    dynasm!(a ; .arch x64 ; test DWORD [r12 + FLAGS_BITS], mask as i32);
+    // Even conditions hold when a bit is set (NZ), odd ones when none is (Z).
+    Some(if cc & 1 == 0 { 5 } else { 4 })
+}
+
+/// EDX = the guest's arithmetic flags (CF, PF, AF, ZF, SF and OF, in their EFLAGS bits)
+/// as the lazy flags recorded by `before` define them, or, unknown at translation, by
+/// the `RUNTIME_RECORDS` or definite flags found at run time: the host redoes the
+/// operation and takes its own flags. Other records take `slow`. Clobbers EAX and ESI,
+/// keeps ECX.
+fn emit_definite_flags(a: &mut Asm, before: Option<Rec>, slow: DynamicLabel) {
+    let arith = flags::ARITH as i32;
+    let one = |a: &mut Asm, op: LazyOp, top: u8| {
+        if op == LazyOp::None {
+            dynasm!(a ; .arch x64 ; mov edx, [r12 + FLAGS_BITS] ; and edx, arith);
+            return true;
+        }
+        // Condition 0 (OF) asks for every flag.
+        if !emit_host_flags(a, op, top, 0) {
+            return false;
+        }
+        dynasm!(a ; .arch x64 ; pushfq ; pop rdx ; and edx, arith);
+        true
+    };
+    if let Some((op, top)) = before {
+        if !one(a, op, top) {
+            dynasm!(a ; .arch x64 ; jmp =>slow);
+        }
+        return;
+    }
+    let done = a.new_dynamic_label();
+    let next = a.new_dynamic_label();
+    dynasm!(a
+        ; .arch x64
+        ; movzx esi, WORD [r12 + F_OP]
+        ; cmp sil, LazyOp::None as u8 as i8
+        ; jne =>next
+    );
+    one(a, LazyOp::None, 31);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>next);
+    for (op, top) in RUNTIME_RECORDS {
+        let next = a.new_dynamic_label();
+        dynasm!(a ; .arch x64 ; cmp esi, op as i32 | (top as i32) << 8 ; jne =>next);
+        if one(a, op, top) {
+            dynasm!(a ; .arch x64 ; jmp =>done);
+        }
+        dynasm!(a ; .arch x64 ; =>next);
+    }
+    dynasm!(a ; .arch x64 ; jmp =>slow ; =>done);
 }
 
 /// EIP += `delta` (not folded into a later write of EIP).
