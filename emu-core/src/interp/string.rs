@@ -216,26 +216,43 @@ fn advance(c: &mut Cpu, r: &Regs, n: u32, size: u32, regs: &[usize]) {
     r.set(c, ECX, count.wrapping_sub(n));
 }
 
-/// REP MOVS/STOS over a `span`, element by element in order (overlapping moves repeat
-/// as single steps do). Returns how many elements were done (0: none).
+/// REP MOVS/STOS over a `span`, as the elements done one by one in order would leave
+/// memory: a fill, a block move, or, where a move's destination starts less than its
+/// length after its source, element by element (each may read what an earlier one
+/// wrote). Returns how many elements were done (0: none).
 fn bulk<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs, max: u32) -> u32 {
     let movs = kind == Kind::Movs;
     let ops = [(Seg::Es, EDI, true), (d.seg, ESI, false)];
     let Some((n, [dst, src])) = span(c, d, r, max, &ops[..if movs { 2 } else { 1 }]) else {
         return 0;
     };
-    let size = d.msize as u32;
-    let m = bus.mem();
-    let fill = c.s.regs[0];
-    for i in 0..n {
-        let (to, from) = ((dst + i * size) as u64, (src + i * size) as u64);
-        match size {
-            1 => m.write_u8_fast(to, if movs { m.read_u8(from) } else { fill as u8 }),
-            2 => m.write_u16_fast(to, if movs { m.read_u16(from) } else { fill as u16 }),
-            _ => m.write_u32_fast(to, if movs { m.read_u32(from) } else { fill }),
+    let size = d.msize as usize;
+    let (dst, src, len) = (dst as usize, src as usize, n as usize * size);
+    let ram = bus.mem().ram_mut();
+    if dst + len > ram.len() || (movs && src + len > ram.len()) {
+        return 0;
+    }
+    if !movs {
+        let fill = c.s.regs[0].to_le_bytes();
+        for e in ram[dst..dst + len].chunks_exact_mut(size) {
+            e.copy_from_slice(&fill[..size]);
+        }
+    } else if dst <= src || dst >= src + len {
+        ram.copy_within(src..src + len, dst);
+    } else {
+        for i in (0..len).step_by(size) {
+            let mut e = [0; 4];
+            e[..size].copy_from_slice(&ram[src + i..src + i + size]);
+            ram[dst + i..dst + i + size].copy_from_slice(&e[..size]);
         }
     }
-    advance(c, r, n, size, if movs { &[EDI, ESI] } else { &[EDI] });
+    advance(
+        c,
+        r,
+        n,
+        size as u32,
+        if movs { &[EDI, ESI] } else { &[EDI] },
+    );
     n
 }
 
@@ -261,7 +278,18 @@ fn bulk_cmps<B: Bus>(
         2 => m.read_u16(pa as u64) as u32,
         _ => m.read_u32(pa as u64),
     };
+    // REPE: skip the equal elements eight bytes at a time, all but the last (whose
+    // values the flags record).
     let (mut done, mut a, mut b) = (0, 0, 0);
+    if repe {
+        let len = (n * size) as usize;
+        let (s, t) = (src as usize, dst as usize);
+        if let (Some(x), Some(y)) = (m.ram().get(s..s + len), m.ram().get(t..t + len)) {
+            let same = x.chunks_exact(8).zip(y.chunks_exact(8));
+            let words = same.take_while(|(p, q)| p == q).count() as u32;
+            done = (words * 8 / size).min(n - 1);
+        }
+    }
     while done < n {
         a = read(src + done * size);
         b = read(dst + done * size);
