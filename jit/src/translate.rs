@@ -152,14 +152,15 @@ fn narrow_reg(slot: u8, size: u8) -> Option<(i32, u8)> {
     Some((REGS + 4 * (slot & 7) as i32, shift))
 }
 
-/// LODSB and SCASB as `Inline::StrByte`.
+/// LODSB, SCASB and STOSB as `Inline::StrByte`.
 fn str_byte(d: &DecodedInsn) -> Option<Inline> {
     if !d.a32 || d.i.has_rep_prefix() || d.i.has_repne_prefix() {
         return None;
     }
     let lods = d.i.mnemonic() == Mnemonic::Lodsb;
     let ptr = if lods { ESI } else { EDI };
-    // SCASB reads ES:EDI, which takes no override (`d.seg` is the overridable DS).
+    // SCASB and STOSB address ES:EDI, which takes no override (`d.seg` is the
+    // overridable DS).
     let m = MemRef {
         size: 1,
         seg: if lods { d.seg } else { Seg::Es },
@@ -172,6 +173,12 @@ fn str_byte(d: &DecodedInsn) -> Option<Inline> {
     let inner = if lods {
         Inline::LoadNarrow {
             dst: EAX,
+            shift: 0,
+            m,
+        }
+    } else if d.i.mnemonic() == Mnemonic::Stosb {
+        Inline::StoreNarrow {
+            src: EAX,
             shift: 0,
             m,
         }
@@ -220,9 +227,9 @@ pub(crate) enum Inline {
         dst: i32,
         src: Src,
     },
-    /// LODSB or SCASB without a repeat prefix and with 32-bit addresses: `inner` (AL
-    /// loaded from the byte, or CMP AL with it), then the pointer register `ptr` (ESI or
-    /// EDI) up by one. With DF set, the handler.
+    /// LODSB, SCASB or STOSB without a repeat prefix and with 32-bit addresses: `inner`
+    /// (AL loaded from the byte, CMP AL with it, or AL stored there), then the pointer
+    /// register `ptr` (ESI or EDI) up by one. With DF set, the handler.
     StrByte {
         inner: Box<Inline>,
         ptr: i32,
@@ -410,7 +417,10 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
     if matches!(d.i.mnemonic(), Mnemonic::Nop | Mnemonic::Pause) {
         return Some(Inline::Nop);
     }
-    if matches!(d.i.mnemonic(), Mnemonic::Lodsb | Mnemonic::Scasb) {
+    if matches!(
+        d.i.mnemonic(),
+        Mnemonic::Lodsb | Mnemonic::Scasb | Mnemonic::Stosb
+    ) {
         return str_byte(d);
     }
     if d.i.mnemonic() == Mnemonic::Rdtsc {

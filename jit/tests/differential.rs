@@ -375,8 +375,8 @@ fn stack_insns(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
-/// ESI and EDI into the data area, then LODSB, SCASB and CMP AL, imm8 (DF set now and
-/// then, cleared after).
+/// ESI and EDI into the data area, then LODSB, SCASB, STOSB and CMP AL, imm8 (DF set now
+/// and then, cleared after).
 fn str_bytes(r: &mut Rng, out: &mut Vec<u8>) {
     let down = r.below(3) == 0;
     if down {
@@ -387,9 +387,10 @@ fn str_bytes(r: &mut Rng, out: &mut Vec<u8>) {
         out.extend((DATA + r.below(DATA_SIZE)).to_le_bytes());
     }
     for _ in 0..1 + r.below(3) {
-        match r.below(3) {
+        match r.below(4) {
             0 => out.push(0xac), // LODSB
             1 => out.push(0xae), // SCASB
+            2 => out.push(0xaa), // STOSB
             _ => out.extend([0x3c, r.next() as u8]),
         }
     }
