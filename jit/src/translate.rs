@@ -358,10 +358,11 @@ pub(crate) enum Inline {
     Div {
         src: Operand,
     },
-    /// ROL/ROR r32 by a constant (1-31). Its flags (CF and OF from the result, the rest
-    /// made definite) are not computed inline: where nothing reads them before a later
-    /// instruction records them all, only the result is kept (`JitView::rotated`) for
-    /// slow paths on the way (`rotate_flags_dead`); otherwise it takes the handler.
+    /// ROL/ROR r32 by a constant (1-31). Its flags are CF and OF from the result, the
+    /// rest made definite: where nothing reads them before a later instruction records
+    /// them all, only the result is kept (`JitView::rotated`) for slow paths on the way
+    /// (`rotate_flags_dead`); otherwise a backend computes them, as BT's, or takes the
+    /// handler.
     Rotate {
         dst: i32,
         left: bool,

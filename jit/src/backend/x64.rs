@@ -555,8 +555,8 @@ fn emit_inline(
         }
         Inline::Rotate { dst, left, count } => {
             if keep_flags {
-                dynasm!(a ; .arch x64 ; jmp =>slow);
-                return;
+                // The flags before it made definite (EDX), before anything is written.
+                emit_definite_flags(a, before, slow);
             }
             rc.load(a, dst, EAX);
             if left {
@@ -565,7 +565,42 @@ fn emit_inline(
                 dynasm!(a ; .arch x64 ; ror eax, count as i8);
             }
             rc.store(a, dst, EAX);
-            dynasm!(a ; .arch x64 ; mov [r12 + JIT_ROTATED], eax);
+            if !keep_flags {
+                dynasm!(a ; .arch x64 ; mov [r12 + JIT_ROTATED], eax);
+                return;
+            }
+            // CF and OF from the result, as `helpers::rotate_flags` computes them.
+            if left {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov ecx, eax
+                    ; and ecx, 1
+                    ; mov esi, eax
+                    ; shr esi, 31
+                );
+            } else {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov ecx, eax
+                    ; shr ecx, 31
+                    ; mov esi, eax
+                    ; shr esi, 30
+                    ; and esi, 1
+                );
+            }
+            dynasm!(a
+                ; .arch x64
+                ; xor esi, ecx
+                ; shl esi, flags::OF.trailing_zeros() as i8
+                ; and edx, !((flags::CF | flags::OF) as i32)
+                ; or edx, ecx
+                ; or edx, esi
+                ; mov eax, [r12 + FLAGS_BITS]
+                ; and eax, !(flags::ARITH as i32)
+                ; or eax, edx
+                ; mov [r12 + FLAGS_BITS], eax
+                ; mov BYTE [r12 + F_OP], LazyOp::None as u8 as i8
+            );
         }
         Inline::Neg { dst } => {
             rc.load(a, dst, ECX);
