@@ -532,8 +532,11 @@ pub fn decode_block_after<B: Bus>(
             break;
         }
     }
-    // Blocks stay cached: keep no spare capacity (shrinking is done in place).
-    insns.shrink_to_fit();
+    // Blocks stay cached: no more than a quarter of spare capacity (a shrink is a
+    // reallocation, which code that rewrites itself pays at every store).
+    if insns.capacity() - insns.len() > insns.len() / 4 {
+        insns.shrink_to_fit();
+    }
     // A crossing instruction under paging: cacheable if the next page is RAM too.
     let next_page = next_phys.filter(|&p| {
         let m = bus.mem();

@@ -139,11 +139,13 @@ impl<B> BlockCache<B> {
 
     /// Drop every block with code on physical page `page`. Returns how many.
     pub fn invalidate_page(&mut self, page: u32) -> usize {
-        let Some(indices) = self.by_page.remove(&page) else {
+        // The page's list is emptied, not removed: a page stored into again and again
+        // keeps its allocation.
+        let Some(indices) = self.by_page.get_mut(&page).map(std::mem::take) else {
             return 0;
         };
         let mut n = 0;
-        for i in indices {
+        for &i in &indices {
             if let Some(b) = self.slab[i as usize].take() {
                 self.map.remove(&b.key);
                 self.free.push(i);
@@ -158,6 +160,13 @@ impl<B> BlockCache<B> {
                 }
                 self.stale.insert(b.key, b);
                 n += 1;
+            }
+        }
+        if let Some(list) = self.by_page.get_mut(&page) {
+            if list.is_empty() {
+                let mut indices = indices;
+                indices.clear();
+                *list = indices;
             }
         }
         n
