@@ -221,14 +221,14 @@ impl Repl {
             "help" | "h" | "?" => print!("{HELP}"),
             "q" | "quit" | "exit" | "kill" => return Ok(Flow::Quit),
             "c" | "cont" | "continue" => self.resume(DebugCmd::Continue)?,
-            "s" | "si" | "stepi" | "step" | "n" => {
-                let n = count(args.first())?;
-                self.resume_n(|| DebugCmd::Step, n)?
-            }
-            "rsi" | "rs" | "reverse-stepi" | "reverse-step" => {
-                let n = count(args.first())?;
-                self.resume_n(|| DebugCmd::ReverseStep, n)?
-            }
+            "s" | "si" | "stepi" | "step" | "n" => match count(args.first()) {
+                Some(n) => self.resume_n(|| DebugCmd::Step, n)?,
+                None => println!("usage: {name} [N] (N a count, decimal or 0x hex)"),
+            },
+            "rsi" | "rs" | "reverse-stepi" | "reverse-step" => match count(args.first()) {
+                Some(n) => self.resume_n(|| DebugCmd::ReverseStep, n)?,
+                None => println!("usage: {name} [N] (N a count, decimal or 0x hex)"),
+            },
             "rc" | "reverse-continue" => self.resume(DebugCmd::ReverseContinue)?,
             "b" | "break" | "lb" | "vb" => match args.first() {
                 Some(a) => self.add_break(a)?,
@@ -564,8 +564,12 @@ impl Repl {
     }
 }
 
-fn count(arg: Option<&&str>) -> Result<u64, Gone> {
-    Ok(arg.and_then(|a| parse_num(a)).unwrap_or(1).max(1) as u64)
+/// A step count argument: 1 when absent (0 counts as 1), None when not a number.
+fn count(arg: Option<&&str>) -> Option<u64> {
+    match arg {
+        None => Some(1),
+        Some(a) => parse_u64(a).map(|n| n.max(1)),
+    }
 }
 
 fn parse_u64(s: &str) -> Option<u64> {
@@ -650,4 +654,18 @@ fn disassemble_at(m: &mut Machine, lin: u32, ip: u32, n: u32, syntax: Syntax) ->
         off += len;
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn step_counts_take_any_u64_and_refuse_words() {
+        assert_eq!(count(None), Some(1));
+        assert_eq!(count(Some(&"0")), Some(1));
+        assert_eq!(count(Some(&"0x10")), Some(16));
+        assert_eq!(count(Some(&"4294967297")), Some(4_294_967_297));
+        assert_eq!(count(Some(&"abc")), None);
+    }
 }
