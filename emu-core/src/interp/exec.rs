@@ -57,6 +57,20 @@ pub struct Interpreter<B> {
     pub accel: Option<Box<dyn Accelerator<B> + Send>>,
     /// Interpreted runs of a block before it is translated.
     pub threshold: u32,
+    /// The last block run, if it stored into code: where it began (`Resume`).
+    resume: Option<Resume>,
+}
+
+/// A block that stored into code (perhaps its own): after the store drops it, the rest
+/// of it can run from the same block decoded again, instead of from a new block that
+/// begins after the store and is dropped as often (`Interpreter::run_rest`).
+#[derive(Clone, Copy)]
+struct Resume {
+    key: u64,
+    /// CS base and EIP of its first instruction.
+    cs_base: u32,
+    eip: u32,
+    size: u32,
 }
 
 impl<B: Bus> Default for Interpreter<B> {
@@ -71,6 +85,7 @@ impl<B: Bus> Interpreter<B> {
             cache: BlockCache::new(),
             accel: None,
             threshold: 50,
+            resume: None,
         }
     }
 
@@ -174,6 +189,8 @@ impl<B: Bus> Interpreter<B> {
 
     /// Find or decode the block at CS:EIP and run it.
     fn step_block(&mut self, cpu: &mut Cpu, bus: &mut B, mut max: u64, step: bool) -> Result<()> {
+        // Only for the lookup right after the block that stored into code.
+        let resume = self.resume.take();
         let cs = &cpu.s.segs[Seg::Cs as usize];
         let eip = cpu.s.eip;
         if eip > cs.limit {
@@ -208,6 +225,11 @@ impl<B: Bus> Interpreter<B> {
                 i
             }
             None => {
+                if let Some(r) = resume {
+                    if !step && self.run_rest(cpu, bus, r, max) {
+                        return Ok(());
+                    }
+                }
                 let prior = self.cache.take_stale(key);
                 let b = decode_block_after(cpu, bus, prior.as_ref())?;
                 cpu.stats.blocks_decoded += 1;
@@ -221,21 +243,7 @@ impl<B: Bus> Interpreter<B> {
                     Self::run_block(cpu, bus, &b, max, step, None, 0);
                     return Ok(());
                 }
-                for (start, len) in b.code_ranges() {
-                    if len != 0 {
-                        bus.mem().mark_code(start, len);
-                    }
-                }
-                cpu.sync_tlb(bus);
-                let before = self.cache.len();
-                let i = self.cache.insert(key, b);
-                if self.cache.len() == before {
-                    // It replaced a block: host code may no longer chain into that one.
-                    if let Some(a) = &mut self.accel {
-                        a.unchain();
-                    }
-                }
-                i
+                self.insert(cpu, bus, key, b)
             }
         };
         if cpu.debug_breaks_armed() {
@@ -257,7 +265,70 @@ impl<B: Bus> Interpreter<B> {
         if full {
             self.flush(bus);
         }
+        if cpu.code_dirty && !full {
+            self.resume = Some(Resume {
+                key,
+                cs_base: lin.wrapping_sub(eip),
+                eip,
+                size: self.cache.block(index).size,
+            });
+        }
         Ok(())
+    }
+
+    /// Put decoded block `b` in the cache under `key`, its code tracked: its index.
+    fn insert(&mut self, cpu: &mut Cpu, bus: &mut B, key: u64, b: Block<B>) -> u32 {
+        for (start, len) in b.code_ranges() {
+            if len != 0 {
+                bus.mem().mark_code(start, len);
+            }
+        }
+        cpu.sync_tlb(bus);
+        let before = self.cache.len();
+        let i = self.cache.insert(key, b);
+        if self.cache.len() == before {
+            // It replaced a block: host code may no longer chain into that one.
+            if let Some(a) = &mut self.accel {
+                a.unchain();
+            }
+        }
+        i
+    }
+
+    /// After block `r` stored into code and was dropped, EIP inside it: decode it again
+    /// from its start and run it, interpreted, from the instruction at EIP (the rest of
+    /// a loop that rewrites itself then needs no block of its own). False, with nothing
+    /// run, when that does not apply: another CS, no instruction boundary at EIP, a
+    /// fault decoding from the start (which would belong to another instruction).
+    fn run_rest(&mut self, cpu: &mut Cpu, bus: &mut B, r: Resume, max: u64) -> bool {
+        let eip = cpu.s.eip;
+        let cs = &cpu.s.segs[Seg::Cs as usize];
+        let off = eip.wrapping_sub(r.eip);
+        if cs.base != r.cs_base || off == 0 || off >= r.size || cpu.debug_breaks_armed() {
+            return false;
+        }
+        let prior = self.cache.take_stale(r.key);
+        cpu.s.eip = r.eip;
+        let decoded = decode_block_after(cpu, bus, prior.as_ref());
+        cpu.s.eip = eip;
+        let Ok(b) = decoded else { return false };
+        if !b.cacheable || b.key != r.key || b.next_page.is_some() {
+            return false;
+        }
+        cpu.stats.blocks_decoded += 1;
+        let mut at = 0u32;
+        let k = b.insns.iter().position(|(_, d)| {
+            let here = at == off;
+            at += d.len as u32;
+            here
+        });
+        let index = self.insert(cpu, bus, r.key, b);
+        let Some(k) = k else { return false };
+        let block = self.cache.block(index);
+        let rest = &block.insns[k..];
+        let n = rest.len().min(max as usize);
+        Self::exec_insns(cpu, bus, &rest[..n]);
+        true
     }
 
     /// How much of a block at linear `lin` may run before a debugger breakpoint: `None`
@@ -348,8 +419,22 @@ impl<B: Bus> Interpreter<B> {
     /// Run the block's instructions (at most `max`); a fault is delivered and ends it.
     #[inline]
     fn exec_block(cpu: &mut Cpu, bus: &mut B, block: &Block<B>, max: u64) -> bool {
+        Self::exec_insns(
+            cpu,
+            bus,
+            &block.insns[..block.insns.len().min(max as usize)],
+        )
+    }
+
+    /// Run `insns` in order, EIP at the first; a fault is delivered and ends them, as
+    /// does an instruction that ends the block. False after a fault.
+    #[inline]
+    fn exec_insns(
+        cpu: &mut Cpu,
+        bus: &mut B,
+        insns: &[(crate::decode::Handler<B>, crate::decode::DecodedInsn)],
+    ) -> bool {
         let mask = if cpu.s.code32() { u32::MAX } else { 0xffff };
-        let insns = &block.insns[..block.insns.len().min(max as usize)];
         let mut done = 0;
         for (h, d) in insns {
             let start = cpu.s.eip;
