@@ -1231,6 +1231,56 @@ pub(crate) struct Frame {
     pub writes: bool,
 }
 
+/// A backend's frame bookkeeping: the frame the code is in, if checked, and the full
+/// lookups its accesses take out of line when the check failed (emitted at the end).
+#[derive(Default)]
+pub(crate) struct Frames {
+    pub active: Option<Frame>,
+    /// Some frame was checked: helper calls invalidate the check from there on.
+    pub used: bool,
+    pub cold: Vec<ColdLookup>,
+}
+
+impl Frames {
+    /// The checked frame that covers the lookup of `m`, if any, while the frame pointer
+    /// is in a shadow (where an out-of-line lookup finds it).
+    pub fn covering(&self, regs: &RegCache, m: &MemRef, write: bool) -> Option<Frame> {
+        self.active
+            .filter(|f| f.covers(m, write) && regs.find(EBP).is_some())
+    }
+
+    /// The full lookup of `m`, to emit at the end at `at` with the shadows `regs`, then
+    /// back to `back`.
+    pub fn defer(
+        &mut self,
+        (at, back): (DynamicLabel, DynamicLabel),
+        regs: &RegCache,
+        m: &MemRef,
+        write: bool,
+        slow: DynamicLabel,
+    ) {
+        self.cold.push(ColdLookup {
+            at,
+            back,
+            regs: regs.clone(),
+            m: m.clone(),
+            write,
+            slow,
+        });
+    }
+}
+
+/// An access's full soft-TLB lookup, jumped to from `at` and returning to `back`, with
+/// the shadows as they were there.
+pub(crate) struct ColdLookup {
+    pub at: DynamicLabel,
+    pub back: DynamicLabel,
+    pub regs: RegCache,
+    pub m: MemRef,
+    pub write: bool,
+    pub slow: DynamicLabel,
+}
+
 /// Accesses a frame must stand for, and the most bytes it may span.
 const FRAME_MIN: usize = 3;
 const FRAME_SPAN: i32 = 0x200;

@@ -29,9 +29,9 @@ use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{rotate_flags, run_handler, run_handler_view, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Inline, Insn,
-    MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE,
-    RUNTIME_RECORDS, SHADOWS,
+    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Frames, Inline,
+    Insn, MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP,
+    FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::aarch64::Aarch64Relocation>;
@@ -161,27 +161,6 @@ fn cmp_imm32(a: &mut Asm, r: u32, v: u32) {
 /// the block's code spares.
 #[derive(Default)]
 struct RegCache(translate::RegCache, Frames);
-
-/// The frame (`translate::Frame`) the code is in, if checked, and the full lookups its
-/// accesses take out of line when the check failed.
-#[derive(Default)]
-struct Frames {
-    active: Option<Frame>,
-    /// Some frame was checked: helper calls invalidate the check from there on.
-    used: bool,
-    cold: Vec<ColdLookup>,
-}
-
-/// An access's full soft-TLB lookup, jumped to from `at` and returning to `back`, with
-/// the shadows as they were there.
-struct ColdLookup {
-    at: DynamicLabel,
-    back: DynamicLabel,
-    regs: translate::RegCache,
-    m: MemRef,
-    write: bool,
-    slow: DynamicLabel,
-}
 
 impl RegCache {
     fn find(&self, off: i32) -> Option<u32> {
@@ -464,14 +443,7 @@ fn emit_inline(
             const _: () = assert!(LazyOp::None as u8 == 0);
             cpu(a, Mem::Ldrh, 3, F_OP);
             dynasm!(a ; .arch aarch64 ; tst W(3), #0xff ; b.ne =>slow);
-            match src {
-                Operand::Mem(m) => {
-                    emit_tlb_lookup(a, rc, m, false, slow);
-                    dynasm!(a ; .arch aarch64 ; ldr W(4), [X(RAM), X(1)]);
-                }
-                Operand::Src(Src::Reg(r)) => rc.load(a, *r, 4),
-                Operand::Src(Src::Imm(_)) => unreachable!("inline_form builds no such form"),
-            }
+            load_w4(a, rc, src, slow);
             cpu(a, Mem::Ldr32, 3, FLAGS_BITS);
             dynasm!(a
                 ; .arch aarch64
@@ -486,14 +458,7 @@ fn emit_inline(
                 return;
             }
             // The source into W4 first: the lookup clobbers NZCV.
-            match src {
-                Operand::Mem(m) => {
-                    emit_tlb_lookup(a, rc, m, false, slow);
-                    dynasm!(a ; .arch aarch64 ; ldr W(4), [X(RAM), X(1)]);
-                }
-                Operand::Src(Src::Reg(r)) => rc.load(a, *r, 4),
-                Operand::Src(Src::Imm(_)) => unreachable!("inline_form builds no such form"),
-            }
+            load_w4(a, rc, src, slow);
             let Some(cond) = before.and_then(|(op, top)| host_cond(a, op, top, cc)) else {
                 dynasm!(a ; .arch aarch64 ; b =>slow);
                 return;
@@ -904,22 +869,12 @@ fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
 /// compared with the page of the access's last byte, which is the entry's page only
 /// when the access stays inside it. Clobbers W0-W3, W5.
 fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
-    let frame = rc.1.active.filter(|f| f.covers(m, write));
-    // Out of line, the full lookup needs the frame pointer in its shadow.
-    if let Some(f) = frame.filter(|_| rc.0.find(translate::EBP).is_some()) {
+    if let Some(f) = rc.1.covering(&rc.0, m, write) {
         let (at, back) = (a.new_dynamic_label(), a.new_dynamic_label());
         dynasm!(a ; .arch aarch64 ; tbnz X(FRAME), #63, =>at);
         add_imm32(a, 1, FRAME, (m.ea.disp as i32 - f.lo) as u32);
         dynasm!(a ; .arch aarch64 ; =>back);
-        let cold = ColdLookup {
-            at,
-            back,
-            regs: rc.0.clone(),
-            m: m.clone(),
-            write,
-            slow,
-        };
-        rc.1.cold.push(cold);
+        rc.1.defer((at, back), &rc.0, m, write, slow);
         return;
     }
     let seg = SEGS + SEG_SIZE * m.seg as i32;
@@ -1004,6 +959,18 @@ fn emit_tlb_entry(a: &mut Asm) {
     dynasm!(a ; .arch aarch64 ; ubfx W(3), W(0), #12, #bits);
     cpu(a, Mem::Ldr64, 2, JIT_TLB);
     dynasm!(a ; .arch aarch64 ; add X(2), X(2), X(3), lsl #4);
+}
+
+/// A register or memory source (read through the TLB, `slow` on a miss) into W4.
+fn load_w4(a: &mut Asm, rc: &mut RegCache, src: &Operand, slow: DynamicLabel) {
+    match src {
+        Operand::Mem(m) => {
+            emit_tlb_lookup(a, rc, m, false, slow);
+            dynasm!(a ; .arch aarch64 ; ldr W(4), [X(RAM), X(1)]);
+        }
+        Operand::Src(Src::Reg(r)) => rc.load(a, *r, 4),
+        Operand::Src(Src::Imm(_)) => unreachable!("inline_form builds no such form"),
+    }
 }
 
 /// The source into W1.

@@ -29,9 +29,9 @@ use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
 use crate::helpers::{rotate_flags, run_handler, run_handler_view, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
-    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Inline, Insn,
-    MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP, FLAT_ONCE,
-    RUNTIME_RECORDS, SHADOWS,
+    self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Frames, Inline,
+    Insn, MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP,
+    FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -47,27 +47,6 @@ const EDX: u8 = 2;
 /// the block's code spares.
 #[derive(Default)]
 struct RegCache(translate::RegCache, Frames);
-
-/// The frame (`translate::Frame`) the code is in, if checked, and the full lookups its
-/// accesses take out of line when the check failed.
-#[derive(Default)]
-struct Frames {
-    active: Option<Frame>,
-    /// Some frame was checked: helper calls invalidate the check from there on.
-    used: bool,
-    cold: Vec<ColdLookup>,
-}
-
-/// An access's full soft-TLB lookup, jumped to from `at` and returning to `back`, with
-/// the shadows as they were there.
-struct ColdLookup {
-    at: DynamicLabel,
-    back: DynamicLabel,
-    regs: translate::RegCache,
-    m: MemRef,
-    write: bool,
-    slow: DynamicLabel,
-}
 
 impl RegCache {
     fn find(&self, off: i32) -> Option<u8> {
@@ -984,9 +963,7 @@ fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
 /// compared with the page of the access's last byte, which is the entry's page only
 /// when the access stays inside it.
 fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
-    let frame = rc.1.active.filter(|f| f.covers(m, write));
-    // Out of line, the full lookup needs the frame pointer in its shadow.
-    if let Some(f) = frame.filter(|_| rc.0.find(translate::EBP).is_some()) {
+    if let Some(f) = rc.1.covering(&rc.0, m, write) {
         let (at, back) = (a.new_dynamic_label(), a.new_dynamic_label());
         dynasm!(a
             ; .arch x64
@@ -999,15 +976,7 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
             dynasm!(a ; .arch x64 ; add ecx, delta);
         }
         dynasm!(a ; .arch x64 ; =>back);
-        let cold = ColdLookup {
-            at,
-            back,
-            regs: rc.0.clone(),
-            m: m.clone(),
-            write,
-            slow,
-        };
-        rc.1.cold.push(cold);
+        rc.1.defer((at, back), &rc.0, m, write, slow);
         return;
     }
     let seg = SEGS + SEG_SIZE * m.seg as i32;
