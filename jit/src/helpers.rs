@@ -59,29 +59,20 @@ macro_rules! entry_points {
             kind: u32,
         ) -> u32 {
             let op = MemOp::ALL[(kind >> 8) as usize % MemOp::ALL.len()];
-            let size = kind as u8;
+            let size = if kind as u8 == 8 { 8 } else { 4 };
             let off = off as usize;
-            let size = if size == 8 { 8 } else { 4 };
-            let Some(bytes) = bus.mem().ram_mut().get_mut(off..off + size as usize) else {
+            let Some(bytes) = bus.mem().ram_mut().get_mut(off..off + size) else {
                 return NOT_DONE;
             };
-            // Whole-integer accesses of the two sizes.
-            let done = if size == 8 {
-                let m: &mut [u8; 8] = bytes.try_into().expect("8 bytes");
-                match op.stores() {
-                    true => direct::store(cpu, &insn.1, op, 8).map(|v| *m = v.to_le_bytes()),
-                    false => direct::load(cpu, &insn.1, op, u64::from_le_bytes(*m), 8).then_some(()),
-                }
+            let done = if op.stores() {
+                direct::store(cpu, &insn.1, op, size as u8)
+                    .map(|v| bytes.copy_from_slice(&v.to_le_bytes()[..size]))
+                    .is_some()
             } else {
-                let m: &mut [u8; 4] = bytes.try_into().expect("4 bytes");
-                match op.stores() {
-                    true => direct::store(cpu, &insn.1, op, 4)
-                        .map(|v| *m = (v as u32).to_le_bytes()),
-                    false => direct::load(cpu, &insn.1, op, u32::from_le_bytes(*m) as u64, 4)
-                        .then_some(()),
-                }
-            }
-            .is_some();
+                let mut b = [0; 8];
+                b[..size].copy_from_slice(bytes);
+                direct::load(cpu, &insn.1, op, u64::from_le_bytes(b), size as u8)
+            };
             if done {
                 CONTINUE
             } else {

@@ -1224,9 +1224,10 @@ pub(crate) struct RegCache {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Frame {
     pub seg: Seg,
-    /// The displacements of the first byte accessed and of the byte past the last.
-    pub lo: i32,
-    pub end: i32,
+    /// The displacements of the first byte accessed and of the byte past the last (the
+    /// displacements signed; wide enough that no sum overflows).
+    pub lo: i64,
+    pub end: i64,
     pub reads: bool,
     pub writes: bool,
 }
@@ -1283,25 +1284,25 @@ pub(crate) struct ColdLookup {
 
 /// Accesses a frame must stand for, and the most bytes it may span.
 const FRAME_MIN: usize = 3;
-const FRAME_SPAN: i32 = 0x200;
+const FRAME_SPAN: i64 = 0x200;
 
 impl Frame {
     /// Whether the lookup of `m` (a write if `write`) is one the frame's check covers.
     pub fn covers(&self, m: &MemRef, write: bool) -> bool {
-        let at = m.ea.disp as i32;
+        let at = disp(m);
         m.seg == self.seg
             && m.ea.base == Some(EBP)
             && m.ea.index.is_none()
             && at >= self.lo
-            && at + m.size as i32 <= self.end
+            && at + m.size as i64 <= self.end
             && if write { self.writes } else { self.reads }
     }
 
     /// A frame holding the access of `f` too, if `f` has one that fits.
     fn with(self, f: &Inline) -> Option<Frame> {
         let (m, r, w) = Frame::access(f)?;
-        let lo = self.lo.min(m.ea.disp as i32);
-        let end = self.end.max(m.ea.disp as i32 + m.size as i32);
+        let lo = self.lo.min(disp(m));
+        let end = self.end.max(disp(m) + m.size as i64);
         (m.seg == self.seg && end - lo <= FRAME_SPAN).then_some(Frame {
             lo,
             end,
@@ -1322,12 +1323,17 @@ impl Frame {
         let (m, reads, writes) = Frame::access(f)?;
         Some(Frame {
             seg: m.seg,
-            lo: m.ea.disp as i32,
-            end: m.ea.disp as i32 + m.size as i32,
+            lo: disp(m),
+            end: disp(m) + m.size as i64,
             reads,
             writes,
         })
     }
+}
+
+/// `m`'s displacement, signed.
+pub(crate) fn disp(m: &MemRef) -> i64 {
+    m.ea.disp as i32 as i64
 }
 
 /// The frames of a block (`forms` its inline forms) and, for each instruction, the

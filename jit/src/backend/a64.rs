@@ -872,7 +872,7 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     if let Some(f) = rc.1.covering(&rc.0, m, write) {
         let (at, back) = (a.new_dynamic_label(), a.new_dynamic_label());
         dynasm!(a ; .arch aarch64 ; tbnz X(FRAME), #63, =>at);
-        add_imm32(a, 1, FRAME, (m.ea.disp as i32 - f.lo) as u32);
+        add_imm32(a, 1, FRAME, (translate::disp(m) - f.lo) as u32);
         dynasm!(a ; .arch aarch64 ; =>back);
         rc.1.defer((at, back), &rc.0, m, write, slow);
         return;
@@ -925,7 +925,7 @@ fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
     dynasm!(a ; .arch aarch64 ; movn X(FRAME), #0);
     cpu(a, Mem::Ldr32, 3, JIT_FLAT);
     dynasm!(a ; .arch aarch64 ; tst W(3), #rc.0.flat_mask(bit) ; b.eq >skip);
-    add_imm32(a, 0, bp, f.lo as u32);
+    add_imm32(a, 0, bp, f.lo as i32 as u32);
     if rc.0.zero & bit == 0 {
         cpu(a, Mem::Ldr32, 3, SEGS + SEG_SIZE * f.seg as i32 + SEG_BASE);
         dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(3));

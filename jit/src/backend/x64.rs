@@ -971,7 +971,8 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
             ; test rcx, rcx
             ; js =>at
         );
-        let delta = m.ea.disp as i32 - f.lo;
+        // Within the frame's span, so small.
+        let delta = (translate::disp(m) - f.lo) as i32;
         if delta != 0 {
             dynasm!(a ; .arch x64 ; add ecx, delta);
         }
@@ -1025,14 +1026,14 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
 /// lookups it stands for, else -1.
 fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
     let bit = 1u8 << f.seg as u8;
-    let span = f.end - f.lo;
+    let span = (f.end - f.lo) as i32;
     let bp = rc.reg(a, translate::EBP);
     dynasm!(a
         ; .arch x64
         ; mov QWORD [rsp + FRAME_SLOT], -1
         ; test DWORD [r12 + JIT_FLAT], rc.0.flat_mask(bit) as i32
         ; jz >skip
-        ; lea eax, [Rq(bp) + f.lo]
+        ; lea eax, [Rq(bp) + f.lo as i32]
     );
     if rc.0.zero & bit == 0 {
         let seg = SEGS + SEG_SIZE * f.seg as i32;
