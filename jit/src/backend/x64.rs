@@ -170,16 +170,7 @@ fn emit_inline(
     live: bool,
     keep_flags: bool,
 ) {
-    // The host's flags as the guest's for `cc`: still there (`live`), recomputed, or
-    // tested in definite flags; the host condition that then means `cc`.
-    let host_flags = |a: &mut Asm, cc: u8, live: bool| {
-        let (op, top) = before?;
-        match op {
-            _ if live => Some(cc),
-            LazyOp::None => emit_definite_test(a, cc),
-            _ => emit_host_flags(a, op, top, cc).then_some(cc),
-        }
-    };
+    let host_flags = |a: &mut Asm, cc: u8, live: bool| emit_host_cond(a, before, live, cc);
     match *f {
         Inline::Shift { count: 0, .. } => {}
         Inline::Shift {
@@ -485,19 +476,14 @@ fn emit_inline(
                 Operand::Src(s) => load_src(a, rc, s),
             }
             emit_definite_flags(a, before, slow);
-            // The flags but CF as they were, CF the bit, kind None (the record's operands
-            // stay, as `Flags::set` leaves them).
+            // The flags but CF as they were, CF the bit.
             dynasm!(a
                 ; .arch x64
                 ; and edx, !(flags::CF as i32)
                 ; bt ecx, bit as i8
                 ; adc edx, 0
-                ; mov eax, [r12 + FLAGS_BITS]
-                ; and eax, !(flags::ARITH as i32)
-                ; or eax, edx
-                ; mov [r12 + FLAGS_BITS], eax
-                ; mov BYTE [r12 + F_OP], LazyOp::None as u8 as i8
             );
+            emit_store_definite(a);
         }
         Inline::Rdtsc { pos } => {
             // The clock at this instruction plus the guest's offset (`Cpu::tsc_at`).
@@ -574,12 +560,8 @@ fn emit_inline(
                 ; and edx, !((flags::CF | flags::OF) as i32)
                 ; or edx, ecx
                 ; or edx, esi
-                ; mov eax, [r12 + FLAGS_BITS]
-                ; and eax, !(flags::ARITH as i32)
-                ; or eax, edx
-                ; mov [r12 + FLAGS_BITS], eax
-                ; mov BYTE [r12 + F_OP], LazyOp::None as u8 as i8
             );
+            emit_store_definite(a);
         }
         Inline::Neg { dst } => {
             rc.load(a, dst, ECX);
@@ -1161,20 +1143,13 @@ fn emit_jcc<B: Bus>(
         a.new_dynamic_label(),
     );
     match known {
-        Some((op, top)) => {
-            let host = match op {
-                _ if live => Some(cc),
-                LazyOp::None => emit_definite_test(a, cc),
-                _ => emit_host_flags(a, op, top, cc).then_some(cc),
-            };
-            match host {
-                Some(cc) => {
-                    emit_host_jcc(a, cc, taken);
-                    dynasm!(a ; .arch x64 ; jmp =>not_taken);
-                }
-                None => dynasm!(a ; .arch x64 ; jmp =>slow),
+        Some(_) => match emit_host_cond(a, known, live, cc) {
+            Some(cc) => {
+                emit_host_jcc(a, cc, taken);
+                dynasm!(a ; .arch x64 ; jmp =>not_taken);
             }
-        }
+            None => dynasm!(a ; .arch x64 ; jmp =>slow),
+        },
         None => {
             // Whatever recorded the flags is known only at run time.
             dynasm!(a ; .arch x64 ; movzx ecx, WORD [r12 + F_OP]);
@@ -1275,6 +1250,31 @@ fn emit_host_flags(a: &mut Asm, op: LazyOp, top: u8, cc: u8) -> bool {
         _ => return false,
     }
     true
+}
+
+/// EDX (the arithmetic flags, in their EFLAGS bits) into `bits`, the flags made definite
+/// (kind None; the record's operands stay, as `Flags::set` leaves them).
+fn emit_store_definite(a: &mut Asm) {
+    dynasm!(a
+        ; .arch x64
+        ; mov eax, [r12 + FLAGS_BITS]
+        ; and eax, !(flags::ARITH as i32)
+        ; or eax, edx
+        ; mov [r12 + FLAGS_BITS], eax
+        ; mov BYTE [r12 + F_OP], LazyOp::None as u8 as i8
+    );
+}
+
+/// The host's flags as the guest's for condition `cc`, with `before` what recorded
+/// them: still there (`live`), recomputed, or tested in definite flags. The host
+/// condition that then means `cc`; None (nothing emitted) for a record not done here.
+fn emit_host_cond(a: &mut Asm, before: Option<Rec>, live: bool, cc: u8) -> Option<u8> {
+    let (op, top) = before?;
+    match op {
+        _ if live => Some(cc),
+        LazyOp::None => emit_definite_test(a, cc),
+        _ => emit_host_flags(a, op, top, cc).then_some(cc),
+    }
 }
 
 /// Test condition `cc` in definite flags (`bits`), for the conditions `definite_mask`
