@@ -72,9 +72,10 @@ impl Pic {
 
     /// The highest-priority bit set in `bits`, if any.
     fn highest(&self, bits: u8) -> Option<u8> {
-        (0..8)
-            .map(|p| (self.lowest + 1 + p) & 7)
-            .find(|&irq| bits & (1 << irq) != 0)
+        // Rotated so that bit p is the IRQ of priority p.
+        let first = self.lowest.wrapping_add(1) & 7;
+        let p = bits.rotate_right(first as u32).trailing_zeros() as u8;
+        (p < 8).then(|| (first + p) & 7)
     }
 
     /// The IRQ this chip would signal now, if any. `cascade` is the slave's IRQ line on
@@ -238,8 +239,13 @@ impl PicPair {
         if irq < 8 {
             self.master.set_line(irq, high);
         } else {
+            let before = self.slave.irr;
             self.slave.set_line(irq - 8, high);
-            self.update_cascade();
+            // The cascade output follows the slave's requests (and is brought up to date
+            // wherever the CPU looks: `interrupt_pending`, `acknowledge`).
+            if self.slave.irr != before {
+                self.update_cascade();
+            }
         }
     }
 
