@@ -1,7 +1,10 @@
 //! Rust functions generated code calls. They never unwind into it: handlers return
 //! `Result`, and nothing here panics on guest behaviour.
 
-use ox86_core::cpu::flags;
+use ox86_core::cpu::flags::{self, LazyOp};
+
+use crate::layout::REGS;
+use crate::translate::{Src, Unstored};
 use ox86_core::decode::{DecodedInsn, Handler};
 use ox86_core::interp::x87::direct::{self, MemOp};
 use ox86_core::{Bus, Cpu};
@@ -80,20 +83,42 @@ macro_rules! entry_points {
             }
         }
 
-        /// The flags as the interpreter leaves them after a ROL (`left` nonzero) or
-        /// ROR of 32 bits whose result is `JitView::rotated`: those before it with CF
-        /// and OF from the result. For slow paths met while an inline rotate's flags
-        /// are not stored (`translate::rotate_flags_dead`).
-        pub extern $abi fn rotate_flags(cpu: &mut Cpu, left: u32) {
-            let r = cpu.jit.rotated;
-            let msb = r >> 31;
-            let (cf, of) = if left != 0 {
-                (r & 1, msb ^ (r & 1))
-            } else {
-                (msb, msb ^ (r >> 30 & 1))
-            };
-            let f = cpu.s.flags.get() & !(flags::CF | flags::OF);
-            cpu.s.flags.set(f | cf * flags::CF | of * flags::OF);
+        /// Store the flags inline code left unstored (`translate::Unstored`, packed
+        /// as `what` and `imm`), for a slow path that is about to run a handler.
+        pub extern $abi fn store_flags(cpu: &mut Cpu, what: u32, imm: u32) {
+            match Unstored::unpack(what, imm) {
+                // The flags as the interpreter leaves them after a ROL or ROR of 32 bits
+                // whose result is `JitView::rotated`: those before it with CF and OF
+                // from the result.
+                Unstored::Rotate { left } => {
+                    let r = cpu.jit.rotated;
+                    let msb = r >> 31;
+                    let (cf, of) = if left {
+                        (r & 1, msb ^ (r & 1))
+                    } else {
+                        (msb, msb ^ (r >> 30 & 1))
+                    };
+                    let f = cpu.s.flags.get() & !(flags::CF | flags::OF);
+                    cpu.s.flags.set(f | cf * flags::CF | of * flags::OF);
+                }
+                // The operands as the interpreter records them, from the result and the
+                // second operand (INC and DEC moved CF into `bits` inline already).
+                Unstored::Record { op, dst, src } => {
+                    let reg = |off: i32| cpu.s.regs[((off - REGS) / 4) as usize];
+                    let r = reg(dst);
+                    let b = match src {
+                        Src::Reg(s) => reg(s),
+                        Src::Imm(v) => v,
+                    };
+                    let a = match op {
+                        LazyOp::Add | LazyOp::Inc => r.wrapping_sub(b),
+                        LazyOp::Sub | LazyOp::Dec => r.wrapping_add(b),
+                        _ => r,
+                    };
+                    let f = &mut cpu.s.flags;
+                    (f.op, f.top, f.a, f.b, f.r) = (op, 31, a, b, r);
+                }
+            }
         }
     };
 }

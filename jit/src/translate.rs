@@ -39,6 +39,7 @@ pub(crate) enum Operand8 {
 }
 
 /// A 32-bit register or immediate source.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Src {
     Reg(i32),
     Imm(u32),
@@ -683,6 +684,25 @@ impl Inline {
         }
     }
 
+    /// Its record as `Unstored::Record`, if one can be rebuilt from the registers it
+    /// leaves: a 32-bit ADD, SUB, AND, OR or XOR of two different registers or a
+    /// register and an immediate, or INC/DEC of a register.
+    fn rebuilt_record(&self) -> Option<Unstored> {
+        let (op, dst, src) = match *self {
+            Inline::Alu {
+                op: Alu::Add | Alu::Sub | Alu::And | Alu::Or | Alu::Xor,
+                dst: Operand::Src(Src::Reg(d)),
+                src: Operand::Src(s),
+            } if s != Src::Reg(d) => (self.writes_flags()?, d, s),
+            Inline::IncDec {
+                dst: Operand::Src(Src::Reg(d)),
+                dec,
+            } => (if dec { LazyOp::Dec } else { LazyOp::Inc }, d, Src::Imm(1)),
+            _ => return None,
+        };
+        Some(Unstored::Record { op, dst, src })
+    }
+
     /// Whether it records all the flags whatever the operands (a shift by CL of 0 does
     /// not).
     pub fn overwrites_flags(&self) -> bool {
@@ -1170,7 +1190,7 @@ pub(crate) fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
 /// Whether the flags of ROL/ROR `k` may go unstored: a later inline instruction of the
 /// block records them all before anything reads them, with nothing on the way but inline
 /// instructions that leave the flags alone (their slow paths make the flags definite
-/// first: `Emitter::rotate_flags`) and other rotates (whose CF and OF replace these).
+/// first: `Emitter::store_flags`) and other rotates (whose CF and OF replace these).
 pub(crate) fn rotate_flags_dead(forms: &[Option<Inline>], k: usize) -> bool {
     for f in &forms[k + 1..] {
         let Some(f) = f else { return false };
@@ -1185,6 +1205,98 @@ pub(crate) fn rotate_flags_dead(forms: &[Option<Inline>], k: usize) -> bool {
         }
     }
     false
+}
+
+/// Flags that inline code left unstored, as of some point of a block: the slow paths
+/// met there store them before the handler runs (`Emitter::store_flags`, which calls
+/// `helpers::store_flags`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unstored {
+    /// After an inline ROL (`left`) or ROR: CF and OF from the result kept in
+    /// `JitView::rotated`, the rest as before it (`rotate_flags_dead`).
+    Rotate { left: bool },
+    /// The lazy record of a 32-bit operation `op` (Add, Sub, Logic, Inc or Dec) that left
+    /// its result in register `dst`, its second operand register or immediate `src`
+    /// (1 for INC and DEC): both are as it left them, so the record can be rebuilt
+    /// (`deferred_record`). For Logic the first operand is not known; it is stored as
+    /// the result, which no flag depends on.
+    Record { op: LazyOp, dst: i32, src: Src },
+}
+
+impl Unstored {
+    /// As the two arguments of `helpers::store_flags`: the kind in bits 0-7 (0 for a
+    /// rotate, else the `LazyOp`), bit 8 for ROL; for a record the index of `dst` in bits
+    /// 8-15 and that of `src` in bits 16-23 (8: the immediate, in the second word).
+    pub fn pack(&self) -> (u32, u32) {
+        let index = |off: i32| ((off - REGS) / 4) as u32;
+        match *self {
+            Unstored::Rotate { left } => ((left as u32) << 8, 0),
+            Unstored::Record { op, dst, src } => {
+                let (s, imm) = match src {
+                    Src::Reg(r) => (index(r), 0),
+                    Src::Imm(v) => (8, v),
+                };
+                (op as u8 as u32 | index(dst) << 8 | s << 16, imm)
+            }
+        }
+    }
+
+    /// What `pack` packed (`helpers::store_flags`).
+    pub fn unpack(what: u32, imm: u32) -> Self {
+        let reg = |i: u32| REGS + 4 * (i & 7) as i32;
+        let op = match what as u8 {
+            0 => {
+                return Unstored::Rotate {
+                    left: what >> 8 & 1 != 0,
+                }
+            }
+            x if x == LazyOp::Add as u8 => LazyOp::Add,
+            x if x == LazyOp::Sub as u8 => LazyOp::Sub,
+            x if x == LazyOp::Inc as u8 => LazyOp::Inc,
+            x if x == LazyOp::Dec as u8 => LazyOp::Dec,
+            _ => LazyOp::Logic,
+        };
+        let src = match what >> 16 & 0xff {
+            8 => Src::Imm(imm),
+            i => Src::Reg(reg(i)),
+        };
+        Unstored::Record {
+            op,
+            dst: reg(what >> 8),
+            src,
+        }
+    }
+}
+
+/// The record of flag writer `k`, when it may go unstored although inline instructions
+/// that can leave the inline path come before a later one records all the flags again:
+/// nothing on the way reads or changes the flags, or writes the registers the record is
+/// rebuilt from, so the slow paths on the way (and the later one's) rebuild and store
+/// it first. Where nothing at all can leave the inline path, `flags_read_after` already
+/// drops the record.
+pub(crate) fn deferred_record(forms: &[Option<Inline>], k: usize) -> Option<Unstored> {
+    let rec = forms[k].as_ref()?.rebuilt_record()?;
+    let Unstored::Record { dst, src, .. } = rec else {
+        return None;
+    };
+    for f in &forms[k + 1..] {
+        let f = f.as_ref()?;
+        if f.reads_flags() {
+            return None;
+        }
+        // Its slow path comes before it writes anything.
+        if f.overwrites_flags() {
+            return Some(rec);
+        }
+        // A rotate's flags start from these.
+        if f.writes_flags().is_some() || matches!(f, Inline::Rotate { .. }) {
+            return None;
+        }
+        if f.may_write(dst) || matches!(src, Src::Reg(s) if f.may_write(s)) {
+            return None;
+        }
+    }
+    None
 }
 
 /// Which guest registers the backend's shadow registers hold, in straight-line inline
@@ -1510,9 +1622,9 @@ pub(crate) trait Emitter<B: Bus> {
     fn frame(&mut self, f: Option<&Frame>);
     /// Write the shadows `regs` marks dirty back to the CPU state.
     fn write_back(&mut self, regs: &RegCache);
-    /// Make the flags definite after an inline ROL (`left`) or ROR whose flags were not
-    /// stored (`helpers::rotate_flags`); clobbers what a helper call does.
-    fn rotate_flags(&mut self, left: bool);
+    /// Store the flags inline code left unstored (`helpers::store_flags`); clobbers what
+    /// a helper call does.
+    fn store_flags(&mut self, u: Unstored);
     /// Write back the dirty shadows and forget them all (a handler may change any
     /// register, and the dispatcher and other blocks read the CPU state).
     fn forget_regs(&mut self);
@@ -1567,8 +1679,8 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     let chain_entry = e.offset();
     let mut exits = Vec::new();
     // Slow paths of inline instructions: (label, back label, exit, insn, EIP delta before,
-    // the shadows as it begins, the shadows the inline code goes on with, the rotate
-    // whose flags it makes definite first).
+    // the shadows as it begins, the shadows the inline code goes on with, the flags it
+    // stores first).
     let mut slow_paths = Vec::new();
     let mut delta = 0u32;
     let mut inlined = 0;
@@ -1580,8 +1692,8 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         .collect();
     // What recorded the flags, as far as this block's own code tells.
     let mut known: Option<Rec> = None;
-    // An inline rotate's flags are not stored yet (Some(left)): slow paths fix them.
-    let mut unstored: Option<bool> = None;
+    // Flags inline code has not stored yet: slow paths store them first.
+    let mut unstored: Option<Unstored> = None;
     // Static targets: the key of code `delta` bytes from the block's start, if in its page.
     let statics = block.insns.iter().all(|(_, d)| quiet(d));
     let start = block.key & ((1 << 40) - 1);
@@ -1608,9 +1720,14 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         }
         if let Some(f) = &forms[k] {
             let slow = e.label();
-            let keep = match f {
-                Inline::Rotate { .. } => !rotate_flags_dead(&forms, k),
-                _ => f.writes_flags().is_none() || flags_read_after(&forms, k),
+            let (keep, deferred) = match f {
+                Inline::Rotate { .. } => (!rotate_flags_dead(&forms, k), None),
+                _ if f.writes_flags().is_none() => (true, None),
+                _ if !flags_read_after(&forms, k) => (false, None),
+                _ => match deferred_record(&forms, k) {
+                    Some(u) => (false, Some(u)),
+                    None => (true, None),
+                },
             };
             // What its slow path writes back: the shadows as the instruction begins.
             let begin = f.has_slow_path().then(|| {
@@ -1627,9 +1744,10 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
                 slow_paths.push((slow, back, exit, insn, delta, begin, e.shadows(), fix));
             }
             unstored = match *f {
-                Inline::Rotate { left, .. } if !keep => Some(left),
+                Inline::Rotate { left, .. } if !keep => Some(Unstored::Rotate { left }),
                 // Its handler (the slow path) leaves the flags definite.
                 Inline::Rotate { .. } => None,
+                _ if deferred.is_some() => deferred,
                 _ if f.overwrites_flags() => None,
                 _ => unstored,
             };
@@ -1639,7 +1757,10 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
             inlined += 1;
             continue;
         }
-        debug_assert!(unstored.is_none(), "rotate_flags_dead stops at helpers");
+        debug_assert!(
+            unstored.is_none(),
+            "rotate_flags_dead and deferred_record stop at helpers"
+        );
         e.forget_regs();
         let exit = e.label();
         exits.push((exit, k as i32));
@@ -1685,7 +1806,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     }
     debug_assert!(
         unstored.is_none(),
-        "rotate_flags_dead stops at the block's end"
+        "rotate_flags_dead and deferred_record stop at the block's end"
     );
     if frame.is_some() {
         e.frame(None);
@@ -1701,8 +1822,8 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         let after = before.wrapping_add(insn.1.len as u32);
         e.bind(slow);
         e.write_back(&begin);
-        if let Some(left) = fix {
-            e.rotate_flags(left);
+        if let Some(u) = fix {
+            e.store_flags(u);
         }
         if before != 0 {
             e.add_eip(before);

@@ -955,17 +955,25 @@ fn engine(jit: bool) -> Interpreter<RamBus> {
 }
 
 /// The architectural state, cheaply (the per-slice comparison).
-/// The whole state, raw lazy flags included, but for the arithmetic bits of
-/// `Flags::bits` that the lazy record decides (all of them but the CF that INC and DEC
-/// keep there): those are left stale, and the JIT does not store flags a later
-/// instruction overwrites unread (INC's CF among them).
+/// The whole state, raw lazy flags included, but for what no flag depends on, which
+/// the JIT need not leave as the interpreter does:
+/// - the arithmetic bits of `Flags::bits` that the lazy record decides (all of them but
+///   the CF that INC and DEC keep there): those are left stale, and the JIT does not
+///   store flags a later instruction overwrites unread (INC's CF among them);
+/// - the operands and result of a record no longer in use (definite flags);
+/// - the first operand of a Logic record (a slow path rebuilds the record from the
+///   result: `translate::Unstored::Record`).
 fn canonical(s: &ox86_core::cpu::state::CpuState) -> String {
     use ox86_core::cpu::flags::{LazyOp, ARITH, CF};
     let mut s = s.clone();
     let f = &mut s.flags;
     match f.op {
-        LazyOp::None => {}
+        LazyOp::None => (f.a, f.b, f.r) = (0, 0, 0),
         LazyOp::Inc | LazyOp::Dec => f.bits &= !(ARITH & !CF),
+        LazyOp::Logic => {
+            f.bits &= !ARITH;
+            f.a = 0;
+        }
         _ => f.bits &= !ARITH,
     }
     format!("{s:?}")

@@ -26,12 +26,12 @@ use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
 use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
-use crate::helpers::{rotate_flags, run_handler, run_handler_view, x87_kind, x87_mem, END_BLOCK};
+use crate::helpers::{run_handler, run_handler_view, store_flags, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Frames, Inline,
-    Insn, MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP,
-    FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
+    Insn, MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, Unstored, CF_RECORDS,
+    ESP, FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::aarch64::Aarch64Relocation>;
@@ -1475,10 +1475,13 @@ impl<B: Bus> Emitter<B> for A64 {
         write_back(&mut self.a, regs);
     }
 
-    fn rotate_flags(&mut self, left: bool) {
+    fn store_flags(&mut self, u: Unstored) {
         let a = &mut self.a;
-        dynasm!(a ; .arch aarch64 ; mov X(0), X(CPU) ; movz W(1), #left as u32);
-        mov_imm64(a, IP0, rotate_flags as *const () as u64);
+        let (what, imm) = u.pack();
+        dynasm!(a ; .arch aarch64 ; mov X(0), X(CPU));
+        mov_imm32(a, 1, what);
+        mov_imm32(a, 2, imm);
+        mov_imm64(a, IP0, store_flags as *const () as u64);
         dynasm!(a ; .arch aarch64 ; blr X(IP0));
     }
 

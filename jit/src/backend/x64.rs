@@ -26,12 +26,12 @@ use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
 use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
-use crate::helpers::{rotate_flags, run_handler, run_handler_view, x87_kind, x87_mem, END_BLOCK};
+use crate::helpers::{run_handler, run_handler_view, store_flags, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Frames, Inline,
-    Insn, MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, CF_RECORDS, ESP,
-    FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
+    Insn, MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, Unstored, CF_RECORDS,
+    ESP, FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -534,7 +534,7 @@ fn emit_inline(
                 dynasm!(a ; .arch x64 ; mov [r12 + JIT_ROTATED], eax);
                 return;
             }
-            // CF and OF from the result, as `helpers::rotate_flags` computes them.
+            // CF and OF from the result, as `helpers::store_flags` computes them.
             if left {
                 dynasm!(a
                     ; .arch x64
@@ -1695,13 +1695,15 @@ impl<B: Bus> Emitter<B> for X64 {
         write_back(&mut self.a, regs);
     }
 
-    fn rotate_flags(&mut self, left: bool) {
+    fn store_flags(&mut self, u: Unstored) {
         self.live = None;
+        let (what, imm) = u.pack();
         dynasm!(self.a
             ; .arch x64
             ; mov rdi, r12
-            ; mov esi, left as i32
-            ; mov rax, QWORD rotate_flags as *const () as i64
+            ; mov esi, what as i32
+            ; mov edx, imm as i32
+            ; mov rax, QWORD store_flags as *const () as i64
             ; call rax
         );
     }
