@@ -1343,7 +1343,16 @@ fn emit_eip_delta(a: &mut Asm, delta: u32) {
 /// checked against CS's limit, memory through the soft TLB; anything else takes the
 /// handler. EIP is short of exact by `to.eip_delta` on entry (the paths that write EIP
 /// fold it in, the handler's adds it), guest registers are in the CPU state.
-fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
+fn emit_branch<B: Bus>(
+    a: &mut Asm,
+    regs: &translate::RegCache,
+    insn: &Insn<B>,
+    b: Branch,
+    exit: DynamicLabel,
+    to: Targets,
+) {
+    // Lookups with what the block assumes of segment bases (no shadows held here).
+    let stack = || RegCache(regs.clone(), Frames::default());
     let d = &insn.1;
     let next = (d.len as u32).wrapping_add(to.eip_delta) as i32;
     let target = (next as u32).wrapping_add(d.rel) as i32;
@@ -1360,7 +1369,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
         ),
         Branch::Call => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(-4), true, slow);
+            emit_tlb_lookup(a, &mut stack(), &stack_ref(-4), true, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [r12 + EIP]
@@ -1371,11 +1380,12 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
                 ; mov [rbx + rcx], eax
                 ; sub DWORD [r12 + ESP], 4
                 ; mov [r12 + EIP], edx
+                ; mov eax, edx
             );
         }
         Branch::Ret { pop } => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(0), false, slow);
+            emit_tlb_lookup(a, &mut stack(), &stack_ref(0), false, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [rbx + rcx]
@@ -1390,14 +1400,20 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             match t {
                 Target::Reg(off) => dynasm!(a ; .arch x64 ; mov esi, [r12 + *off]),
                 Target::Mem(m) => {
-                    emit_tlb_lookup(a, &mut RegCache::default(), m, false, slow);
+                    emit_tlb_lookup(
+                        a,
+                        &mut RegCache(regs.clone(), Frames::default()),
+                        m,
+                        false,
+                        slow,
+                    );
                     dynasm!(a ; .arch x64 ; mov esi, [rbx + rcx]);
                 }
             }
             dynasm!(a ; .arch x64 ; cmp esi, [r12 + cs_limit] ; ja =>slow);
             if let Branch::CallInd(_) = b {
                 emit_stack_check(a, slow);
-                emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(-4), true, slow);
+                emit_tlb_lookup(a, &mut stack(), &stack_ref(-4), true, slow);
                 dynasm!(a
                     ; .arch x64
                     ; mov eax, [r12 + EIP]
@@ -1406,10 +1422,14 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
                     ; sub DWORD [r12 + ESP], 4
                 );
             }
-            dynasm!(a ; .arch x64 ; mov [r12 + EIP], esi);
+            dynasm!(a ; .arch x64 ; mov [r12 + EIP], esi ; mov eax, esi);
         }
     }
-    emit_go(a, &to, to.taken, true);
+    // EAX is the new EIP, within CS's limit.
+    match to.taken {
+        Some(_) => emit_go(a, &to, to.taken, true),
+        None => emit_dynamic_chain(a, to.len),
+    }
     dynasm!(a ; .arch x64 ; =>slow);
     emit_eip_delta(a, to.eip_delta);
     emit_helper_call::<B>(a, insn, exit);
@@ -1556,12 +1576,14 @@ fn emit_chain(a: &mut Asm, len: i32) {
     let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
     let slot = size_of::<ChainSlot>() as i32;
     const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
-    emit_retire(a, len);
+    emit_retire_rsi(a, len);
     dynasm!(a
         ; .arch x64
         ; mov eax, [r12 + EIP]
         ; cmp eax, [r12 + cs_seg + SEG_LIMIT]
         ; ja ->out
+        // From `emit_dynamic_chain` too: EAX the EIP, RSI the instructions retired.
+        ; ->dynamic:
         ; add eax, [r12 + cs_seg + SEG_BASE]
     );
     emit_tlb_entry(a);
@@ -1583,9 +1605,8 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; shl edx, slot.trailing_zeros() as i8
         ; cmp rax, [r14 + rdx + SLOTS + SLOT_KEY]
         ; jne ->out
-        ; mov rax, [r12 + INSNS]
-        ; add rax, [r14 + rdx + SLOTS + SLOT_LEN]
-        ; cmp rax, [r12 + CHAIN_END]
+        ; add rsi, [r14 + rdx + SLOTS + SLOT_LEN]
+        ; cmp rsi, [r12 + CHAIN_END]
         ; ja ->out
         ; inc QWORD [rsp + CHAINED_SLOT]
         ; jmp QWORD [r14 + rdx + SLOTS + SLOT_ENTRY]
@@ -1602,6 +1623,23 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; pop rbx
         ; pop rbp
         ; ret
+    );
+}
+
+/// Leave a block of `len` instructions whose branch set EIP, in EAX too, and tested it
+/// against CS's limit: `emit_chain`'s run-time lookup from there on.
+fn emit_dynamic_chain(a: &mut Asm, len: i32) {
+    emit_retire_rsi(a, len);
+    dynasm!(a ; .arch x64 ; jmp ->dynamic);
+}
+
+/// `emit_retire` with the new count in RSI (EAX kept).
+fn emit_retire_rsi(a: &mut Asm, len: i32) {
+    dynasm!(a
+        ; .arch x64
+        ; mov rsi, [r12 + INSNS]
+        ; add rsi, len
+        ; mov [r12 + INSNS], rsi
     );
 }
 
@@ -1786,7 +1824,8 @@ impl<B: Bus> Emitter<B> for X64 {
 
     fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
         self.live = None;
-        emit_branch::<B>(&mut self.a, insn, b, exit, to);
+        let regs = translate::RegCache::for_zero_bases(self.rc.0.zero);
+        emit_branch::<B>(&mut self.a, &regs, insn, b, exit, to);
     }
 
     fn jump(&mut self, l: DynamicLabel) {
