@@ -102,7 +102,8 @@ macro_rules! entry_points {
                     cpu.s.flags.set(f | cf * flags::CF | of * flags::OF);
                 }
                 // The operands as the interpreter records them, from the result and the
-                // second operand (INC and DEC moved CF into `bits` inline already).
+                // second operand. The record before is the one stored: INC and DEC move
+                // its CF into `bits`, as `Flags::set_lazy` does.
                 Unstored::Record { op, dst, src } => {
                     let reg = |off: i32| cpu.s.regs[((off - REGS) / 4) as usize];
                     let r = reg(dst);
@@ -110,12 +111,16 @@ macro_rules! entry_points {
                         Src::Reg(s) => reg(s),
                         Src::Imm(v) => v,
                     };
-                    let a = match op {
-                        LazyOp::Add | LazyOp::Inc => r.wrapping_sub(b),
-                        LazyOp::Sub | LazyOp::Dec => r.wrapping_add(b),
-                        _ => r,
+                    let (a, b) = match op {
+                        LazyOp::Add | LazyOp::Inc => (r.wrapping_sub(b), b),
+                        LazyOp::Sub | LazyOp::Dec => (r.wrapping_add(b), b),
+                        // No flag depends on a Logic record's operands.
+                        _ => (r, r),
                     };
                     let f = &mut cpu.s.flags;
+                    if matches!(op, LazyOp::Inc | LazyOp::Dec) {
+                        f.bits = f.bits & !flags::CF | f.cf() as u32;
+                    }
                     (f.op, f.top, f.a, f.b, f.r) = (op, 31, a, b, r);
                 }
             }

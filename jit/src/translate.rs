@@ -685,15 +685,21 @@ impl Inline {
     }
 
     /// Its record as `Unstored::Record`, if one can be rebuilt from the registers it
-    /// leaves: a 32-bit ADD, SUB, AND, OR or XOR of two different registers or a
-    /// register and an immediate, or INC/DEC of a register.
+    /// leaves: a 32-bit ADD or SUB of two different registers or a register and an
+    /// immediate, AND, OR or XOR into a register (from its result alone), or INC/DEC of
+    /// a register.
     fn rebuilt_record(&self) -> Option<Unstored> {
         let (op, dst, src) = match *self {
             Inline::Alu {
-                op: Alu::Add | Alu::Sub | Alu::And | Alu::Or | Alu::Xor,
+                op: Alu::Add | Alu::Sub,
                 dst: Operand::Src(Src::Reg(d)),
                 src: Operand::Src(s),
             } if s != Src::Reg(d) => (self.writes_flags()?, d, s),
+            Inline::Alu {
+                op: Alu::And | Alu::Or | Alu::Xor,
+                dst: Operand::Src(Src::Reg(d)),
+                ..
+            } => (LazyOp::Logic, d, Src::Imm(0)),
             Inline::IncDec {
                 dst: Operand::Src(Src::Reg(d)),
                 dec,
@@ -1218,8 +1224,8 @@ pub(crate) enum Unstored {
     /// The lazy record of a 32-bit operation `op` (Add, Sub, Logic, Inc or Dec) that left
     /// its result in register `dst`, its second operand register or immediate `src`
     /// (1 for INC and DEC): both are as it left them, so the record can be rebuilt
-    /// (`deferred_record`). For Logic the first operand is not known; it is stored as
-    /// the result, which no flag depends on.
+    /// (`deferred_record`). A Logic record is rebuilt from the result alone (`src`
+    /// unused): no flag depends on its operands, which are stored as the result.
     Record { op: LazyOp, dst: i32, src: Src },
 }
 

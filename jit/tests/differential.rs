@@ -502,6 +502,44 @@ fn bt_insns(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
+/// A flag record the JIT may leave unstored (`translate::deferred_record`): some
+/// flags first (the CF INC and DEC keep comes from them), then ADD/SUB/AND/OR/XOR into a
+/// register or INC/DEC of one, loads and stores that may fault before an ALU
+/// instruction records all the flags again.
+fn deferred_insns(r: &mut Rng, out: &mut Vec<u8>) {
+    let rr = |r: &mut Rng| 0xc0 | r.below(64) as u8;
+    match r.below(4) {
+        0 => out.extend([r.pick(&[0x01, 0x29, 0x39, 0x21, 0x11, 0x19]), rr(r)]), // ALU r32
+        1 => out.extend([0x38, rr(r)]),                                          // CMP r8, r8
+        2 => out.extend([0x9c, 0x9d]), // PUSHF; POPF: definite flags
+        _ => out.extend([0xc1, 0xe0 | r.below(16) as u8, r.next() as u8 & 31]), // SHL/SHR
+    }
+    match r.below(4) {
+        0 => out.push(0x40 | r.below(16) as u8), // INC/DEC r32
+        1 => out.extend([r.pick(&[0x01, 0x29, 0x21, 0x09, 0x31]), rr(r)]),
+        2 => {
+            // ADD/OR/AND/SUB/XOR r32, imm8
+            out.extend([
+                0x83,
+                0xc0 | [0, 1, 4, 5, 6][r.below(5) as usize] << 3 | r.below(8) as u8,
+            ]);
+            out.push(r.next() as u8);
+        }
+        _ => out.extend([r.pick(&[0x23, 0x0b, 0x33]), mem_modrm(r), r.next() as u8]), // r32, [m]
+    }
+    // Into the data area, else anywhere (a fault sees the flags as they were).
+    for _ in 0..1 + r.below(2) {
+        out.push(r.pick(&[0x89, 0x8b]));
+        if r.below(3) != 0 {
+            out.extend([0x05 | (r.below(8) as u8) << 3]);
+            out.extend((DATA + r.below(DATA_SIZE - 4)).to_le_bytes());
+        } else {
+            out.extend([mem_modrm(r), r.next() as u8]);
+        }
+    }
+    out.extend([r.pick(&[0x01, 0x29, 0x39, 0x31, 0x85]), rr(r)]);
+}
+
 /// A displacement or direct address: small, into the data area, or anything.
 fn address(r: &mut Rng) -> u32 {
     match r.below(3) {
@@ -682,6 +720,8 @@ fn program32(r: &mut Rng) -> Vec<u8> {
             frame_insns(r, &mut code);
         } else if r.below(20) == 0 {
             bt_insns(r, &mut code);
+        } else if r.below(40) == 0 {
+            deferred_insns(r, &mut code);
         } else if r.below(100) == 0 {
             // PUSH sel; POP DS: blocks translated for one DS base run with another.
             let sel = r.pick(&[DATA0, DS_VAR, DATA3 | 3, DS_VAR | 3]);
@@ -961,8 +1001,8 @@ fn engine(jit: bool) -> Interpreter<RamBus> {
 ///   the CF that INC and DEC keep there): those are left stale, and the JIT does not
 ///   store flags a later instruction overwrites unread (INC's CF among them);
 /// - the operands and result of a record no longer in use (definite flags);
-/// - the first operand of a Logic record (a slow path rebuilds the record from the
-///   result: `translate::Unstored::Record`).
+/// - the operands of a Logic record (a slow path may rebuild the record from the
+///   result alone: `translate::Unstored::Record`).
 fn canonical(s: &ox86_core::cpu::state::CpuState) -> String {
     use ox86_core::cpu::flags::{LazyOp, ARITH, CF};
     let mut s = s.clone();
@@ -972,7 +1012,7 @@ fn canonical(s: &ox86_core::cpu::state::CpuState) -> String {
         LazyOp::Inc | LazyOp::Dec => f.bits &= !(ARITH & !CF),
         LazyOp::Logic => {
             f.bits &= !ARITH;
-            f.a = 0;
+            (f.a, f.b) = (0, 0);
         }
         _ => f.bits &= !ARITH,
     }

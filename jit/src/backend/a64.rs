@@ -287,7 +287,10 @@ fn emit_inline(
             }
         }
         Inline::IncDec { ref dst, dec } => {
-            emit_carry_in(a, before, slow);
+            // The CF it keeps matters only if its flags do.
+            if keep_flags {
+                emit_carry_in(a, before, slow);
+            }
             // A memory operand's RAM offset in X4.
             match dst {
                 Operand::Mem(m) => {

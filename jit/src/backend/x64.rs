@@ -219,7 +219,10 @@ fn emit_inline(
             }
         }
         Inline::IncDec { ref dst, dec } => {
-            emit_carry_in(a, before, slow);
+            // The CF it keeps matters only if its flags do.
+            if keep_flags {
+                emit_carry_in(a, before, slow);
+            }
             if let Operand::Src(Src::Reg(r)) = *dst {
                 // In place on the shadow.
                 let h = rc.reg(a, r);
