@@ -492,6 +492,20 @@ pub(crate) struct BoardState {
     shadow: Option<Shadow>,
 }
 
+/// Ports whose accesses change no interrupt line, so that `update_irqs` can be spared:
+/// the DMA page registers (0x80 is also the POST and I/O-delay port Linux writes between
+/// port accesses) and, for reads, port 0x61 and the PIT counters (a timer calibration
+/// polls them a million times).
+fn quiet_port(port: u16, size: u8) -> bool {
+    let last = port.wrapping_add(size as u16 - 1);
+    (0x80..=0x8f).contains(&port) && (0x80..=0x8f).contains(&last)
+}
+
+/// `quiet_port` for reads.
+fn quiet_read(port: u16, size: u8) -> bool {
+    quiet_port(port, size) || (size == 1 && matches!(port, 0x40..=0x42 | 0x61))
+}
+
 impl Bus for Board {
     fn mem(&mut self) -> &mut PhysMemory {
         &mut self.mem
@@ -559,7 +573,9 @@ impl Bus for Board {
         for k in 0..size as u16 {
             v |= (self.read8(port.wrapping_add(k)) as u32) << (8 * k);
         }
-        self.update_irqs();
+        if !quiet_read(port, size) {
+            self.update_irqs();
+        }
         v
     }
 
@@ -598,6 +614,9 @@ impl Bus for Board {
         } else {
             for k in 0..size as u16 {
                 self.write8(port.wrapping_add(k), (value >> (8 * k)) as u8);
+            }
+            if quiet_port(port, size) {
+                return;
             }
         }
         self.update_irqs();
