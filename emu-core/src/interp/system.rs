@@ -143,9 +143,25 @@ fn out<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
     c.check_io(bus, port, size)?;
     let v = c.reg_get(r);
     bus.set_clock(c.clock_at(d));
+    let before = mem_state(bus);
     bus.io_write(port, size, v);
-    c.end_block = true;
+    // The run loop looks at the machine again, as after any instruction that ends a
+    // block, when the write asks for it (a timer reprogrammed, an exit or a reset),
+    // changed memory under the TLB and the decoded code (A20, shadow RAM, DMA) or made
+    // an interrupt wait. Most writes do none of that (port 0x80, the serial port's data).
+    if bus.stop_requested()
+        || mem_state(bus) != before
+        || (c.s.flags.bits & flags::IF != 0 && bus.interrupt_pending())
+    {
+        c.end_block = true;
+    }
     Ok(())
+}
+
+/// What of memory a port write may change that the TLB and the block cache depend on.
+fn mem_state<B: Bus>(bus: &mut B) -> (u64, u64, bool) {
+    let m = bus.mem();
+    (m.map_gen, m.write_gen, m.has_invalidated())
 }
 
 /// LGDT/LIDT.
