@@ -1234,13 +1234,21 @@ fn emit_csel(a: &mut Asm, n: u32, m: u32, cond: Cond) {
 /// JMP and CALL rel32 or r/m32 (CALL on a 32-bit stack) and RET [imm16]: the target
 /// checked against CS's limit, memory through the soft TLB; anything else takes the
 /// handler. EIP is exact on entry, guest registers are in the CPU state.
-fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
+fn emit_branch<B: Bus>(
+    a: &mut Asm,
+    regs: &translate::RegCache,
+    insn: &Insn<B>,
+    b: Branch,
+    exit: DynamicLabel,
+    to: Targets,
+) {
     let d = &insn.1;
     let next = d.len as u32;
     let target = (d.len as u32).wrapping_add(d.rel);
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     let slow = a.new_dynamic_label();
-    let mut rc = RegCache::default();
+    // Lookups with what the block assumes of segment bases (no shadows held here).
+    let mut rc = RegCache(regs.clone(), Frames::default());
     match b {
         Branch::Jmp => {
             emit_target(a, target, slow);
@@ -1254,6 +1262,7 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             dynasm!(a ; .arch aarch64 ; mov W(2), W(0) ; mov X(1), X(4));
             emit_push_return(a, next);
             cpu(a, Mem::Str32, 2, EIP);
+            dynasm!(a ; .arch aarch64 ; mov W(0), W(2));
         }
         Branch::Ret { pop } => {
             emit_stack_check(a, slow);
@@ -1279,13 +1288,19 @@ fn emit_branch<B: Bus>(a: &mut Asm, insn: &Insn<B>, b: Branch, exit: DynamicLabe
             dynasm!(a ; .arch aarch64 ; cmp W(4), W(3) ; b.hi =>slow);
             if let Branch::CallInd(_) = b {
                 emit_stack_check(a, slow);
-                emit_tlb_lookup(a, &mut RegCache::default(), &stack_ref(-4), true, slow);
+                let mut rc = RegCache(regs.clone(), Frames::default());
+                emit_tlb_lookup(a, &mut rc, &stack_ref(-4), true, slow);
                 emit_push_return(a, next);
             }
             cpu(a, Mem::Str32, 4, EIP);
+            dynasm!(a ; .arch aarch64 ; mov W(0), W(4));
         }
     }
-    emit_go(a, &to, to.taken, true);
+    // W0 is the new EIP, within CS's limit.
+    match to.taken {
+        Some(_) => emit_go(a, &to, to.taken, true),
+        None => emit_dynamic_chain(a, to.len as u32),
+    }
     dynasm!(a ; .arch aarch64 ; =>slow);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch aarch64 ; b ->chain);
@@ -1381,6 +1396,8 @@ fn emit_chain(a: &mut Asm, len: u32) {
     cpu(a, Mem::Ldr32, 0, EIP);
     cpu(a, Mem::Ldr32, 3, cs_seg + SEG_LIMIT);
     dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.hi ->out);
+    // From `emit_dynamic_chain` too: W0 the EIP.
+    dynasm!(a ; .arch aarch64 ; ->dynamic:);
     cpu(a, Mem::Ldr32, 3, cs_seg + SEG_BASE);
     dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(3));
     emit_tlb_entry(a);
@@ -1416,6 +1433,14 @@ fn emit_chain(a: &mut Asm, len: u32) {
         ; ldp x29, x30, [sp], #96
         ; ret
     );
+}
+
+/// Leave a block of `len` instructions whose branch set EIP, in W0 too, and tested it
+/// against CS's limit: `emit_chain`'s run-time lookup from there on.
+fn emit_dynamic_chain(a: &mut Asm, len: u32) {
+    dynasm!(a ; .arch aarch64 ; mov W(5), W(0));
+    emit_retire(a, len);
+    dynasm!(a ; .arch aarch64 ; mov W(0), W(5) ; b ->dynamic);
 }
 
 /// The AArch64 emitter.
@@ -1570,7 +1595,8 @@ impl<B: Bus> Emitter<B> for A64 {
         if to.eip_delta != 0 {
             emit_add_eip(&mut self.a, to.eip_delta);
         }
-        emit_branch::<B>(&mut self.a, insn, b, exit, to);
+        let regs = translate::RegCache::for_zero_bases(self.rc.0.zero);
+        emit_branch::<B>(&mut self.a, &regs, insn, b, exit, to);
     }
 
     fn jump(&mut self, l: DynamicLabel) {
