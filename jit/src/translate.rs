@@ -1631,6 +1631,10 @@ pub(crate) trait Emitter<B: Bus> {
     /// Store the flags inline code left unstored (`helpers::store_flags`); clobbers what
     /// a helper call does.
     fn store_flags(&mut self, u: Unstored);
+    /// On entry to a page-crossing block: leave at once, nothing done, unless the soft
+    /// TLB maps the page `delta` bytes past the block's start (at CS:EIP) to physical
+    /// page `next`, where the block was decoded from (`Interpreter::second_page_hits`).
+    fn second_page(&mut self, delta: u32, next: u32);
     /// Write back the dirty shadows and forget them all (a handler may change any
     /// register, and the dispatcher and other blocks read the CPU state).
     fn forget_regs(&mut self);
@@ -1683,6 +1687,9 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     let code32 = block.key >> 40 & 1 != 0;
     e.prologue();
     let chain_entry = e.offset();
+    if let Some(next) = block.next_page {
+        e.second_page((0x1000 - (block.phys & 0xfff)) as u32, next as u32);
+    }
     let mut exits = Vec::new();
     // Slow paths of inline instructions: (label, back label, exit, insn, EIP delta before,
     // the shadows as it begins, the shadows the inline code goes on with, the flags it

@@ -212,9 +212,10 @@ impl<B: Bus> Interpreter<B> {
             None => true,
             Some(next) => {
                 let lin2 = (lin & !0xfff).wrapping_add(0x1000);
+                // Filled as the first page is, for host code's check on entry.
                 let now = match cpu.tlb.read_hit(user, lin2) {
                     Some(p) => Some(p as u64),
-                    None => cpu.walk(bus, lin2, false, user).ok().map(|t| t.phys),
+                    None => cpu.translate_fill(bus, lin2, false, user).ok(),
                 };
                 now.map(|p| p & !0xfff) == Some(next)
             }
@@ -382,8 +383,7 @@ impl<B: Bus> Interpreter<B> {
             Self::single_step(cpu, bus, block);
             return false;
         }
-        // Page-crossing blocks stay interpreted: host code chains by the first page alone.
-        let fits = block.insns.len() as u64 <= max && block.next_page.is_none();
+        let fits = block.insns.len() as u64 <= max && Self::second_page_hits(cpu, block);
         if let Some(acc) = accel.filter(|_| fits) {
             let code = match block.code.get() {
                 Some(c) => Some(c),
@@ -414,6 +414,22 @@ impl<B: Bus> Interpreter<B> {
         }
         Self::exec_block(cpu, bus, block, max);
         false
+    }
+
+    /// Whether the soft TLB maps a page-crossing block's second page where the block was
+    /// decoded from (true for other blocks). Host code chains by the first page alone and
+    /// checks this on entry, leaving at once when it fails: such a block runs translated
+    /// only while it holds, so that it always makes progress.
+    fn second_page_hits(cpu: &Cpu, block: &Block<B>) -> bool {
+        let Some(next) = block.next_page else {
+            return true;
+        };
+        let cs = &cpu.s.segs[Seg::Cs as usize];
+        let lin = cs
+            .base
+            .wrapping_add(cpu.s.eip)
+            .wrapping_add(0x1000 - (block.phys & 0xfff) as u32);
+        cpu.tlb.read_hit(cpu.s.cpl == 3, lin) == Some(next as u32)
     }
 
     /// Run the block's instructions (at most `max`); a fault is delivered and ends it.

@@ -1513,6 +1513,22 @@ impl<B: Bus> Emitter<B> for A64 {
         dynasm!(a ; .arch aarch64 ; blr X(IP0));
     }
 
+    fn second_page(&mut self, delta: u32, next: u32) {
+        let a = &mut self.a;
+        let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
+        cpu(a, Mem::Ldr32, 0, EIP);
+        cpu(a, Mem::Ldr32, 3, cs_seg + SEG_BASE);
+        dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(3));
+        add_imm32(a, 0, 0, delta);
+        emit_tlb_entry(a);
+        mem(a, Mem::Ldr32, 3, 2, TLB_READ_TAG);
+        dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.ne ->out);
+        mem(a, Mem::Ldr32, 3, 2, TLB_ADDEND);
+        dynasm!(a ; .arch aarch64 ; add W(0), W(0), W(3));
+        mov_imm32(a, 3, next);
+        dynasm!(a ; .arch aarch64 ; cmp W(0), W(3) ; b.ne ->out);
+    }
+
     fn forget_regs(&mut self) {
         self.rc.clear(&mut self.a);
     }

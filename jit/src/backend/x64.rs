@@ -1749,6 +1749,25 @@ impl<B: Bus> Emitter<B> for X64 {
         );
     }
 
+    fn second_page(&mut self, delta: u32, next: u32) {
+        let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
+        dynasm!(self.a
+            ; .arch x64
+            ; mov eax, [r12 + EIP]
+            ; add eax, [r12 + cs_seg + SEG_BASE]
+            ; add eax, delta as i32
+        );
+        emit_tlb_entry(&mut self.a);
+        dynasm!(self.a
+            ; .arch x64
+            ; cmp eax, [r13 + rdx + TLB_READ_TAG]
+            ; jne ->out
+            ; add eax, [r13 + rdx + TLB_ADDEND]
+            ; cmp eax, next as i32
+            ; jne ->out
+        );
+    }
+
     fn forget_regs(&mut self) {
         // Stores only: the host's flags stay.
         self.rc.clear(&mut self.a);
