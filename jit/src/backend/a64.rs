@@ -25,7 +25,7 @@ use ox86_core::interp::x87::direct::MemOp;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
-use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
+use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS, SLOT_SHIFT};
 use crate::helpers::{run_handler, run_handler_view, store_flags, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
@@ -1414,7 +1414,7 @@ fn emit_chain(a: &mut Asm, len: u32) {
     dynasm!(a
         ; .arch aarch64
         ; orr X(0), X(0), X(3)
-        ; eor X(2), X(0), X(0), lsr #12
+        ; eor X(2), X(0), X(0), lsr #SLOT_SHIFT
         ; and XSP(2), X(2), #(CHAIN_SLOTS - 1) as u64
         ; add X(2), X(LINKS), X(2), lsl #5
         ; add XSP(2), XSP(2), #SLOTS as u32

@@ -25,7 +25,7 @@ use ox86_core::interp::x87::direct::MemOp;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
-use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS};
+use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS, SLOT_SHIFT};
 use crate::helpers::{run_handler, run_handler_view, store_flags, x87_kind, x87_mem, END_BLOCK};
 use crate::layout::*;
 use crate::translate::{
@@ -1602,7 +1602,7 @@ fn emit_chain(a: &mut Asm, len: i32) {
     dynasm!(a
         ; .arch x64
         ; mov rdx, rax
-        ; shr rdx, 12
+        ; shr rdx, SLOT_SHIFT as i8
         ; xor rdx, rax
         ; and edx, (CHAIN_SLOTS - 1) as i32
         ; shl edx, slot.trailing_zeros() as i8
