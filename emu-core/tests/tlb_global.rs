@@ -2,7 +2,7 @@
 //! without G are dropped by the reload. (QEMU flushes globals on CR3 writes too, so this
 //! is checked here rather than in a QEMU-recorded ROM.)
 
-use ox86_core::cpu::state::{attr, Seg, Segment, CR0_PE, CR0_PG};
+use ox86_core::cpu::state::{DescTable, CR0_PG};
 use ox86_core::interp::Interpreter;
 use ox86_core::{Cpu, CpuModel, Exit, RamBus};
 
@@ -37,24 +37,10 @@ fn run(global: bool) -> (u32, u32, u32) {
     m.write_bytes(0x6000, &NEW.to_le_bytes());
     m.write_bytes(0x8000, &CODE);
     let mut cpu = Cpu::new(CpuModel::P6);
-    let flat = |code: bool| Segment {
-        selector: if code { 8 } else { 16 },
-        base: 0,
-        limit: u32::MAX,
-        attr: attr::PRESENT
-            | attr::S
-            | attr::RW
-            | attr::DB
-            | attr::G
-            | if code { attr::CODE } else { 0 },
-    };
-    for seg in Seg::ALL {
-        cpu.s.segs[seg as usize] = flat(seg == Seg::Cs);
-    }
+    cpu.enter_flat32(DescTable::default(), 8, 16, 0x8000);
     cpu.s.cr3 = 0x1000;
     cpu.s.cr4 = 1 << 7; // PGE
-    cpu.s.cr0 |= CR0_PE | CR0_PG;
-    cpu.s.eip = 0x8000;
+    cpu.s.cr0 |= CR0_PG;
     assert_eq!(
         Interpreter::new().run(&mut cpu, &mut bus, 100),
         Exit::Halted

@@ -3,7 +3,7 @@
 //! too) miss the soft TLB (the page is never entered) and every one reaches the bus; code
 //! in the window is fetched through the bus; the RAM underneath stays untouched.
 
-use ox86_core::cpu::state::{attr, Seg, Segment, CR0_PE};
+use ox86_core::cpu::state::DescTable;
 use ox86_core::interp::Interpreter;
 use ox86_core::{Bus, Cpu, CpuModel, Exit, PhysMemory};
 use ox86_jit::Jit;
@@ -81,21 +81,7 @@ fn window_run(jit: bool) {
         writes: 0,
     };
     let mut cpu = Cpu::new(CpuModel::P6);
-    for seg in Seg::ALL {
-        cpu.s.segs[seg as usize] = Segment {
-            selector: if seg == Seg::Cs { 8 } else { 16 },
-            base: 0,
-            limit: u32::MAX,
-            attr: attr::PRESENT
-                | attr::S
-                | attr::RW
-                | attr::DB
-                | attr::G
-                | if seg == Seg::Cs { attr::CODE } else { 0 },
-        };
-    }
-    cpu.s.cr0 |= CR0_PE;
-    cpu.s.eip = 0x8000;
+    cpu.enter_flat32(DescTable::default(), 8, 16, 0x8000);
     cpu.s.regs[2] = 0; // EDX holds the CPU signature after reset
     let mut interp = Interpreter::new();
     interp.threshold = 1;

@@ -4,7 +4,7 @@
 //! block before it, not through the dispatcher) must not run the old code. Interpreter
 //! and JIT must both add the immediate the current mapping gives.
 
-use ox86_core::cpu::state::{attr, Seg, Segment, CR0_PE, CR0_PG};
+use ox86_core::cpu::state::{DescTable, CR0_PG};
 use ox86_core::interp::Interpreter;
 use ox86_core::{Cpu, CpuModel, Exit, RamBus};
 use ox86_jit::Jit;
@@ -77,23 +77,9 @@ fn run(jit: bool) -> (Cpu, Interpreter<RamBus>) {
     let mut bus = RamBus::new(1 << 20).expect("RAM");
     load(&mut bus);
     let mut cpu = Cpu::new(CpuModel::P6);
-    for seg in Seg::ALL {
-        cpu.s.segs[seg as usize] = Segment {
-            selector: if seg == Seg::Cs { 8 } else { 16 },
-            base: 0,
-            limit: u32::MAX,
-            attr: attr::PRESENT
-                | attr::S
-                | attr::RW
-                | attr::DB
-                | attr::G
-                | if seg == Seg::Cs { attr::CODE } else { 0 },
-        };
-    }
+    cpu.enter_flat32(DescTable::default(), 8, 16, 0x10000);
     cpu.s.cr3 = PAGE_DIR;
-    cpu.s.cr0 |= CR0_PE | CR0_PG;
-    cpu.flush_tlb();
-    cpu.s.eip = 0x10000;
+    cpu.s.cr0 |= CR0_PG;
     let mut interp = Interpreter::new();
     interp.threshold = 1;
     if jit {

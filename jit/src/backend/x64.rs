@@ -42,6 +42,7 @@ const SHADOW_REGS: [u8; SHADOWS] = [7, 8, 9, 10, 11, 15, 5];
 const EAX: u8 = 0;
 const ECX: u8 = 1;
 const EDX: u8 = 2;
+const ESI: u8 = 6;
 
 /// The shared shadow bookkeeping, on this backend's registers, and the frame lookups
 /// the block's code spares.
@@ -1455,7 +1456,7 @@ fn emit_go(a: &mut Asm, to: &Targets, key: Option<u64>, checked: bool) {
 /// change inside a block with static targets, and this code is still current: a store
 /// into it ends the block on its slow path before the branch.
 fn emit_loop(a: &mut Asm, len: i32) {
-    emit_retire(a, len);
+    emit_retire(a, EAX, len);
     dynasm!(a
         ; .arch x64
         ; add rax, len
@@ -1472,7 +1473,7 @@ fn emit_loop(a: &mut Asm, len: i32) {
 fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) {
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     let at = SLOTS + (slot(key) * size_of::<ChainSlot>()) as i32;
-    emit_retire(a, len);
+    emit_retire(a, EAX, len);
     if !checked {
         dynasm!(a
             ; .arch x64
@@ -1494,14 +1495,15 @@ fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) {
     );
 }
 
-/// Retire `len` instructions, leaving the count in RAX. (A waiting interrupt shows as
-/// a budget of 0: `helpers::note_interrupt`.)
-fn emit_retire(a: &mut Asm, len: i32) {
+/// Retire `len` instructions, leaving the count in host register `r` (RAX, or RSI where
+/// EAX holds the next EIP). (A waiting interrupt shows as a budget of 0:
+/// `helpers::note_interrupt`.)
+fn emit_retire(a: &mut Asm, r: u8, len: i32) {
     dynasm!(a
         ; .arch x64
-        ; mov rax, [r12 + INSNS]
-        ; add rax, len
-        ; mov [r12 + INSNS], rax
+        ; mov Rq(r), [r12 + INSNS]
+        ; add Rq(r), len
+        ; mov [r12 + INSNS], Rq(r)
     );
 }
 
@@ -1579,7 +1581,7 @@ fn emit_chain(a: &mut Asm, len: i32) {
     let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
     let slot = size_of::<ChainSlot>() as i32;
     const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
-    emit_retire_rsi(a, len);
+    emit_retire(a, ESI, len);
     dynasm!(a
         ; .arch x64
         ; mov eax, [r12 + EIP]
@@ -1632,18 +1634,8 @@ fn emit_chain(a: &mut Asm, len: i32) {
 /// Leave a block of `len` instructions whose branch set EIP, in EAX too, and tested it
 /// against CS's limit: `emit_chain`'s run-time lookup from there on.
 fn emit_dynamic_chain(a: &mut Asm, len: i32) {
-    emit_retire_rsi(a, len);
+    emit_retire(a, ESI, len);
     dynasm!(a ; .arch x64 ; jmp ->dynamic);
-}
-
-/// `emit_retire` with the new count in RSI (EAX kept).
-fn emit_retire_rsi(a: &mut Asm, len: i32) {
-    dynasm!(a
-        ; .arch x64
-        ; mov rsi, [r12 + INSNS]
-        ; add rsi, len
-        ; mov [r12 + INSNS], rsi
-    );
 }
 
 /// The x86-64 emitter.
