@@ -67,14 +67,21 @@ macro_rules! entry_points {
             let Some(bytes) = bus.mem().ram_mut().get_mut(off..off + size) else {
                 return NOT_DONE;
             };
+            // Fixed-size copies: a copy of `size` bytes would be a call to memmove.
             let done = if op.stores() {
                 direct::store(cpu, &insn.1, op, size as u8)
-                    .map(|v| bytes.copy_from_slice(&v.to_le_bytes()[..size]))
+                    .map(|v| match bytes.len() {
+                        8 => bytes.copy_from_slice(&v.to_le_bytes()),
+                        _ => bytes.copy_from_slice(&(v as u32).to_le_bytes()),
+                    })
                     .is_some()
             } else {
-                let mut b = [0; 8];
-                b[..size].copy_from_slice(bytes);
-                direct::load(cpu, &insn.1, op, u64::from_le_bytes(b), size as u8)
+                let bits = match *bytes {
+                    [a, b, c, d] => u32::from_le_bytes([a, b, c, d]) as u64,
+                    [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+                    _ => return NOT_DONE,
+                };
+                direct::load(cpu, &insn.1, op, bits, size as u8)
             };
             if done {
                 CONTINUE
