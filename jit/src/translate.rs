@@ -1663,6 +1663,13 @@ pub(crate) trait Emitter<B: Bus> {
     fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets);
     /// Jump to `l`.
     fn jump(&mut self, l: DynamicLabel);
+    /// Bind `l`, where a slow path rejoins the inline code: the lazy flags record the
+    /// host's flags stand for there, if any (the slow path makes them so again first:
+    /// `restore_host_flags`).
+    fn rejoin(&mut self, l: DynamicLabel) -> Option<Rec>;
+    /// Make the host's flags those of record `r` again, from the stored record, before a
+    /// slow path rejoins the inline code (`rejoin`).
+    fn restore_host_flags(&mut self, r: Option<Rec>);
     /// The block's end (EIP exact): retire its `len` instructions and chain on.
     fn chain(&mut self, len: i32);
     /// Exit label of instruction `k`: its helper returned END_BLOCK or a fault.
@@ -1693,7 +1700,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     let mut exits = Vec::new();
     // Slow paths of inline instructions: (label, back label, exit, insn, EIP delta before,
     // the shadows as it begins, the shadows the inline code goes on with, the flags it
-    // stores first).
+    // stores first, the record the host's flags stand for where it rejoins).
     let mut slow_paths = Vec::new();
     let mut delta = 0u32;
     let mut inlined = 0;
@@ -1750,11 +1757,11 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
             e.inline(f, slow, known, keep);
             if let Some(begin) = begin {
                 let back = e.label();
-                e.bind(back);
+                let host = e.rejoin(back);
                 let exit = e.label();
                 exits.push((exit, k as i32));
                 let fix = unstored;
-                slow_paths.push((slow, back, exit, insn, delta, begin, e.shadows(), fix));
+                slow_paths.push((slow, back, exit, insn, delta, begin, e.shadows(), fix, host));
             }
             unstored = match *f {
                 Inline::Rotate { left, .. } if !keep => Some(Unstored::Rotate { left }),
@@ -1831,7 +1838,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     e.chain(block.insns.len() as i32);
     // An instruction off its fast path runs the handler with EIP made exact, then puts
     // EIP back where the inline path leaves it (the delta stays pending).
-    for (slow, back, exit, insn, before, begin, held, fix) in slow_paths {
+    for (slow, back, exit, insn, before, begin, held, fix, host) in slow_paths {
         let after = before.wrapping_add(insn.1.len as u32);
         e.bind(slow);
         e.write_back(&begin);
@@ -1848,6 +1855,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         e.add_eip(after.wrapping_neg());
         // The handler may have written any register, and the call clobbered some.
         e.reload(&held);
+        e.restore_host_flags(host);
         e.jump(back);
     }
     // Helper exits: END_BLOCK (instruction k done) or a packed exception (instruction k

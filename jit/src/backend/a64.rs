@@ -1619,6 +1619,14 @@ impl<B: Bus> Emitter<B> for A64 {
         dynasm!(self.a ; .arch aarch64 ; b =>l);
     }
 
+    fn rejoin(&mut self, l: DynamicLabel) -> Option<Rec> {
+        dynasm!(self.a ; .arch aarch64 ; =>l);
+        // NZCV stands for no record here.
+        None
+    }
+
+    fn restore_host_flags(&mut self, _: Option<Rec>) {}
+
     fn chain(&mut self, len: i32) {
         dynasm!(self.a ; .arch aarch64 ; ->chain:);
         emit_chain(&mut self.a, len as u32);

@@ -1652,10 +1652,12 @@ struct X64 {
 /// registers and immediates.
 fn host_rec(f: &Inline) -> Option<Rec> {
     match f {
+        // `emit_alu_reg`'s forms: the operation is the last to set the host's flags (a
+        // memory source's slow path sets them again: `restore_host_flags`).
         Inline::Alu {
             op: Alu::Add | Alu::Sub | Alu::Cmp | Alu::And | Alu::Or | Alu::Xor | Alu::Test,
             dst: Operand::Src(Src::Reg(_)),
-            src: Operand::Src(_),
+            src: Operand::Src(_) | Operand::Mem(_),
         } => f.known_after(None),
         _ => None,
     }
@@ -1845,6 +1847,20 @@ impl<B: Bus> Emitter<B> for X64 {
     fn jump(&mut self, l: DynamicLabel) {
         self.live = None;
         dynasm!(self.a ; .arch x64 ; jmp =>l);
+    }
+
+    fn rejoin(&mut self, l: DynamicLabel) -> Option<Rec> {
+        dynasm!(self.a ; .arch x64 ; =>l);
+        self.live
+    }
+
+    fn restore_host_flags(&mut self, r: Option<Rec>) {
+        if let Some((op, top)) = r {
+            // Condition 0 (OF) asks for every flag.
+            let done = emit_host_flags(&mut self.a, op, top, 0);
+            debug_assert!(done, "host_rec gives only records emit_host_flags redoes");
+        }
+        self.live = None;
     }
 
     fn chain(&mut self, len: i32) {
