@@ -2,12 +2,12 @@
 //! `Result`, and nothing here panics on guest behaviour.
 
 use ox86_core::cpu::flags::{self, LazyOp};
-
-use crate::layout::REGS;
-use crate::translate::{Src, Unstored};
 use ox86_core::decode::{DecodedInsn, Handler};
 use ox86_core::interp::x87::direct::{self, MemOp};
 use ox86_core::{Bus, Cpu};
+
+use crate::layout::REGS;
+use crate::translate::{Src, Unstored};
 
 /// What `run_handler` returns besides an exception's packed bits.
 pub const CONTINUE: u32 = 0;

@@ -1356,7 +1356,7 @@ fn emit_branch<B: Bus>(
     to: Targets,
 ) {
     // Lookups with what the block assumes of segment bases (no shadows held here).
-    let stack = || RegCache(regs.clone(), Frames::default());
+    let lookup = || RegCache(regs.clone(), Frames::default());
     let d = &insn.1;
     let next = (d.len as u32).wrapping_add(to.eip_delta) as i32;
     let target = (next as u32).wrapping_add(d.rel) as i32;
@@ -1373,7 +1373,7 @@ fn emit_branch<B: Bus>(
         ),
         Branch::Call => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &mut stack(), &stack_ref(-4), true, slow);
+            emit_tlb_lookup(a, &mut lookup(), &stack_ref(-4), true, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [r12 + EIP]
@@ -1389,7 +1389,7 @@ fn emit_branch<B: Bus>(
         }
         Branch::Ret { pop } => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &mut stack(), &stack_ref(0), false, slow);
+            emit_tlb_lookup(a, &mut lookup(), &stack_ref(0), false, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [rbx + rcx]
@@ -1404,20 +1404,14 @@ fn emit_branch<B: Bus>(
             match t {
                 Target::Reg(off) => dynasm!(a ; .arch x64 ; mov esi, [r12 + *off]),
                 Target::Mem(m) => {
-                    emit_tlb_lookup(
-                        a,
-                        &mut RegCache(regs.clone(), Frames::default()),
-                        m,
-                        false,
-                        slow,
-                    );
+                    emit_tlb_lookup(a, &mut lookup(), m, false, slow);
                     dynasm!(a ; .arch x64 ; mov esi, [rbx + rcx]);
                 }
             }
             dynasm!(a ; .arch x64 ; cmp esi, [r12 + cs_limit] ; ja =>slow);
             if let Branch::CallInd(_) = b {
                 emit_stack_check(a, slow);
-                emit_tlb_lookup(a, &mut stack(), &stack_ref(-4), true, slow);
+                emit_tlb_lookup(a, &mut lookup(), &stack_ref(-4), true, slow);
                 dynasm!(a
                     ; .arch x64
                     ; mov eax, [r12 + EIP]
