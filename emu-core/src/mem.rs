@@ -32,6 +32,10 @@ pub struct PhysMemory {
     mmio: Vec<bool>,
     /// Pages whose code was overwritten since the CPU last looked.
     invalidated: Vec<u32>,
+    /// Immediates of decoded instructions that their handlers read from RAM (code that
+    /// rewrites its own immediates): (address, length). A store inside one leaves the
+    /// blocks alone. Every decoded instruction over these bytes reads them so.
+    volatile: Vec<(u64, u8)>,
     /// Bumped whenever the set of code pages or read-only pages grows, so the CPU knows to
     /// drop writable TLB entries.
     pub(crate) write_gen: u64,
@@ -58,6 +62,7 @@ impl PhysMemory {
             readonly: vec![false; pages],
             mmio: vec![false; pages],
             invalidated: Vec::new(),
+            volatile: Vec::new(),
             write_gen: 0,
             writable_fill: vec![0; pages],
             map_gen: 0,
@@ -181,12 +186,50 @@ impl PhysMemory {
         } else {
             u64::MAX << first
         };
-        if mask & touched == 0 {
+        if mask & touched == 0 || self.in_volatile(pa, len) {
             return false;
         }
         self.code[p] = 0;
         self.invalidated.push(p as u32);
+        // Its volatile immediates stay so: code decoded there again reads them from RAM
+        // (or drops them, if it decodes their bytes otherwise).
         true
+    }
+
+    fn in_volatile(&self, pa: u64, len: usize) -> bool {
+        let end = pa + len as u64;
+        self.volatile
+            .iter()
+            .any(|&(a, l)| a <= pa && end <= a + l as u64)
+    }
+
+    /// Volatile immediates (see `volatile`).
+    #[inline]
+    pub fn volatile(&self) -> &[(u64, u8)] {
+        &self.volatile
+    }
+
+    /// Make `[pa, pa+len)` (in one page) a volatile immediate: the caller knows no decoded
+    /// code holds its bytes (that code would keep the old value). A full table forgets
+    /// its oldest entry: any may go at any time, as code that reads one from RAM stays
+    /// right.
+    pub fn add_volatile(&mut self, pa: u64, len: u8) {
+        const MAX: usize = 32;
+        let same_page = (pa + len as u64 - 1) >> PAGE_SHIFT == pa >> PAGE_SHIFT;
+        if self.volatile.contains(&(pa, len)) || !same_page {
+            return;
+        }
+        if self.volatile.len() == MAX {
+            self.volatile.remove(0);
+        }
+        self.volatile.push((pa, len));
+    }
+
+    /// Stop treating immediates that overlap `[pa, pa+len)` as volatile (code decoded
+    /// there reads those bytes otherwise).
+    pub fn drop_volatile(&mut self, pa: u64, len: u64) {
+        self.volatile
+            .retain(|&(a, l)| a + l as u64 <= pa || pa + len <= a);
     }
 
     /// Pages whose code was overwritten, for the block cache to drop.
@@ -202,6 +245,7 @@ impl PhysMemory {
     pub fn reset_code_tracking(&mut self) {
         self.code.iter_mut().for_each(|m| *m = 0);
         self.invalidated.clear();
+        self.volatile.clear();
         self.write_gen += 1;
     }
 

@@ -393,6 +393,10 @@ pub(crate) enum Alu {
 }
 
 pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
+    // Its immediate is read from RAM by its handler.
+    if d.volatile_imm().is_some() {
+        return None;
+    }
     if d.i.condition_code() != iced_x86::ConditionCode::None
         && d.i.flow_control() == FlowControl::Next
     {

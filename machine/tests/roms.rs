@@ -149,6 +149,13 @@ fn bench() {
     check_rom("bench");
 }
 
+/// Code that rewrites its own immediates, and the changes around them that must still
+/// be seen.
+#[test]
+fn smc() {
+    check_rom("smc");
+}
+
 #[test]
 fn paging() {
     check_rom("paging");
@@ -209,7 +216,7 @@ fn vgabios_vbe() {
 /// Every ROM with expected output has a test above: a new ROM must get one too.
 #[test]
 fn every_rom_is_covered() {
-    const COVERED: [&str; 17] = [
+    const COVERED: [&str; 18] = [
         "demo",
         "realmode",
         "pm_checks",
@@ -227,6 +234,7 @@ fn every_rom_is_covered() {
         "vgabios_text",
         "vgabios_vbe",
         "bench",
+        "smc",
     ];
     let dir = roms_dir();
     let mut found = Vec::new();

@@ -11,6 +11,7 @@ use iced_x86::{
 use crate::cpu::exception::{Exception, Result};
 use crate::cpu::state::Seg;
 use crate::cpu::{Cpu, CpuModel};
+use crate::decode::cache::BlockCache;
 use crate::interp;
 use crate::Bus;
 
@@ -77,7 +78,9 @@ pub struct DecodedInsn {
     pub seg: Seg,
     /// Condition code (x86 encoding) for Jcc/SETcc/CMOVcc/LOOPcc.
     pub cc: u8,
-    /// Near branch displacement, relative to the next instruction.
+    /// Near branch displacement, relative to the next instruction. In an instruction
+    /// with a volatile immediate (never a branch), that immediate's physical address
+    /// (`volatile_imm`).
     pub rel: u32,
     /// Operands 0-2, digested.
     pub ops: [Opd; 3],
@@ -363,6 +366,130 @@ impl DecodedInsn {
             i,
         }
     }
+
+    /// Where the handler reads the immediate from, when code rewrites it (see
+    /// `PhysMemory::volatile`): its physical address, its operand number and size.
+    pub fn volatile_imm(&self) -> Option<(u32, u32, u8)> {
+        let (n, size) = rewritable_imm(&self.i).filter(|_| self.rel != 0)?;
+        Some((self.rel, n, size))
+    }
+
+    /// The instruction with its immediate (operand `n`) taken from `raw`, its encoded
+    /// bytes (iced sign-extends an imm8 as the encoding says).
+    pub fn with_imm(&self, n: u32, raw: u32) -> DecodedInsn {
+        let mut d = self.clone();
+        if d.i.try_set_immediate_u32(n, raw).is_ok() {
+            d.ops[n as usize] = digest(&d.i, n);
+        }
+        d
+    }
+}
+
+/// Instructions whose immediate may be volatile (`DecodedInsn::volatile_imm`): the last operand, the last bytes of the
+/// encoding, and nothing else about the instruction (flags written, faults, length)
+/// depends on its value. (Operand number, size in bytes.)
+pub fn rewritable_imm(i: &Instruction) -> Option<(u32, u8)> {
+    let n = i.op_count().checked_sub(1)?;
+    let size = match i.op_kind(n) {
+        OpKind::Immediate8 | OpKind::Immediate8to16 | OpKind::Immediate8to32 => 1,
+        OpKind::Immediate16 => 2,
+        OpKind::Immediate32 => 4,
+        _ => return None,
+    };
+    let eligible = matches!(
+        i.mnemonic(),
+        Mnemonic::Mov
+            | Mnemonic::Add
+            | Mnemonic::Or
+            | Mnemonic::Adc
+            | Mnemonic::Sbb
+            | Mnemonic::And
+            | Mnemonic::Sub
+            | Mnemonic::Xor
+            | Mnemonic::Cmp
+            | Mnemonic::Test
+            | Mnemonic::Push
+            | Mnemonic::Imul
+    );
+    eligible.then_some((n, size))
+}
+
+/// The handler of a well-formed instruction on this model.
+pub(crate) fn select_handler<B: Bus>(d: &DecodedInsn, model: CpuModel) -> Handler<B> {
+    let supported = match model {
+        CpuModel::I286 => on_286(&d.i),
+        CpuModel::P6 => on_p6(&d.i),
+    };
+    if !supported {
+        interp::invalid::<B>
+    // The 286 refuses instructions over 10 bytes (repeated prefixes) with #GP(0).
+    } else if model == CpuModel::I286 && d.len > 10 {
+        interp::too_long::<B>
+    } else {
+        interp::handler_for::<B>(d, model)
+    }
+}
+
+/// Instruction `d` at byte `at` of a block decoded again, `old` there before: when
+/// only its immediate changed, where that is in the block and its size.
+fn rewritten_imm(
+    old: &DecodedInsn,
+    d: &DecodedInsn,
+    old_bytes: &[u8],
+    bytes: &[u8],
+    at: usize,
+) -> Option<(usize, u8)> {
+    let (_, size) = rewritable_imm(&d.i)?;
+    let len = d.len as usize;
+    let imm = at + len - size as usize;
+    let same_rest = old.len == d.len
+        && old.i.code() == d.i.code()
+        && old_bytes.get(at..imm) == Some(&bytes[at..imm]);
+    same_rest.then_some((imm, size))
+}
+
+/// Give the instructions over volatile immediates (`PhysMemory::volatile`) the handler
+/// that reads them from RAM, or stop those being volatile where an instruction decoded
+/// here covers their bytes otherwise.
+fn mark_volatile<B: Bus>(
+    m: &mut crate::mem::PhysMemory,
+    insns: &mut [(Handler<B>, DecodedInsn)],
+    phys: u64,
+    in_page: usize,
+    next_phys: Option<u64>,
+) {
+    if m.volatile().is_empty() {
+        return;
+    }
+    let mut at = 0;
+    for (h, d) in insns {
+        let (start, len) = (at, d.len as usize);
+        at += len;
+        let pa = phys + start as u64;
+        let own = rewritable_imm(&d.i)
+            .map(|(_, size)| (pa + (len - size as usize) as u64, size))
+            .filter(|_| at <= in_page);
+        let (hit, only_own) = m
+            .volatile()
+            .iter()
+            .filter(|&&(a, l)| a < pa + len as u64 && pa < a + l as u64)
+            .fold((false, true), |(_, only), &r| {
+                (true, only && Some(r) == own)
+            });
+        match own {
+            _ if !hit => {}
+            Some((imm, _)) if only_own => {
+                *h = interp::fresh_imm::<B>;
+                d.rel = imm as u32;
+            }
+            _ => {
+                m.drop_volatile(pa, len as u64);
+                if let Some(next) = next_phys.filter(|_| at > in_page) {
+                    m.drop_volatile(next, len as u64);
+                }
+            }
+        }
+    }
 }
 
 /// Fetch bytes for decoding at a linear address (instruction fetch: read access).
@@ -391,10 +518,12 @@ pub fn decode_block<B: Bus>(cpu: &mut Cpu, bus: &mut B) -> Result<Block<B>> {
 /// `decode_block`, given the block that was at the same key before a store into its code
 /// dropped it: an instruction at the same offset with the same bytes is taken from it
 /// rather than decoded again (decoding depends only on the bytes and the key's mode).
+/// One whose immediate alone changed gets that immediate made volatile, unless a block
+/// in `cache` holds its bytes.
 pub fn decode_block_after<B: Bus>(
     cpu: &mut Cpu,
     bus: &mut B,
-    prior: Option<&Block<B>>,
+    prior: Option<(&Block<B>, &BlockCache<B>)>,
 ) -> Result<Block<B>> {
     let cs = cpu.s.segs[Seg::Cs as usize];
     let code32 = cs.is_32();
@@ -442,7 +571,7 @@ pub fn decode_block_after<B: Bus>(
     let mut crosses = false;
     let limit_end = cs.limit as u64 + 1;
     // The prior block's instructions, walked alongside by offset.
-    let mut old = prior.map(|p| (p, 0usize, 0usize));
+    let mut old = prior.map(|(p, _)| (p, 0usize, 0usize));
     while insns.len() < MAX_BLOCK_INSNS {
         if let Some((p, k, at)) = &mut old {
             while *at < off && *k < p.insns.len() {
@@ -506,25 +635,23 @@ pub fn decode_block_after<B: Bus>(
         let bytes = &buf[start..start + len.max(1)];
         let mut d = DecodedInsn::new(i, bytes, code32);
         d.pos = insns.len() as u8;
-        // The 286 refuses instructions over 10 bytes (repeated prefixes) with #GP(0).
-        let too_long = model == CpuModel::I286 && len > 10;
-        let supported = match model {
-            CpuModel::I286 => on_286(&d.i),
-            CpuModel::P6 => on_p6(&d.i),
-        };
-        let handler: Handler<B> = if bad || too_long || !supported {
-            if bad {
-                // Keep the length sane for a #UD: the fault leaves EIP at the instruction.
-                d.len = 1;
-            }
-            if too_long && !bad && supported {
-                interp::too_long::<B>
-            } else {
-                interp::invalid::<B>
-            }
+        let handler: Handler<B> = if bad {
+            // Keep the length sane for a #UD: the fault leaves EIP at the instruction.
+            d.len = 1;
+            interp::invalid::<B>
         } else {
-            interp::handler_for::<B>(&d, model)
+            select_handler(&d, model)
         };
+        if let Some(((p, cache), k)) = prior.zip(old.filter(|o| o.2 == start).map(|o| o.1)) {
+            let imm = p.insns.get(k).filter(|_| end <= in_page && !bad);
+            let imm = imm.and_then(|(_, o)| rewritten_imm(o, &d, &p.bytes, &buf, start));
+            if let Some((at, size)) = imm {
+                let pa = phys + at as u64;
+                if !cache.holds(pa, size as u64) {
+                    bus.mem().add_volatile(pa, size);
+                }
+            }
+        }
         let stop = bad || ends_block(&d.i) || (!code32 && cur_eip + len as u64 == 0x10000);
         insns.push((handler, d));
         off = end;
@@ -532,6 +659,7 @@ pub fn decode_block_after<B: Bus>(
             break;
         }
     }
+    mark_volatile(bus.mem(), &mut insns, phys, in_page, next_phys);
     // Blocks stay cached: no more than a quarter of spare capacity (a shrink is a
     // reallocation, which code that rewrites itself pays at every store).
     if insns.capacity() - insns.len() > insns.len() / 4 {

@@ -137,6 +137,20 @@ impl<B> BlockCache<B> {
         }
     }
 
+    /// Whether a block holds decoded code over `[pa, pa+len)` (within one page).
+    pub fn holds(&self, pa: u64, len: u64) -> bool {
+        let Some(indices) = self.by_page.get(&((pa >> PAGE_SHIFT) as u32)) else {
+            return false;
+        };
+        indices.iter().any(|&i| match &self.slab[i as usize] {
+            Some(b) => b
+                .code_ranges()
+                .iter()
+                .any(|&(start, n)| start < pa + len && pa < start + n),
+            None => false,
+        })
+    }
+
     /// Drop every block with code on physical page `page`. Returns how many.
     pub fn invalidate_page(&mut self, page: u32) -> usize {
         // The page's list is emptied, not removed: a page stored into again and again

@@ -232,7 +232,7 @@ impl<B: Bus> Interpreter<B> {
                     }
                 }
                 let prior = self.cache.take_stale(key);
-                let b = decode_block_after(cpu, bus, prior.as_ref())?;
+                let b = decode_block_after(cpu, bus, prior.as_ref().map(|p| (p, &self.cache)))?;
                 cpu.stats.blocks_decoded += 1;
                 if !(b.cacheable && b.phys == phys) {
                     if cpu.debug_breaks_armed() {
@@ -310,7 +310,7 @@ impl<B: Bus> Interpreter<B> {
         }
         let prior = self.cache.take_stale(r.key);
         cpu.s.eip = r.eip;
-        let decoded = decode_block_after(cpu, bus, prior.as_ref());
+        let decoded = decode_block_after(cpu, bus, prior.as_ref().map(|p| (p, &self.cache)));
         cpu.s.eip = eip;
         let Ok(b) = decoded else { return false };
         if !b.cacheable || b.key != r.key || b.next_page.is_some() {

@@ -34,6 +34,17 @@ pub fn too_long<B: Bus>(_: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
     Err(Exception::gp0())
 }
 
+/// An instruction whose immediate code rewrites (`DecodedInsn::volatile_imm`): run as
+/// decoded with the immediate in RAM now.
+pub fn fresh_imm<B: Bus>(cpu: &mut Cpu, bus: &mut B, d: &DecodedInsn) -> Result<()> {
+    let Some((pa, n, size)) = d.volatile_imm() else {
+        return Err(Exception::ud());
+    };
+    let raw = cpu.phys_read(bus, pa as u64, size);
+    let d = d.with_imm(n, raw);
+    crate::decode::block::select_handler::<B>(&d, cpu.model)(cpu, bus, &d)
+}
+
 /// Choose the handler for a decoded instruction (once, at decode time).
 pub fn handler_for<B: Bus>(d: &DecodedInsn, model: CpuModel) -> Handler<B> {
     let i = &d.i;
