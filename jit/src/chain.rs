@@ -71,12 +71,14 @@ impl Links {
         })
     }
 
-    /// Make `key` lead to `entry` (code `handle` of a block of `len` instructions).
+    /// Make `key` lead to `entry` (code `handle` of a block of `len` instructions): true
+    /// when that is new.
     #[inline]
-    pub fn enter(&mut self, key: u64, entry: usize, len: usize, handle: u32) {
+    pub fn enter(&mut self, key: u64, entry: usize, len: usize, handle: u32) -> bool {
         let i = slot(key);
         let s = &mut self.slots[i];
-        if s.handle != handle as u64 || s.key != key {
+        let new = s.handle != handle as u64 || s.key != key;
+        if new {
             if s.key == NO_KEY {
                 self.filled.push(i as u16);
             }
@@ -87,6 +89,13 @@ impl Links {
                 handle: handle as u64,
             };
         }
+        new
+    }
+
+    /// The chain entry `key` leads to, if its slot holds it.
+    pub fn entry_of(&self, key: u64) -> Option<usize> {
+        let s = &self.slots[slot(key)];
+        (s.key == key).then_some(s.entry as usize)
     }
 
     pub fn clear(&mut self) {

@@ -154,6 +154,19 @@ impl CodeCache {
         Some(at)
     }
 
+    /// Rewrite the 4 bytes at `offset` (a branch displacement) in code already pushed;
+    /// false, with nothing written, where the cache has no writable view beside the
+    /// executable one (flipping protections per write would cost more than it saves).
+    pub fn patch_u32(&mut self, offset: usize, v: u32) -> bool {
+        match &mut self.backing {
+            Backing::Double { rw, .. } if offset + 4 <= self.used => {
+                rw[offset..offset + 4].copy_from_slice(&v.to_le_bytes());
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Address of the code at `offset`.
     pub fn addr(&self, offset: usize) -> usize {
         self.exec_base() + offset

@@ -31,6 +31,7 @@ pub(crate) const CHAINED: i32 = offset_of!(Links, chained) as i32;
 pub(crate) const SLOTS: i32 = offset_of!(Links, slots) as i32;
 pub(crate) const SLOT_KEY: i32 = offset_of!(ChainSlot, key) as i32;
 pub(crate) const SLOT_ENTRY: i32 = offset_of!(ChainSlot, entry) as i32;
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 pub(crate) const SLOT_LEN: i32 = offset_of!(ChainSlot, len) as i32;
 pub(crate) const JIT_TLB: i32 = offset_of!(Cpu, jit.tlb) as i32;
 pub(crate) const JIT_FLAT: i32 = offset_of!(Cpu, jit.flat) as i32;

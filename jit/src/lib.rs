@@ -18,6 +18,7 @@ mod layout;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod translate;
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 
 use ox86_core::decode::Block;
@@ -44,6 +45,8 @@ pub struct JitStats {
     pub host_bytes: u64,
     pub translate_ns: u64,
     pub flushes: u64,
+    /// Static exits made to jump straight into the next block (`Jit::patch`).
+    pub exits_patched: u64,
 }
 
 /// The JIT for buses of type `B`.
@@ -52,6 +55,11 @@ pub struct Jit<B> {
     /// Handle - 1 -> offsets of the block's entry and chain entry in the code cache.
     entries: Vec<(usize, usize)>,
     links: Box<chain::Links>,
+    /// Static exits by the key they lead to: code cache offsets of their `jmp rel32`,
+    /// and whether they jump straight into that key's block now.
+    sites: HashMap<u64, (Vec<usize>, bool)>,
+    /// The keys whose exits are patched, to undo when blocks go (`unchain`).
+    patched: Vec<u64>,
     pub stats: JitStats,
     _bus: std::marker::PhantomData<fn(&mut B)>,
 }
@@ -71,9 +79,50 @@ impl<B: Bus> Jit<B> {
             cache: code_cache::CodeCache::new(cache_bytes)?,
             entries: Vec::new(),
             links: chain::Links::new(),
+            sites: HashMap::new(),
+            patched: Vec::new(),
             stats: JitStats::default(),
             _bus: std::marker::PhantomData,
         })
+    }
+}
+
+impl<B> Jit<B> {
+    /// Record a static exit at code cache offset `site` to the block with `key`, and
+    /// patch it now if that block is current and its other exits are patched, or it
+    /// holds its chain slot.
+    fn add_site(&mut self, site: usize, key: u64) {
+        let (sites, patched) = self.sites.entry(key).or_default();
+        sites.push(site);
+        match self.links.entry_of(key) {
+            Some(entry) if *patched => {
+                let rel = entry.wrapping_sub(self.cache.addr(site) + 5);
+                self.cache.patch_u32(site + 1, rel as u32);
+                self.stats.exits_patched += 1;
+            }
+            Some(entry) => self.patch(key, entry),
+            None => {}
+        }
+    }
+
+    /// Make every static exit to `key` jump straight to `entry`, its block's chain
+    /// entry: the block stays current until `unchain`, which undoes this.
+    fn patch(&mut self, key: u64, entry: usize) {
+        let Some((sites, patched)) = self.sites.get_mut(&key) else {
+            return;
+        };
+        if *patched {
+            return;
+        }
+        for &s in sites.iter() {
+            let rel = entry.wrapping_sub(self.cache.addr(s) + 5);
+            if !self.cache.patch_u32(s + 1, rel as u32) {
+                return;
+            }
+        }
+        self.stats.exits_patched += sites.len() as u64;
+        *patched = true;
+        self.patched.push(key);
     }
 }
 
@@ -91,6 +140,9 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
                 return Translation::Full;
             };
             self.entries.push((offset, offset + t.chain_entry));
+            for (site, key) in t.sites {
+                self.add_site(offset + site, key);
+            }
             let s = &mut self.stats;
             s.blocks_translated += 1;
             s.insns_translated += block.insns.len() as u64;
@@ -121,8 +173,12 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         {
             let chain_entry = self.cache.addr(chain_entry);
-            self.links
-                .enter(block.key, chain_entry, block.insns.len(), code.get());
+            if self
+                .links
+                .enter(block.key, chain_entry, block.insns.len(), code.get())
+            {
+                self.patch(block.key, chain_entry);
+            }
             helpers::note_interrupt(cpu, bus);
             cpu.refresh_jit_view();
             let r = backend::host::call(self.cache.addr(entry), cpu, bus, &mut self.links);
@@ -136,12 +192,23 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
     }
 
     fn unchain(&mut self) {
+        for key in std::mem::take(&mut self.patched) {
+            if let Some((sites, patched)) = self.sites.get_mut(&key) {
+                for &s in sites.iter() {
+                    // Back to the next instruction: the slot lookup.
+                    self.cache.patch_u32(s + 1, 0);
+                }
+                *patched = false;
+            }
+        }
         self.links.clear();
     }
 
     fn reset(&mut self) {
         self.cache.clear();
         self.entries.clear();
+        self.sites.clear();
+        self.patched.clear();
         self.links.clear();
         self.stats.flushes += 1;
     }
@@ -157,6 +224,7 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
             ("host code bytes", s.host_bytes),
             ("translation ns", s.translate_ns),
             ("code cache flushes", s.flushes),
+            ("exits patched", s.exits_patched),
         ]
     }
 }

@@ -1609,10 +1609,10 @@ impl RegCache {
 pub(crate) trait Emitter<B: Bus> {
     fn label(&mut self) -> DynamicLabel;
     fn bind(&mut self, l: DynamicLabel);
-    /// Current offset in the code.
-    fn offset(&self) -> usize;
     /// The dispatcher's entry: save registers, load the fixed ones from the arguments.
-    fn prologue(&mut self);
+    /// Returns the offset of the chain entry, where other blocks jump in (a block of
+    /// `len` instructions).
+    fn prologue(&mut self, len: i32) -> usize;
     /// Emit `f`; forms with a slow path jump to `slow` when the fast path does not apply.
     /// `before` is what recorded the flags before it, when known; `keep_flags` false when
     /// later code of the block overwrites them unread.
@@ -1680,14 +1680,21 @@ pub(crate) trait Emitter<B: Bus> {
     fn exit_stub(&mut self, l: DynamicLabel, k: i32);
     /// The common tail the exit stubs jump to.
     fn exit_tail(&mut self);
-    fn finish(self) -> Option<Vec<u8>>;
+    /// The code, and its static exits for patching.
+    fn finish(self) -> Option<(Vec<u8>, Sites)>;
 }
+
+/// A static exit: the offset of a `jmp rel32` in the code (patched to go straight into
+/// the next block's chain entry while that block is current) and that block's key.
+pub(crate) type Site = (usize, u64);
+pub(crate) type Sites = Vec<Site>;
 
 /// What `translate` made of a block.
 pub struct Translated {
     pub code: Vec<u8>,
     pub chain_entry: usize,
     pub inlined: usize,
+    pub sites: Sites,
 }
 
 /// Translate `block` with emitter `e`: the code, the offset of its chain entry (where
@@ -1696,8 +1703,7 @@ pub struct Translated {
 /// every exit; inline instructions only add to a pending delta in between.
 pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Option<Translated> {
     let code32 = block.key >> 40 & 1 != 0;
-    e.prologue();
-    let chain_entry = e.offset();
+    let chain_entry = e.prologue(block.insns.len() as i32);
     if let Some(next) = block.next_page {
         e.second_page((0x1000 - (block.phys & 0xfff)) as u32, next as u32);
     }
@@ -1868,10 +1874,11 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         e.exit_stub(label, k);
     }
     e.exit_tail();
-    let code = e.finish()?;
+    let (code, sites) = e.finish()?;
     Some(Translated {
         code,
         chain_entry,
         inlined,
+        sites,
     })
 }

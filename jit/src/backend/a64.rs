@@ -1458,12 +1458,9 @@ impl<B: Bus> Emitter<B> for A64 {
         dynasm!(self.a ; .arch aarch64 ; =>l);
     }
 
-    fn offset(&self) -> usize {
-        self.a.offset().0
-    }
-
-    fn prologue(&mut self) {
-        // Chained blocks jump past this, into the same frame.
+    fn prologue(&mut self, _len: i32) -> usize {
+        // Chained blocks jump past this, into the same frame (the slot's length is the
+        // budget check).
         dynasm!(self.a
             ; .arch aarch64
             ; stp x29, x30, [sp, #-96]!
@@ -1479,6 +1476,7 @@ impl<B: Bus> Emitter<B> for A64 {
             ; mov x22, x3
             ; ->entry:
         );
+        self.a.offset().0
     }
 
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
@@ -1662,8 +1660,9 @@ impl<B: Bus> Emitter<B> for A64 {
         dynasm!(a ; .arch aarch64 ; b ->leave);
     }
 
-    fn finish(self) -> Option<Vec<u8>> {
-        self.a.finalize().ok()
+    fn finish(self) -> Option<(Vec<u8>, translate::Sites)> {
+        // Static exits go through their slot: nothing to patch.
+        Some((self.a.finalize().ok()?, Vec::new()))
     }
 }
 

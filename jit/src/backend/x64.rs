@@ -30,8 +30,8 @@ use crate::helpers::{run_handler, run_handler_view, store_flags, x87_kind, x87_m
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Frames, Inline,
-    Insn, MemRef, Operand, Operand8, Rec, Src, Target, Targets, Translated, Unstored, CF_RECORDS,
-    ESP, FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
+    Insn, MemRef, Operand, Operand8, Rec, Site, Sites, Src, Target, Targets, Translated, Unstored,
+    CF_RECORDS, ESP, FLAT_ONCE, RUNTIME_RECORDS, SHADOWS,
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -1137,7 +1137,7 @@ fn emit_jcc<B: Bus>(
     live: bool,
     exit: DynamicLabel,
     to: Targets,
-) {
+) -> [Option<Site>; 2] {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
     let d = &insn.1;
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
@@ -1188,7 +1188,7 @@ fn emit_jcc<B: Bus>(
         ; =>not_taken
         ; add DWORD [r12 + EIP], next as i32
     );
-    emit_go(a, &to, to.next, false);
+    let next_site = emit_go(a, &to, to.next, false);
     dynasm!(a
         ; .arch x64
         ; =>taken
@@ -1198,11 +1198,12 @@ fn emit_jcc<B: Bus>(
         ; ja =>slow
         ; mov [r12 + EIP], eax
     );
-    emit_go(a, &to, to.taken, true);
+    let taken_site = emit_go(a, &to, to.taken, true);
     dynasm!(a ; .arch x64 ; =>slow);
     emit_eip_delta(a, to.eip_delta);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
+    [next_site, taken_site]
 }
 
 /// The flag bits whose being set means condition `cc` (even) or its negation (odd)
@@ -1354,7 +1355,7 @@ fn emit_branch<B: Bus>(
     b: Branch,
     exit: DynamicLabel,
     to: Targets,
-) {
+) -> Option<Site> {
     // Lookups with what the block assumes of segment bases (no shadows held here).
     let lookup = || RegCache(regs.clone(), Frames::default());
     let d = &insn.1;
@@ -1424,25 +1425,31 @@ fn emit_branch<B: Bus>(
         }
     }
     // EAX is the new EIP, within CS's limit.
-    match to.taken {
+    let site = match to.taken {
         Some(_) => emit_go(a, &to, to.taken, true),
-        None => emit_dynamic_chain(a, to.len),
-    }
+        None => {
+            emit_dynamic_chain(a, to.len);
+            None
+        }
+    };
     dynasm!(a ; .arch x64 ; =>slow);
     emit_eip_delta(a, to.eip_delta);
     emit_helper_call::<B>(a, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
+    site
 }
 
 /// Leave a block whose EIP is set (and tested against CS's limit if `checked`): back to
 /// its own start (`emit_loop`), into the block with `key` if known
-/// (`emit_static_chain`), else through the run-time lookup.
-fn emit_go(a: &mut Asm, to: &Targets, key: Option<u64>, checked: bool) {
+/// (`emit_static_chain`, whose patchable jump it returns), else through the run-time
+/// lookup.
+fn emit_go(a: &mut Asm, to: &Targets, key: Option<u64>, checked: bool) -> Option<Site> {
     match key {
         Some(key) if key == to.own => emit_loop(a, to.len),
-        Some(key) => emit_static_chain(a, to.len, key, checked),
+        Some(key) => return Some(emit_static_chain(a, to.len, key, checked)),
         None => dynasm!(a ; .arch x64 ; jmp ->chain),
     }
+    None
 }
 
 /// A block of `len` instructions branching to its own start: only the budget and
@@ -1461,13 +1468,15 @@ fn emit_loop(a: &mut Asm, len: i32) {
     );
 }
 
-/// `emit_chain` for a next block known at translation by its key: the slot it must be
-/// in is known too, so only the slot's key, the budget, interrupts and (unless the
-/// branch did, `checked`) the CS limit are tested at run time.
-fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) {
+/// `emit_chain` for a next block known at translation by its key. A `jmp rel32` that
+/// `Jit` patches to go straight to that block's chain entry while the block is
+/// current (`Sites`); until then it falls through to the slot the key must be in, so
+/// only the slot's key and (unless the branch did, `checked`) the CS limit are tested
+/// at run time. The chain entry checks the budget.
+fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) -> Site {
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     let at = SLOTS + (slot(key) * size_of::<ChainSlot>()) as i32;
-    emit_retire(a, EAX, len);
+    emit_retire(a, ESI, len);
     if !checked {
         dynasm!(a
             ; .arch x64
@@ -1476,17 +1485,18 @@ fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) {
             ; ja ->out
         );
     }
+    let site = (a.offset().0, key);
+    // JMP rel32 to the next instruction, until patched.
     dynasm!(a
         ; .arch x64
+        ; .u8 0xe9
+        ; .u32 0
         ; mov rcx, QWORD key as i64
         ; cmp rcx, [r14 + at + SLOT_KEY]
         ; jne ->out
-        ; add rax, [r14 + at + SLOT_LEN]
-        ; cmp rax, [r12 + CHAIN_END]
-        ; ja ->out
-        ; inc QWORD [rsp + CHAINED_SLOT]
         ; jmp QWORD [r14 + at + SLOT_ENTRY]
     );
+    site
 }
 
 /// Retire `len` instructions, leaving the count in host register `r` (RAX, or RSI where
@@ -1569,8 +1579,9 @@ fn emit_host_jcc(a: &mut Asm, cc: u8, t: DynamicLabel) {
 
 /// The end of a block that ran to completion, EIP exact: retire its `len` instructions,
 /// then go on into the translated block at CS:EIP, found as the dispatcher finds it (CS
-/// limit, the soft TLB's read entry, the block key) in the chain table, if it is there,
-/// fits the instruction budget, and no interrupt is waiting. Otherwise return 0.
+/// limit, the soft TLB's read entry, the block key) in the chain table, if it is there
+/// (its chain entry checks the instruction budget and waiting interrupts, with RSI the
+/// count). Otherwise return 0.
 fn emit_chain(a: &mut Asm, len: i32) {
     let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
     let slot = size_of::<ChainSlot>() as i32;
@@ -1604,10 +1615,6 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; shl edx, slot.trailing_zeros() as i8
         ; cmp rax, [r14 + rdx + SLOTS + SLOT_KEY]
         ; jne ->out
-        ; add rsi, [r14 + rdx + SLOTS + SLOT_LEN]
-        ; cmp rsi, [r12 + CHAIN_END]
-        ; ja ->out
-        ; inc QWORD [rsp + CHAINED_SLOT]
         ; jmp QWORD [r14 + rdx + SLOTS + SLOT_ENTRY]
         ; ->out:
         ; xor eax, eax
@@ -1639,6 +1646,7 @@ struct X64 {
     /// The lazy flags the host's flags equal, as the last inline instruction left them
     /// (None once anything else is emitted that may change them or jump in between).
     live: Option<Rec>,
+    sites: Sites,
 }
 
 /// What the host's flags equal right after `f`, which ends with the host operation
@@ -1667,11 +1675,7 @@ impl<B: Bus> Emitter<B> for X64 {
         dynasm!(self.a ; .arch x64 ; =>l);
     }
 
-    fn offset(&self) -> usize {
-        self.a.offset().0
-    }
-
-    fn prologue(&mut self) {
+    fn prologue(&mut self, len: i32) -> usize {
         // Chained blocks jump past this, into the same frame. Six pushes and 24 bytes
         // (the bus pointer at BUS_SLOT, the count at CHAINED_SLOT) keep RSP 16-byte
         // aligned for helper calls.
@@ -1690,8 +1694,20 @@ impl<B: Bus> Emitter<B> for X64 {
             ; mov rbx, rdx
             ; mov r14, rcx
             ; mov r13, [r12 + JIT_TLB]
+            ; jmp ->entry
+        );
+        // The chain entry, RSI the instructions retired: the dispatcher checked that
+        // this block fits the budget, another block's exit did not.
+        let chain_entry = self.a.offset().0;
+        dynasm!(self.a
+            ; .arch x64
+            ; add rsi, len
+            ; cmp rsi, [r12 + CHAIN_END]
+            ; ja ->out
+            ; inc QWORD [rsp + CHAINED_SLOT]
             ; ->entry:
         );
+        chain_entry
     }
 
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
@@ -1829,13 +1845,15 @@ impl<B: Bus> Emitter<B> for X64 {
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {
         let live = known.is_some() && self.live == known;
         self.live = None;
-        emit_jcc::<B>(&mut self.a, insn, cc, known, live, exit, to);
+        let sites = emit_jcc::<B>(&mut self.a, insn, cc, known, live, exit, to);
+        self.sites.extend(sites.into_iter().flatten());
     }
 
     fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
         self.live = None;
         let regs = translate::RegCache::for_zero_bases(self.rc.0.zero);
-        emit_branch::<B>(&mut self.a, &regs, insn, b, exit, to);
+        let site = emit_branch::<B>(&mut self.a, &regs, insn, b, exit, to);
+        self.sites.extend(site);
     }
 
     fn jump(&mut self, l: DynamicLabel) {
@@ -1889,8 +1907,8 @@ impl<B: Bus> Emitter<B> for X64 {
         );
     }
 
-    fn finish(self) -> Option<Vec<u8>> {
-        self.a.finalize().ok()
+    fn finish(self) -> Option<(Vec<u8>, Sites)> {
+        Some((self.a.finalize().ok()?, self.sites))
     }
 }
 
@@ -1901,6 +1919,7 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Tran
         a: Asm::new(base),
         rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
         live: None,
+        sites: Vec::new(),
     };
     translate::translate(block, x64)
 }
