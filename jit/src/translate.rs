@@ -1373,7 +1373,8 @@ impl Frames {
     }
 
     /// The full lookup of `m`, to emit at the end at `at` with the shadows `regs`, then
-    /// back to `back`.
+    /// back to `back` with the RAM offset less `fold` (what the access adds).
+    #[allow(clippy::too_many_arguments)]
     pub fn defer(
         &mut self,
         (at, back): (DynamicLabel, DynamicLabel),
@@ -1381,6 +1382,7 @@ impl Frames {
         m: &MemRef,
         write: bool,
         slow: DynamicLabel,
+        fold: i32,
     ) {
         self.cold.push(ColdLookup {
             at,
@@ -1389,6 +1391,7 @@ impl Frames {
             m: m.clone(),
             write,
             slow,
+            fold,
         });
     }
 }
@@ -1402,6 +1405,8 @@ pub(crate) struct ColdLookup {
     pub m: MemRef,
     pub write: bool,
     pub slow: DynamicLabel,
+    /// The displacement the access adds to the offset it finds (x86-64 frames).
+    pub fold: i32,
 }
 
 /// Accesses a frame must stand for, and the most bytes it may span.

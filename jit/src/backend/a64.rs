@@ -877,7 +877,7 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
         dynasm!(a ; .arch aarch64 ; tbnz X(FRAME), #63, =>at);
         add_imm32(a, 1, FRAME, (translate::disp(m) - f.lo) as u32);
         dynasm!(a ; .arch aarch64 ; =>back);
-        rc.1.defer((at, back), &rc.0, m, write, slow);
+        rc.1.defer((at, back), &rc.0, m, write, slow, 0);
         return;
     }
     let seg = SEGS + SEG_SIZE * m.seg as i32;
@@ -1638,6 +1638,7 @@ impl<B: Bus> Emitter<B> for A64 {
 
     fn exit_tail(&mut self) {
         for c in std::mem::take(&mut self.rc.1.cold) {
+            debug_assert_eq!(c.fold, 0, "frame accesses fold nothing here");
             dynasm!(self.a ; .arch aarch64 ; =>c.at);
             let mut rc = RegCache(c.regs, Frames::default());
             emit_tlb_lookup(&mut self.a, &mut rc, &c.m, c.write, c.slow);

@@ -242,8 +242,8 @@ fn emit_inline(
             let Operand::Mem(m) = dst else {
                 unreachable!("inline_form builds no such form")
             };
-            emit_tlb_lookup(a, rc, m, true, slow);
-            dynasm!(a ; .arch x64 ; mov rsi, rcx ; mov eax, [rbx + rsi] ; mov ecx, 1);
+            let fd = emit_tlb_lookup(a, rc, m, true, slow);
+            dynasm!(a ; .arch x64 ; lea rsi, [rcx + fd] ; mov eax, [rbx + rsi] ; mov ecx, 1);
             if dec {
                 dynasm!(a ; .arch x64 ; lea edx, [rax - 1]);
             } else {
@@ -255,29 +255,29 @@ fn emit_inline(
             }
         }
         Inline::LoadExt { dst, ref m, signed } => {
-            emit_tlb_lookup(a, rc, m, false, slow);
+            let fd = emit_tlb_lookup(a, rc, m, false, slow);
             // Straight into the shadow: nothing jumps to the slow path after this.
             let h = rc.take(a, dst);
             match (m.size, signed) {
-                (1, false) => dynasm!(a ; .arch x64 ; movzx Rd(h), BYTE [rbx + rcx]),
-                (1, true) => dynasm!(a ; .arch x64 ; movsx Rd(h), BYTE [rbx + rcx]),
-                (_, false) => dynasm!(a ; .arch x64 ; movzx Rd(h), WORD [rbx + rcx]),
-                (_, true) => dynasm!(a ; .arch x64 ; movsx Rd(h), WORD [rbx + rcx]),
+                (1, false) => dynasm!(a ; .arch x64 ; movzx Rd(h), BYTE [rbx + rcx + fd]),
+                (1, true) => dynasm!(a ; .arch x64 ; movsx Rd(h), BYTE [rbx + rcx + fd]),
+                (_, false) => dynasm!(a ; .arch x64 ; movzx Rd(h), WORD [rbx + rcx + fd]),
+                (_, true) => dynasm!(a ; .arch x64 ; movsx Rd(h), WORD [rbx + rcx + fd]),
             }
             rc.0.set_dirty(dst);
         }
         Inline::Load { dst, ref m } => {
-            emit_tlb_lookup(a, rc, m, false, slow);
+            let fd = emit_tlb_lookup(a, rc, m, false, slow);
             let h = rc.take(a, dst);
-            dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + rcx]);
+            dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + rcx + fd]);
             rc.0.set_dirty(dst);
         }
         Inline::LoadNarrow { dst, shift, ref m } => {
-            emit_tlb_lookup(a, rc, m, false, slow);
+            let fd = emit_tlb_lookup(a, rc, m, false, slow);
             if m.size == 1 {
-                dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + rcx]);
+                dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + rcx + fd]);
             } else {
-                dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + rcx]);
+                dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + rcx + fd]);
             }
             rc.load(a, dst, EDX);
             match (m.size, shift) {
@@ -288,12 +288,12 @@ fn emit_inline(
             rc.store(a, dst, EDX);
         }
         Inline::StoreNarrow { src, shift, ref m } => {
-            emit_tlb_lookup(a, rc, m, true, slow);
+            let fd = emit_tlb_lookup(a, rc, m, true, slow);
             rc.load(a, src, EAX);
             match (m.size, shift) {
-                (1, 0) => dynasm!(a ; .arch x64 ; mov [rbx + rcx], al),
-                (1, _) => dynasm!(a ; .arch x64 ; mov [rbx + rcx], ah),
-                _ => dynasm!(a ; .arch x64 ; mov [rbx + rcx], ax),
+                (1, 0) => dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], al),
+                (1, _) => dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], ah),
+                _ => dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], ax),
             }
         }
         Inline::Push { ref src } => {
@@ -301,20 +301,20 @@ fn emit_inline(
             // A memory operand's value in ESI, read first (its address is from ESP
             // before the push).
             if let Operand::Mem(m) = src {
-                emit_tlb_lookup(a, rc, m, false, slow);
-                dynasm!(a ; .arch x64 ; mov esi, [rbx + rcx]);
+                let fd = emit_tlb_lookup(a, rc, m, false, slow);
+                dynasm!(a ; .arch x64 ; mov esi, [rbx + rcx + fd]);
             }
             let m = stack_ref(-4);
-            emit_tlb_lookup(a, rc, &m, true, slow);
+            let fd = emit_tlb_lookup(a, rc, &m, true, slow);
             match src {
                 Operand::Src(Src::Reg(r)) => {
                     let v = rc.reg(a, *r);
-                    dynasm!(a ; .arch x64 ; mov [rbx + rcx], Rd(v));
+                    dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], Rd(v));
                 }
                 Operand::Src(Src::Imm(v)) => {
-                    dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx], *v as i32);
+                    dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx + fd], *v as i32);
                 }
-                Operand::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rcx], esi),
+                Operand::Mem(_) => dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], esi),
             }
             let sp = rc.reg(a, ESP);
             dynasm!(a ; .arch x64 ; sub Rd(sp), 4);
@@ -322,39 +322,39 @@ fn emit_inline(
         }
         Inline::Leave => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, rc, &frame_ref(), false, slow);
+            let fd = emit_tlb_lookup(a, rc, &frame_ref(), false, slow);
             let bp = rc.reg(a, translate::EBP);
-            dynasm!(a ; .arch x64 ; lea edx, [Rq(bp) + 4] ; mov eax, [rbx + rcx]);
+            dynasm!(a ; .arch x64 ; lea edx, [Rq(bp) + 4] ; mov eax, [rbx + rcx + fd]);
             rc.store(a, ESP, EDX);
             rc.store(a, translate::EBP, EAX);
         }
         Inline::Pop { dst } => {
             emit_stack_check(a, slow);
             let m = stack_ref(0);
-            emit_tlb_lookup(a, rc, &m, false, slow);
+            let fd = emit_tlb_lookup(a, rc, &m, false, slow);
             let sp = rc.reg(a, ESP);
             if dst == ESP {
                 // POP ESP: the value read, not the incremented pointer.
-                dynasm!(a ; .arch x64 ; mov Rd(sp), [rbx + rcx]);
+                dynasm!(a ; .arch x64 ; mov Rd(sp), [rbx + rcx + fd]);
             } else {
                 rc.0.pin(ESP);
                 let h = rc.take(a, dst);
-                dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + rcx] ; add Rd(sp), 4);
+                dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + rcx + fd] ; add Rd(sp), 4);
                 rc.0.set_dirty(dst);
             }
             rc.0.set_dirty(ESP);
         }
         Inline::Store { ref src, ref m } => {
-            emit_tlb_lookup(a, rc, m, true, slow);
+            let fd = emit_tlb_lookup(a, rc, m, true, slow);
             match *src {
                 Src::Reg(r) => {
                     let h = rc.reg(a, r);
-                    dynasm!(a ; .arch x64 ; mov [rbx + rcx], Rd(h));
+                    dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], Rd(h));
                 }
                 Src::Imm(v) => match m.size {
-                    1 => dynasm!(a ; .arch x64 ; mov BYTE [rbx + rcx], v as i8),
-                    2 => dynasm!(a ; .arch x64 ; mov WORD [rbx + rcx], v as i16),
-                    _ => dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx], v as i32),
+                    1 => dynasm!(a ; .arch x64 ; mov BYTE [rbx + rcx + fd], v as i8),
+                    2 => dynasm!(a ; .arch x64 ; mov WORD [rbx + rcx + fd], v as i16),
+                    _ => dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx + fd], v as i32),
                 },
             }
         }
@@ -394,8 +394,8 @@ fn emit_inline(
             let live = live && matches!(src, Operand::Src(_));
             match src {
                 Operand::Mem(m) => {
-                    emit_tlb_lookup(a, rc, m, false, slow);
-                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                    let fd = emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx + fd]);
                 }
                 Operand::Src(s) => load_src(a, rc, s),
             }
@@ -441,8 +441,8 @@ fn emit_inline(
             // does not fit 32 bits, which is the wide flag the guest's records.
             match src {
                 Operand::Mem(m) => {
-                    emit_tlb_lookup(a, rc, m, false, slow);
-                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                    let fd = emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx + fd]);
                 }
                 Operand::Src(s) => load_src(a, rc, s),
             }
@@ -474,8 +474,8 @@ fn emit_inline(
         Inline::Bt { ref src, bit } => {
             match src {
                 Operand::Mem(m) => {
-                    emit_tlb_lookup(a, rc, m, false, slow);
-                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                    let fd = emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx + fd]);
                 }
                 Operand::Src(s) => load_src(a, rc, s),
             }
@@ -508,8 +508,8 @@ fn emit_inline(
         Inline::Div { ref src } => {
             match src {
                 Operand::Mem(m) => {
-                    emit_tlb_lookup(a, rc, m, false, slow);
-                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                    let fd = emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx + fd]);
                 }
                 Operand::Src(s) => load_src(a, rc, s),
             }
@@ -619,12 +619,12 @@ fn emit_inline(
             let writes = !matches!(op, Alu::Cmp | Alu::Test);
             // A in EAX, B in ECX, zero-extended; a memory operand's RAM offset in RSI.
             if let Operand8::Mem(m) = dst {
-                emit_tlb_lookup(a, rc, m, writes, slow);
-                dynasm!(a ; .arch x64 ; mov rsi, rcx ; movzx eax, BYTE [rbx + rsi]);
+                let fd = emit_tlb_lookup(a, rc, m, writes, slow);
+                dynasm!(a ; .arch x64 ; lea rsi, [rcx + fd] ; movzx eax, BYTE [rbx + rsi]);
             }
             if let Operand8::Mem(m) = src {
-                emit_tlb_lookup(a, rc, m, false, slow);
-                dynasm!(a ; .arch x64 ; movzx ecx, BYTE [rbx + rcx]);
+                let fd = emit_tlb_lookup(a, rc, m, false, slow);
+                dynasm!(a ; .arch x64 ; movzx ecx, BYTE [rbx + rcx + fd]);
             }
             match *src {
                 Operand8::Reg { reg, shift } => {
@@ -692,8 +692,8 @@ fn emit_inline(
             dst: Operand::Src(Src::Reg(d)),
             src: Operand::Mem(ref m),
         } if !matches!(op, Alu::Adc | Alu::Sbb) => {
-            emit_tlb_lookup(a, rc, m, false, slow);
-            dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+            let fd = emit_tlb_lookup(a, rc, m, false, slow);
+            dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx + fd]);
             let record = keep_flags.then(|| f.writes_flags()).flatten();
             emit_alu_reg(a, rc, op, d, AluB::Ecx, record);
         }
@@ -706,13 +706,13 @@ fn emit_inline(
             // A in EAX, B in ECX; a memory destination's RAM offset in RSI.
             match (dst, src) {
                 (Operand::Mem(m), Operand::Src(b)) => {
-                    emit_tlb_lookup(a, rc, m, writes, slow);
-                    dynasm!(a ; .arch x64 ; mov rsi, rcx ; mov eax, [rbx + rsi]);
+                    let fd = emit_tlb_lookup(a, rc, m, writes, slow);
+                    dynasm!(a ; .arch x64 ; lea rsi, [rcx + fd] ; mov eax, [rbx + rsi]);
                     load_src(a, rc, b);
                 }
                 (Operand::Src(Src::Reg(d)), Operand::Mem(m)) => {
-                    emit_tlb_lookup(a, rc, m, false, slow);
-                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx]);
+                    let fd = emit_tlb_lookup(a, rc, m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbx + rcx + fd]);
                     rc.load(a, *d, EAX);
                 }
                 (Operand::Src(Src::Reg(d)), Operand::Src(b)) => {
@@ -943,12 +943,20 @@ fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
     dynasm!(a ; .arch x64 ; test WORD [r12 + ss_attr], attr::DB as i16 ; jz =>slow);
 }
 
-/// The interpreter's fast path for an access of `m.size` bytes, leaving the RAM offset
-/// in RCX, for a segment `JitView::flat` admits: no page crossing (hence inside the
-/// limit) and a soft-TLB hit (read or write tag) for the current privilege. The tag is
-/// compared with the page of the access's last byte, which is the entry's page only
-/// when the access stays inside it.
-fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow: DynamicLabel) {
+/// The interpreter's fast path for an access of `m.size` bytes, for a segment
+/// `JitView::flat` admits: no page crossing (hence inside the limit) and a soft-TLB hit
+/// (read or write tag) for the current privilege. The tag is compared with the page of
+/// the access's last byte, which is the entry's page only when the access stays inside
+/// it. The access's RAM offset is RCX plus the returned displacement: a frame access
+/// folds its offset in the frame into the access's addressing.
+#[must_use]
+fn emit_tlb_lookup(
+    a: &mut Asm,
+    rc: &mut RegCache,
+    m: &MemRef,
+    write: bool,
+    slow: DynamicLabel,
+) -> i32 {
     if let Some(f) = rc.1.covering(&rc.0, m, write) {
         let (at, back) = (a.new_dynamic_label(), a.new_dynamic_label());
         dynasm!(a
@@ -956,15 +964,12 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
             ; mov rcx, [rsp + FRAME_SLOT]
             ; test rcx, rcx
             ; js =>at
+            ; =>back
         );
         // Within the frame's span, so small.
-        let delta = (translate::disp(m) - f.lo) as i32;
-        if delta != 0 {
-            dynasm!(a ; .arch x64 ; add ecx, delta);
-        }
-        dynasm!(a ; .arch x64 ; =>back);
-        rc.1.defer((at, back), &rc.0, m, write, slow);
-        return;
+        let fold = (translate::disp(m) - f.lo) as i32;
+        rc.1.defer((at, back), &rc.0, m, write, slow, fold);
+        return fold;
     }
     let seg = SEGS + SEG_SIZE * m.seg as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
@@ -1005,6 +1010,7 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
         ; mov ecx, [r13 + rdx + TLB_ADDEND]
         ; add ecx, eax
     );
+    0
 }
 
 /// Check frame `f` for the code that follows: FRAME_SLOT = the RAM offset of
@@ -1374,7 +1380,7 @@ fn emit_branch<B: Bus>(
         ),
         Branch::Call => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &mut lookup(), &stack_ref(-4), true, slow);
+            let fd = emit_tlb_lookup(a, &mut lookup(), &stack_ref(-4), true, slow);
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [r12 + EIP]
@@ -1382,7 +1388,7 @@ fn emit_branch<B: Bus>(
                 ; add eax, next
                 ; cmp edx, [r12 + cs_limit]
                 ; ja =>slow
-                ; mov [rbx + rcx], eax
+                ; mov [rbx + rcx + fd], eax
                 ; sub DWORD [r12 + ESP], 4
                 ; mov [r12 + EIP], edx
                 ; mov eax, edx
@@ -1390,10 +1396,10 @@ fn emit_branch<B: Bus>(
         }
         Branch::Ret { pop } => {
             emit_stack_check(a, slow);
-            emit_tlb_lookup(a, &mut lookup(), &stack_ref(0), false, slow);
+            let fd = emit_tlb_lookup(a, &mut lookup(), &stack_ref(0), false, slow);
             dynasm!(a
                 ; .arch x64
-                ; mov eax, [rbx + rcx]
+                ; mov eax, [rbx + rcx + fd]
                 ; cmp eax, [r12 + cs_limit]
                 ; ja =>slow
                 ; add DWORD [r12 + ESP], 4 + pop as i32
@@ -1405,19 +1411,19 @@ fn emit_branch<B: Bus>(
             match t {
                 Target::Reg(off) => dynasm!(a ; .arch x64 ; mov esi, [r12 + *off]),
                 Target::Mem(m) => {
-                    emit_tlb_lookup(a, &mut lookup(), m, false, slow);
-                    dynasm!(a ; .arch x64 ; mov esi, [rbx + rcx]);
+                    let fd = emit_tlb_lookup(a, &mut lookup(), m, false, slow);
+                    dynasm!(a ; .arch x64 ; mov esi, [rbx + rcx + fd]);
                 }
             }
             dynasm!(a ; .arch x64 ; cmp esi, [r12 + cs_limit] ; ja =>slow);
             if let Branch::CallInd(_) = b {
                 emit_stack_check(a, slow);
-                emit_tlb_lookup(a, &mut lookup(), &stack_ref(-4), true, slow);
+                let fd = emit_tlb_lookup(a, &mut lookup(), &stack_ref(-4), true, slow);
                 dynasm!(a
                     ; .arch x64
                     ; mov eax, [r12 + EIP]
                     ; add eax, next
-                    ; mov [rbx + rcx], eax
+                    ; mov [rbx + rcx + fd], eax
                     ; sub DWORD [r12 + ESP], 4
                 );
             }
@@ -1808,12 +1814,13 @@ impl<B: Bus> Emitter<B> for X64 {
         // The slow path may skip the segment check, and the call clobbers the shadows
         // the address used (none were dirty).
         let flat = self.rc.0.flat;
-        emit_tlb_lookup(&mut self.a, &mut self.rc, m, op.stores(), slow);
+        let fd = emit_tlb_lookup(&mut self.a, &mut self.rc, m, op.stores(), slow);
         self.rc.0.flat = flat;
         self.rc.0.clear();
-        // ECX, the RAM offset, is the fourth argument already.
+        // ECX, the RAM offset, is the fourth argument.
         dynasm!(self.a
             ; .arch x64
+            ; lea ecx, [rcx + fd]
             ; mov rdi, r12
             ; mov rsi, [rsp + BUS_SLOT]
             ; mov rdx, QWORD insn as *const _ as i64
@@ -1890,8 +1897,11 @@ impl<B: Bus> Emitter<B> for X64 {
         for c in std::mem::take(&mut self.rc.1.cold) {
             dynasm!(self.a ; .arch x64 ; =>c.at);
             let mut rc = RegCache(c.regs, Frames::default());
-            emit_tlb_lookup(&mut self.a, &mut rc, &c.m, c.write, c.slow);
-            dynasm!(self.a ; .arch x64 ; jmp =>c.back);
+            let fd = emit_tlb_lookup(&mut self.a, &mut rc, &c.m, c.write, c.slow);
+            debug_assert_eq!(fd, 0, "no frame is checked out of line");
+            // In 64 bits: below the page's RAM offset where the frame began on the page
+            // before.
+            dynasm!(self.a ; .arch x64 ; sub rcx, c.fold ; jmp =>c.back);
         }
         // EAX is END_BLOCK (instruction EDX done) or a packed exception (not done).
         dynasm!(self.a
