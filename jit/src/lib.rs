@@ -92,7 +92,15 @@ impl<B> Jit<B> {
     /// patch it now if that block is current and its other exits are patched, or it
     /// holds its chain slot.
     fn add_site(&mut self, site: usize, key: u64) {
+        // Exits of translations whose blocks went stay listed until the cache is reset:
+        // keep the newest, so code translated again and again costs `patch` and
+        // `unchain` a bounded amount. The oldest goes back to its slot lookup.
+        const MAX_SITES: usize = 64;
         let (sites, patched) = self.sites.entry(key).or_default();
+        if sites.len() == MAX_SITES {
+            let old = sites.remove(0);
+            self.cache.patch_u32(old + 1, 0);
+        }
         sites.push(site);
         match self.links.entry_of(key) {
             Some(entry) if *patched => {

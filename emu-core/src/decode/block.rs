@@ -466,13 +466,23 @@ fn mark_volatile<B: Bus>(
         let (start, len) = (at, d.len as usize);
         at += len;
         let pa = phys + start as u64;
+        // Its bytes: an instruction crossing into a page mapped elsewhere ends there.
+        let pieces = match next_phys.filter(|_| at > in_page) {
+            Some(next) => [
+                (pa, (in_page - start) as u64),
+                (next, (at - in_page) as u64),
+            ],
+            None => [(pa, len as u64), (0, 0)],
+        };
         let own = rewritable_imm(&d.i)
             .map(|(_, size)| (pa + (len - size as usize) as u64, size))
             .filter(|_| at <= in_page);
+        let overlaps =
+            |&(a, l): &(u64, u8)| pieces.iter().any(|&(p, n)| a < p + n && p < a + l as u64);
         let (hit, only_own) = m
             .volatile()
             .iter()
-            .filter(|&&(a, l)| a < pa + len as u64 && pa < a + l as u64)
+            .filter(|r| overlaps(r))
             .fold((false, true), |(_, only), &r| {
                 (true, only && Some(r) == own)
             });
@@ -483,9 +493,8 @@ fn mark_volatile<B: Bus>(
                 d.rel = imm as u32;
             }
             _ => {
-                m.drop_volatile(pa, len as u64);
-                if let Some(next) = next_phys.filter(|_| at > in_page) {
-                    m.drop_volatile(next, len as u64);
+                for (p, n) in pieces {
+                    m.drop_volatile(p, n);
                 }
             }
         }
