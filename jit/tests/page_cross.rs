@@ -4,6 +4,9 @@
 //! block before it, not through the dispatcher) must not run the old code. Interpreter
 //! and JIT must both add the immediate the current mapping gives.
 
+mod common;
+
+use common::{map_low_4mib, rel};
 use ox86_core::cpu::state::{DescTable, CR0_PG};
 use ox86_core::interp::Interpreter;
 use ox86_core::{Cpu, CpuModel, Exit, RamBus};
@@ -17,11 +20,6 @@ const SECOND: u32 = 0x11000;
 const FIRST_MAP: u32 = 0x20000;
 const SECOND_MAP: u32 = 0x30000;
 const LOOPS: u32 = 200;
-
-/// A JMP/Jcc rel32 at `at` (its length `len`) to `to`.
-fn rel(at: u32, len: u32, to: u32) -> [u8; 4] {
-    to.wrapping_sub(at + len).to_le_bytes()
-}
 
 /// The program, at linear 0x10000:
 ///   0x10000  mov ecx, LOOPS ; xor eax, eax ; jmp loop
@@ -61,16 +59,7 @@ fn load(bus: &mut RamBus) {
         tail.push(0xf4);
         m.write_bytes(phys as u64, &tail);
     }
-    // Identity-mapped low 4 MiB but for the second page.
-    m.write_bytes(PAGE_DIR as u64, &(PAGE_TABLE | 7).to_le_bytes());
-    for page in 0..1024u32 {
-        let to = if page << 12 == SECOND {
-            FIRST_MAP
-        } else {
-            page << 12
-        };
-        m.write_bytes((PAGE_TABLE + 4 * page) as u64, &(to | 7).to_le_bytes());
-    }
+    map_low_4mib(bus, PAGE_DIR, PAGE_TABLE, SECOND, FIRST_MAP);
 }
 
 fn run(jit: bool) -> (Cpu, Interpreter<RamBus>) {

@@ -4,6 +4,9 @@
 //! the first page) stays: its exit must lead to the block decoded again, not to the old
 //! host code. Interpreter and JIT must both add the immediate the store wrote.
 
+mod common;
+
+use common::rel;
 use ox86_core::cpu::state::DescTable;
 use ox86_core::interp::Interpreter;
 use ox86_core::{Cpu, CpuModel, Exit, RamBus};
@@ -14,11 +17,6 @@ const LOOPS: u32 = 200;
 /// The immediate's top half, before and after the store on pass `LOOPS / 2`.
 const OLD_TOP: u16 = 0x1111;
 const NEW_TOP: u16 = 0x6666;
-
-/// A JMP/Jcc rel32 at `at` (its length `len`) to `to`.
-fn rel(at: u32, len: u32, to: u32) -> [u8; 4] {
-    to.wrapping_sub(at + len).to_le_bytes()
-}
 
 /// The program, flat, without paging:
 ///   0x10000  mov ecx, LOOPS ; xor eax, eax ; jmp loop

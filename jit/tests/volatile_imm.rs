@@ -5,6 +5,9 @@
 //! would leave its decoded immediate stale. Interpreter and JIT must both add what the
 //! stores wrote.
 
+mod common;
+
+use common::{map_low_4mib, rel};
 use ox86_core::cpu::state::{DescTable, CR0_PG};
 use ox86_core::interp::Interpreter;
 use ox86_core::{Cpu, CpuModel, Exit, RamBus};
@@ -38,7 +41,7 @@ fn load(bus: &mut RamBus) {
     let m = &mut bus.mem;
     let call = |at: u32, to: u32| {
         let mut c = vec![0xe8];
-        c.extend(to.wrapping_sub(at + 5).to_le_bytes());
+        c.extend(rel(at, 5, to));
         c
     };
     let pass = |at: u32, to: u32| {
@@ -60,16 +63,7 @@ fn load(bus: &mut RamBus) {
     m.write_bytes(0x10000, &code);
     m.write_bytes(0x10ffe, &[0x81, 0x46]);
     m.write_bytes(SECOND_MAP as u64, &[0xb8, 0, 0, 0, 0, 0x01, 0xc2, 0xc3]);
-    // Identity-mapped low 4 MiB but for the second page.
-    m.write_bytes(PAGE_DIR as u64, &(PAGE_TABLE | 7).to_le_bytes());
-    for page in 0..1024u32 {
-        let to = if page << 12 == SECOND {
-            SECOND_MAP
-        } else {
-            page << 12
-        };
-        m.write_bytes((PAGE_TABLE + 4 * page) as u64, &(to | 7).to_le_bytes());
-    }
+    map_low_4mib(bus, PAGE_DIR, PAGE_TABLE, SECOND, SECOND_MAP);
 }
 
 fn run(interp: &mut Interpreter<RamBus>) -> (Cpu, u32) {

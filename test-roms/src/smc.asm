@@ -39,6 +39,18 @@ DATA            equ 0x34000
         rep movsb
 %endmacro
 
+; %2 passes of frag4 with its imm32 = %1, then one through its bytes.
+%macro INTO 2
+        mov edi, %1
+        mov ecx, %2
+        mov eax, F4
+        call eax
+        mov eax, 0x100
+        mov ecx, 1
+        mov edx, F4 + OFS(frag4.into) - OFS(frag4)
+        call edx
+%endmacro
+
 start:
         RM_INIT
         FLAT_PM_SWITCH pm_main
@@ -91,27 +103,13 @@ pm_main:
 
         ; Five passes with the imm32 = 40 40 40 40 (INC EAX), then into it.
         xor ebx, ebx
-        mov edi, 0x40404040
-        mov ecx, 5
-        mov eax, F4
-        call eax
-        mov eax, 0x100
-        mov ecx, 1
-        mov edx, F4 + OFS(frag4.into) - OFS(frag4)
-        call edx
+        INTO 0x40404040, 5
         PUTS "into: ebx="
         HEX32 ebx
         PUTS " eax="
         HEX32 eax
         ; One pass with 48 48 48 48 (DEC EAX), then into it again.
-        mov edi, 0x48484848
-        mov ecx, 1
-        mov eax, F4
-        call eax
-        mov eax, 0x100
-        mov ecx, 1
-        mov edx, F4 + OFS(frag4.into) - OFS(frag4)
-        call edx
+        INTO 0x48484848, 1
         PUTS " then ebx="
         HEX32 ebx
         PUTS " eax="
