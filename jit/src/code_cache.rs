@@ -154,13 +154,16 @@ impl CodeCache {
         Some(at)
     }
 
-    /// Rewrite the 4 bytes at `offset` (a branch displacement) in code already pushed;
-    /// false, with nothing written, where the cache has no writable view beside the
-    /// executable one (flipping protections per write would cost more than it saves).
-    pub fn patch_u32(&mut self, offset: usize, v: u32) -> bool {
+    /// Point the `jmp rel32` at `offset`, in code already pushed, at host address
+    /// `target`, or at the instruction after it (None). False, with nothing written,
+    /// where the cache has no writable view beside the executable one (flipping
+    /// protections per write would cost more than it saves).
+    pub fn aim_jump(&mut self, offset: usize, target: Option<usize>) -> bool {
+        let rel = target.map_or(0, |t| t.wrapping_sub(self.addr(offset) + 5) as u32);
+        let at = offset + 1;
         match &mut self.backing {
-            Backing::Double { rw, .. } if offset + 4 <= self.used => {
-                rw[offset..offset + 4].copy_from_slice(&v.to_le_bytes());
+            Backing::Double { rw, .. } if at + 4 <= self.used => {
+                rw[at..at + 4].copy_from_slice(&rel.to_le_bytes());
                 true
             }
             _ => false,

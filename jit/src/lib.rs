@@ -99,13 +99,12 @@ impl<B> Jit<B> {
         let (sites, patched) = self.sites.entry(key).or_default();
         if sites.len() == MAX_SITES {
             let old = sites.remove(0);
-            self.cache.patch_u32(old + 1, 0);
+            self.cache.aim_jump(old, None);
         }
         sites.push(site);
         match self.links.entry_of(key) {
             Some(entry) if *patched => {
-                let rel = entry.wrapping_sub(self.cache.addr(site) + 5);
-                self.cache.patch_u32(site + 1, rel as u32);
+                self.cache.aim_jump(site, Some(entry));
                 self.stats.exits_patched += 1;
             }
             Some(entry) => self.patch(key, entry),
@@ -123,8 +122,7 @@ impl<B> Jit<B> {
             return;
         }
         for &s in sites.iter() {
-            let rel = entry.wrapping_sub(self.cache.addr(s) + 5);
-            if !self.cache.patch_u32(s + 1, rel as u32) {
+            if !self.cache.aim_jump(s, Some(entry)) {
                 return;
             }
         }
@@ -203,8 +201,8 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
         for key in std::mem::take(&mut self.patched) {
             if let Some((sites, patched)) = self.sites.get_mut(&key) {
                 for &s in sites.iter() {
-                    // Back to the next instruction: the slot lookup.
-                    self.cache.patch_u32(s + 1, 0);
+                    // Back to the slot lookup after it.
+                    self.cache.aim_jump(s, None);
                 }
                 *patched = false;
             }

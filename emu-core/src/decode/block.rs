@@ -385,9 +385,10 @@ impl DecodedInsn {
     }
 }
 
-/// Instructions whose immediate may be volatile (`DecodedInsn::volatile_imm`): the last operand, the last bytes of the
-/// encoding, and nothing else about the instruction (flags written, faults, length)
-/// depends on its value. (Operand number, size in bytes.)
+/// Instructions whose immediate may be volatile (`DecodedInsn::volatile_imm`): it is the
+/// last operand and the last bytes of the encoding, and nothing else about the
+/// instruction (flags written, faults, length) depends on its value. (Operand number,
+/// size in bytes.)
 pub fn rewritable_imm(i: &Instruction) -> Option<(u32, u8)> {
     let n = i.op_count().checked_sub(1)?;
     let size = match i.op_kind(n) {
