@@ -1339,12 +1339,15 @@ pub(crate) struct RegCache {
     pub zero: u8,
 }
 
-/// A stretch of a block's inline instructions in which EBP does not change and at least
-/// `FRAME_MIN` of them access one segment `FLAT_ONCE` admits at [EBP + disp]: one
+/// A stretch of a block's inline instructions in which a base register (EBP for a
+/// stack frame, ESP, or a pointer to a structure) does not change and at least
+/// `FRAME_MIN` of them access one segment `FLAT_ONCE` admits at [base + disp]: one
 /// soft-TLB check of the bytes they all span (within a page) can stand for all their
 /// lookups (`Emitter::frame`). The lookups it checked: reads, writes or both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Frame {
+    /// The base register's offset in the CPU state.
+    pub base: i32,
     pub seg: Seg,
     /// The displacements of the first byte accessed and of the byte past the last (the
     /// displacements signed; wide enough that no sum overflows).
@@ -1365,11 +1368,11 @@ pub(crate) struct Frames {
 }
 
 impl Frames {
-    /// The checked frame that covers the lookup of `m`, if any, while the frame pointer
+    /// The checked frame that covers the lookup of `m`, if any, while its base register
     /// is in a shadow (where an out-of-line lookup finds it).
     pub fn covering(&self, regs: &RegCache, m: &MemRef, write: bool) -> Option<Frame> {
         self.active
-            .filter(|f| f.covers(m, write) && regs.find(EBP).is_some())
+            .filter(|f| f.covers(m, write) && regs.find(f.base).is_some())
     }
 
     /// The full lookup of `m`, to emit at the end at `at` with the shadows `regs`, then
@@ -1418,7 +1421,7 @@ impl Frame {
     pub fn covers(&self, m: &MemRef, write: bool) -> bool {
         let at = disp(m);
         m.seg == self.seg
-            && m.ea.base == Some(EBP)
+            && m.ea.base == Some(self.base)
             && m.ea.index.is_none()
             && at >= self.lo
             && at + m.size as i64 <= self.end
@@ -1430,7 +1433,8 @@ impl Frame {
         let (m, r, w) = Frame::access(f)?;
         let lo = self.lo.min(disp(m));
         let end = self.end.max(disp(m) + m.size as i64);
-        (m.seg == self.seg && end - lo <= FRAME_SPAN).then_some(Frame {
+        let same = m.seg == self.seg && m.ea.base == Some(self.base);
+        (same && end - lo <= FRAME_SPAN).then_some(Frame {
             lo,
             end,
             reads: self.reads || r,
@@ -1439,16 +1443,17 @@ impl Frame {
         })
     }
 
-    /// `f`'s access at [EBP + disp] through a segment `FLAT_ONCE` admits, if any.
+    /// `f`'s access at [base + disp] through a segment `FLAT_ONCE` admits, if any.
     fn access(f: &Inline) -> Option<(&MemRef, bool, bool)> {
         f.mem_access().filter(|(m, _, _)| {
-            m.ea.base == Some(EBP) && m.ea.index.is_none() && FLAT_ONCE & 1 << m.seg as u8 != 0
+            m.ea.base.is_some() && m.ea.index.is_none() && FLAT_ONCE & 1 << m.seg as u8 != 0
         })
     }
 
     fn of(f: &Inline) -> Option<Frame> {
         let (m, reads, writes) = Frame::access(f)?;
         Some(Frame {
+            base: m.ea.base?,
             seg: m.seg,
             lo: disp(m),
             end: disp(m) + m.size as i64,
@@ -1464,44 +1469,61 @@ pub(crate) fn disp(m: &MemRef) -> i64 {
 }
 
 /// The frames of a block (`forms` its inline forms) and, for each instruction, the
-/// frame whose stretch (first to last access) it lies in.
+/// frame whose stretch (first to last access) it lies in. Each base register's
+/// stretches are gathered apart; where those of different bases overlap, the one with
+/// the most accesses is kept (a backend checks one frame at a time).
 pub(crate) fn frames(forms: &[Option<Inline>]) -> (Vec<Frame>, Vec<Option<usize>>) {
-    let mut out = Vec::new();
-    let mut within = vec![None; forms.len()];
-    // The frame being gathered: it, its first and last access, and how many.
-    let mut open: Option<(Frame, usize, usize, usize)> = None;
-    let mut close = |open: &mut Option<(Frame, usize, usize, usize)>| {
-        if let Some((f, first, last, n)) = open.take() {
-            if n >= FRAME_MIN {
-                within[first..=last].fill(Some(out.len()));
-                out.push(f);
+    // (frame, first access, last access, accesses).
+    let mut found: Vec<(Frame, usize, usize, usize)> = Vec::new();
+    let mut bases: Vec<i32> = forms
+        .iter()
+        .flatten()
+        .filter_map(|f| Frame::of(f).map(|fr| fr.base))
+        .collect();
+    bases.sort_unstable();
+    bases.dedup();
+    for base in bases {
+        let mut open: Option<(Frame, usize, usize, usize)> = None;
+        let mut close = |open: &mut Option<(Frame, usize, usize, usize)>| {
+            if let Some(o) = open.take().filter(|o| o.3 >= FRAME_MIN) {
+                found.push(o);
             }
-        }
-    };
-    for (k, form) in forms.iter().enumerate() {
-        let Some(f) = form else {
-            close(&mut open);
-            continue;
         };
-        let grown = match open {
-            Some((fr, first, _, n)) => fr.with(f).map(|fr| (fr, first, k, n + 1)),
-            None => None,
-        };
-        match grown {
-            Some(g) => open = Some(g),
-            None if Frame::of(f).is_some() => {
+        for (k, form) in forms.iter().enumerate() {
+            let Some(f) = form else {
                 close(&mut open);
-                open = Frame::of(f).map(|fr| (fr, k, k, 1));
+                continue;
+            };
+            if let Some(fr) = Frame::of(f).filter(|fr| fr.base == base) {
+                match open.and_then(|(o, first, _, n)| Some((o.with(f)?, first, k, n + 1))) {
+                    Some(g) => open = Some(g),
+                    None => {
+                        close(&mut open);
+                        open = Some((fr, k, k, 1));
+                    }
+                }
             }
-            None => {}
+            // Its access comes before it writes the base, if it does.
+            if f.may_write(base) {
+                close(&mut open);
+            }
         }
-        // Its access comes before it writes EBP, if it does.
-        if f.may_write(EBP) {
-            close(&mut open);
+        close(&mut open);
+    }
+    // Most accesses first; of equals, the earliest.
+    found.sort_by_key(|&(_, first, _, n)| (std::cmp::Reverse(n), first));
+    let mut kept: Vec<(Frame, usize, usize, usize)> = Vec::new();
+    for o in found {
+        if kept.iter().all(|k| o.2 < k.1 || o.1 > k.2) {
+            kept.push(o);
         }
     }
-    close(&mut open);
-    (out, within)
+    kept.sort_by_key(|o| o.1);
+    let mut within = vec![None; forms.len()];
+    for (i, &(_, first, last, _)) in kept.iter().enumerate() {
+        within[first..=last].fill(Some(i));
+    }
+    (kept.into_iter().map(|o| o.0).collect(), within)
 }
 
 /// The segments whose flat tests `RegCache::flat` may spare: the data and stack

@@ -14,7 +14,7 @@
 //! through FS or GS, so the JIT's segment guards and limit checks are exercised.
 //! Programs mix instructions the JIT inlines (32-bit register MOV/ALU/TEST/LEA/shifts,
 //! loads and stores; x87 m32/m64 loads, arithmetic and stores, which take the x87's
-//! direct entries; runs of [EBP + disp] accesses, which share one frame check; BT
+//! direct entries; runs of [base + disp] accesses, which share one frame check; BT
 //! between flag writers and readers) with
 //! everything else, which it runs through the interpreter's
 //! handlers, faults included: every vector halts in its handler, so a program ends at
@@ -447,28 +447,35 @@ fn x87_insns(r: &mut Rng, out: &mut Vec<u8>) {
     }
 }
 
-/// EBP into the data area (near a page's end now and then), then loads, stores and ALU
-/// operations on [EBP + disp8]: the accesses a block's one frame check stands for, with
-/// a handler's instruction between them sometimes.
+/// A base register (EBP, EBX, ESI or EDI) into the data area (near a page's end now and
+/// then), then loads, stores and ALU operations on [base + disp8]: the accesses a
+/// block's one frame check stands for, with a handler's instruction between them
+/// sometimes, and now and then a write to the base itself (a load into it, or an ADD),
+/// after which the check no longer stands for the accesses.
 fn frame_insns(r: &mut Rng, out: &mut Vec<u8>) {
     let at = match r.below(3) {
         0 => 0x1000 * (1 + r.below(DATA_SIZE / 0x1000 - 1)) - r.below(0x100),
         _ => r.below(DATA_SIZE),
     };
-    out.push(0xbd); // MOV EBP, imm32
+    let base = r.pick(&[5u8, 5, 3, 6, 7]);
+    out.push(0xb8 | base); // MOV base, imm32
     out.extend((DATA + at).to_le_bytes());
     let reg = |r: &mut Rng| [0u8, 1, 2, 3, 6, 7][r.below(6) as usize];
     for _ in 0..3 + r.below(6) {
-        let op: &[u8] = match r.below(9) {
-            0 => &[0x8b],       // MOV r32, [EBP + d]
-            1 => &[0x89],       // MOV [EBP + d], r32
-            2 => &[0x03],       // ADD r32, [EBP + d]
-            3 => &[0x01],       // ADD [EBP + d], r32
-            4 => &[0x39],       // CMP [EBP + d], r32
-            5 => &[0x0f, 0xb6], // MOVZX r32, BYTE [EBP + d]
-            6 => &[0x88],       // MOV [EBP + d], r8
+        let op: &[u8] = match r.below(10) {
+            0 => &[0x8b],       // MOV r32, [base + d]
+            1 => &[0x89],       // MOV [base + d], r32
+            2 => &[0x03],       // ADD r32, [base + d]
+            3 => &[0x01],       // ADD [base + d], r32
+            4 => &[0x39],       // CMP [base + d], r32
+            5 => &[0x0f, 0xb6], // MOVZX r32, BYTE [base + d]
+            6 => &[0x88],       // MOV [base + d], r8
             7 => {
-                out.extend([0xff, 0x45, r.next() as u8]); // INC DWORD [EBP + d]
+                out.extend([0xff, 0x40 | base, r.next() as u8]); // INC DWORD [base + d]
+                continue;
+            }
+            8 if r.below(2) == 0 => {
+                out.extend([0x83, 0xc0 | base, r.next() as u8 & 0x7c]); // ADD base, imm8
                 continue;
             }
             _ => {
@@ -478,7 +485,7 @@ fn frame_insns(r: &mut Rng, out: &mut Vec<u8>) {
             }
         };
         out.extend(op);
-        out.extend([0x45 | reg(r) << 3, r.next() as u8]);
+        out.extend([0x40 | reg(r) << 3 | base, r.next() as u8]);
     }
 }
 

@@ -918,13 +918,13 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
     dynasm!(a ; .arch aarch64 ; add W(1), W(0), W(1));
 }
 
-/// Check frame `f` for the code that follows: X10 = the RAM offset of [EBP + f.lo] if
+/// Check frame `f` for the code that follows: X10 = the RAM offset of [base + f.lo] if
 /// all the bytes it spans are in one page that the soft TLB has for the lookups it
 /// stands for, else -1.
 fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
     let bit = 1u8 << f.seg as u8;
     let span = (f.end - f.lo) as u32;
-    let bp = rc.reg(a, translate::EBP);
+    let bp = rc.reg(a, f.base);
     dynasm!(a ; .arch aarch64 ; movn X(FRAME), #0);
     cpu(a, Mem::Ldr32, 3, JIT_FLAT);
     dynasm!(a ; .arch aarch64 ; tst W(3), #rc.0.flat_mask(bit) ; b.eq >skip);

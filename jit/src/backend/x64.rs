@@ -13,9 +13,11 @@ use std::mem::size_of;
 const BUS_SLOT: i32 = 0;
 /// The frame's count of chained transitions, added to `Links` on the way out.
 const CHAINED_SLOT: i32 = 8;
-/// The RAM offset of the checked guest frame's first byte (`Frame::lo`), or -1 when the
-/// check failed or a helper ran since.
-const FRAME_SLOT: i32 = 16;
+/// The chain links (`Links`).
+const LINKS_SLOT: i32 = 16;
+// R14 holds the RAM offset of the checked guest frame's first byte (`Frame::lo`), or -1
+// when the check failed or a helper ran since: a frame access adds it to RBX with no
+// load on the way.
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::{self, LazyOp};
@@ -272,6 +274,20 @@ fn emit_inline(
             dynasm!(a ; .arch x64 ; mov Rd(h), [rbx + rcx + fd]);
             rc.0.set_dirty(dst);
         }
+        Inline::LoadNarrow {
+            dst,
+            shift: 0,
+            ref m,
+        } => {
+            let fd = emit_tlb_lookup(a, rc, m, false, slow);
+            let h = rc.reg(a, dst);
+            if m.size == 1 {
+                dynasm!(a ; .arch x64 ; mov Rb(h), BYTE [rbx + rcx + fd]);
+            } else {
+                dynasm!(a ; .arch x64 ; mov Rw(h), WORD [rbx + rcx + fd]);
+            }
+            rc.0.set_dirty(dst);
+        }
         Inline::LoadNarrow { dst, shift, ref m } => {
             let fd = emit_tlb_lookup(a, rc, m, false, slow);
             if m.size == 1 {
@@ -286,6 +302,19 @@ fn emit_inline(
                 _ => dynasm!(a ; .arch x64 ; mov dx, ax),
             }
             rc.store(a, dst, EDX);
+        }
+        Inline::StoreNarrow {
+            src,
+            shift: 0,
+            ref m,
+        } => {
+            let fd = emit_tlb_lookup(a, rc, m, true, slow);
+            let h = rc.reg(a, src);
+            if m.size == 1 {
+                dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], Rb(h));
+            } else {
+                dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], Rw(h));
+            }
         }
         Inline::StoreNarrow { src, shift, ref m } => {
             let fd = emit_tlb_lookup(a, rc, m, true, slow);
@@ -357,6 +386,24 @@ fn emit_inline(
                     _ => dynasm!(a ; .arch x64 ; mov DWORD [rbx + rcx + fd], v as i32),
                 },
             }
+        }
+        Inline::Ext {
+            dst,
+            src,
+            shift: 0,
+            bits,
+            signed,
+        } => {
+            let hs = rc.reg(a, src);
+            rc.0.pin(src);
+            let hd = rc.take(a, dst);
+            match (bits, signed) {
+                (8, false) => dynasm!(a ; .arch x64 ; movzx Rd(hd), Rb(hs)),
+                (8, true) => dynasm!(a ; .arch x64 ; movsx Rd(hd), Rb(hs)),
+                (_, false) => dynasm!(a ; .arch x64 ; movzx Rd(hd), Rw(hs)),
+                (_, true) => dynasm!(a ; .arch x64 ; movsx Rd(hd), Rw(hs)),
+            }
+            rc.0.set_dirty(dst);
         }
         Inline::Ext {
             dst,
@@ -610,6 +657,32 @@ fn emit_inline(
                 Operand8::Mem(_) => unreachable!("inline_form builds no such form"),
             }
             store_dl(a, rc, dst, shift);
+        }
+        // A low byte register in place, when nothing needs the flags' record.
+        Inline::Alu8 {
+            op,
+            dst: Operand8::Reg { reg: d, shift: 0 },
+            ref src,
+        } if !keep_flags && !matches!(op, Alu::Adc | Alu::Sbb) => {
+            let src = match *src {
+                Operand8::Mem(ref m) => Byte::Mem(emit_tlb_lookup(a, rc, m, false, slow)),
+                Operand8::Reg { reg, shift: 0 } => {
+                    let h = rc.reg(a, reg);
+                    rc.0.pin(reg);
+                    Byte::Reg(h)
+                }
+                Operand8::Reg { reg, .. } => {
+                    rc.load(a, reg, ECX);
+                    dynasm!(a ; .arch x64 ; shr ecx, 8);
+                    Byte::Reg(ECX)
+                }
+                Operand8::Imm(v) => Byte::Imm(v as i8),
+            };
+            let h = rc.reg(a, d);
+            emit_alu8_in_place(a, op, h, src);
+            if !matches!(op, Alu::Cmp | Alu::Test) {
+                rc.0.set_dirty(d);
+            }
         }
         Inline::Alu8 {
             op,
@@ -961,7 +1034,7 @@ fn emit_tlb_lookup(
         let (at, back) = (a.new_dynamic_label(), a.new_dynamic_label());
         dynasm!(a
             ; .arch x64
-            ; mov rcx, [rsp + FRAME_SLOT]
+            ; mov rcx, r14
             ; test rcx, rcx
             ; js =>at
             ; =>back
@@ -1013,16 +1086,16 @@ fn emit_tlb_lookup(
     0
 }
 
-/// Check frame `f` for the code that follows: FRAME_SLOT = the RAM offset of
-/// [EBP + f.lo] if all the bytes it spans are in one page that the soft TLB has for the
+/// Check frame `f` for the code that follows: R14 = the RAM offset of
+/// [base + f.lo] if all the bytes it spans are in one page that the soft TLB has for the
 /// lookups it stands for, else -1.
 fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
     let bit = 1u8 << f.seg as u8;
     let span = (f.end - f.lo) as i32;
-    let bp = rc.reg(a, translate::EBP);
+    let bp = rc.reg(a, f.base);
     dynasm!(a
         ; .arch x64
-        ; mov QWORD [rsp + FRAME_SLOT], -1
+        ; mov r14, -1
         ; test DWORD [r12 + JIT_FLAT], rc.0.flat_mask(bit) as i32
         ; jz >skip
         ; lea eax, [Rq(bp) + f.lo as i32]
@@ -1051,7 +1124,7 @@ fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
         ; .arch x64
         ; mov ecx, [r13 + rdx + TLB_ADDEND]
         ; add ecx, eax
-        ; mov [rsp + FRAME_SLOT], rcx
+        ; mov r14, rcx
         ; skip:
     );
 }
@@ -1084,14 +1157,52 @@ fn emit_alu(a: &mut Asm, op: Alu) {
     }
 }
 
-/// DL into the byte at bit `shift` (0 or 8) of guest register `reg` (clobbers EAX).
-fn store_dl(a: &mut Asm, rc: &mut RegCache, reg: i32, shift: u8) {
-    rc.load(a, reg, EAX);
-    if shift == 0 {
-        dynasm!(a ; .arch x64 ; mov al, dl);
-    } else {
-        dynasm!(a ; .arch x64 ; mov ah, dl);
+/// The source of `emit_alu8_in_place`: a host byte register, an immediate, or the byte
+/// at RBX + RCX + the displacement.
+enum Byte {
+    Reg(u8),
+    Imm(i8),
+    Mem(i32),
+}
+
+/// `op` (not ADC or SBB) into the low byte of host register `h`.
+fn emit_alu8_in_place(a: &mut Asm, op: Alu, h: u8, src: Byte) {
+    macro_rules! op8 {
+        ($($op:tt)*) => {
+            match src {
+                Byte::Reg(s) => dynasm!(a ; .arch x64 ; $($op)* Rb(h), Rb(s)),
+                Byte::Imm(v) => dynasm!(a ; .arch x64 ; $($op)* Rb(h), v),
+                Byte::Mem(fd) => dynasm!(a ; .arch x64 ; $($op)* Rb(h), BYTE [rbx + rcx + fd]),
+            }
+        };
     }
+    match op {
+        Alu::Add => op8!(add),
+        Alu::Sub => op8!(sub),
+        Alu::Cmp => op8!(cmp),
+        Alu::And => op8!(and),
+        Alu::Test => match src {
+            // TEST has no r8, m8 form; it commutes.
+            Byte::Mem(fd) => dynasm!(a ; .arch x64 ; test BYTE [rbx + rcx + fd], Rb(h)),
+            _ => op8!(test),
+        },
+        Alu::Or => op8!(or),
+        Alu::Xor => op8!(xor),
+        Alu::Adc | Alu::Sbb => unreachable!("byte forms are never ADC or SBB"),
+    }
+}
+
+/// DL into the byte at bit `shift` (0 or 8) of guest register `reg` (clobbers EAX). A
+/// low byte goes straight into the shadow's (every shadow has one, with a REX prefix).
+fn store_dl(a: &mut Asm, rc: &mut RegCache, reg: i32, shift: u8) {
+    if shift == 0 {
+        let h = rc.reg(a, reg);
+        dynasm!(a ; .arch x64 ; mov Rb(h), dl);
+        rc.0.set_dirty(reg);
+        return;
+    }
+    rc.load(a, reg, EAX);
+    dynasm!(a ; .arch x64 ; mov ah, dl);
     rc.store(a, reg, EAX);
 }
 
@@ -1498,9 +1609,10 @@ fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) -> Site {
         ; .u8 0xe9
         ; .u32 0
         ; mov rcx, QWORD key as i64
-        ; cmp rcx, [r14 + at + SLOT_KEY]
+        ; mov r8, [rsp + LINKS_SLOT]
+        ; cmp rcx, [r8 + at + SLOT_KEY]
         ; jne ->out
-        ; jmp QWORD [r14 + at + SLOT_ENTRY]
+        ; jmp QWORD [r8 + at + SLOT_ENTRY]
     );
     site
 }
@@ -1619,14 +1731,16 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; xor rdx, rax
         ; and edx, (CHAIN_SLOTS - 1) as i32
         ; shl edx, slot.trailing_zeros() as i8
-        ; cmp rax, [r14 + rdx + SLOTS + SLOT_KEY]
+        ; mov r8, [rsp + LINKS_SLOT]
+        ; cmp rax, [r8 + rdx + SLOTS + SLOT_KEY]
         ; jne ->out
-        ; jmp QWORD [r14 + rdx + SLOTS + SLOT_ENTRY]
+        ; jmp QWORD [r8 + rdx + SLOTS + SLOT_ENTRY]
         ; ->out:
         ; xor eax, eax
         ; ->leave:
         ; mov rcx, [rsp + CHAINED_SLOT]
-        ; add [r14 + CHAINED], rcx
+        ; mov r8, [rsp + LINKS_SLOT]
+        ; add [r8 + CHAINED], rcx
         ; add rsp, 24
         ; pop r15
         ; pop r14
@@ -1683,8 +1797,8 @@ impl<B: Bus> Emitter<B> for X64 {
 
     fn prologue(&mut self, len: i32) -> usize {
         // Chained blocks jump past this, into the same frame. Six pushes and 24 bytes
-        // (the bus pointer at BUS_SLOT, the count at CHAINED_SLOT) keep RSP 16-byte
-        // aligned for helper calls.
+        // (the bus pointer at BUS_SLOT, the count at CHAINED_SLOT, the links at
+        // LINKS_SLOT) keep RSP 16-byte aligned for helper calls.
         dynasm!(self.a
             ; .arch x64
             ; push rbp
@@ -1698,7 +1812,7 @@ impl<B: Bus> Emitter<B> for X64 {
             ; mov [rsp + BUS_SLOT], rsi
             ; mov r12, rdi
             ; mov rbx, rdx
-            ; mov r14, rcx
+            ; mov [rsp + LINKS_SLOT], rcx
             ; mov r13, [r12 + JIT_TLB]
             ; jmp ->entry
         );
@@ -1803,7 +1917,7 @@ impl<B: Bus> Emitter<B> for X64 {
         if self.rc.1.used {
             // A handler may change the mapping the frame check found (a store into a
             // page table, then a soft-TLB refill), as the interpreter would see it.
-            dynasm!(self.a ; .arch x64 ; mov QWORD [rsp + FRAME_SLOT], -1);
+            dynasm!(self.a ; .arch x64 ; mov r14, -1);
         }
         emit_helper_call::<B>(&mut self.a, insn, exit);
     }
