@@ -1089,6 +1089,13 @@ pub(crate) struct Targets {
     /// What EIP still lacks to be this instruction's: the bytes of the inline
     /// instructions before it, added on the way out (or before its handler).
     pub eip_delta: u32,
+    /// A branch back to the start finds the frame check the block starts with still
+    /// standing, unless a helper undid it: the block has that one frame, covering it
+    /// from its first instruction; everything before the branch is inline and leaves
+    /// the base alone, and the branch is a JMP or Jcc. (The AArch64 backend checks the
+    /// frame again.)
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub frame_holds: bool,
 }
 
 /// Whether the instruction, run through its handler, leaves the mapping of the code
@@ -1760,6 +1767,17 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         (statics && (0..0x1000).contains(&off)).then(|| ((start & !0xfff) + off as u64) | mode)
     };
     let (frames, within) = frames(&forms);
+    let frame_holds = match (&frames[..], block.insns.last()) {
+        ([f], Some((_, d))) => {
+            let body = &forms[..forms.len() - 1];
+            within[0] == Some(0)
+                && (d.i.is_jcc_short_or_near() || d.i.is_jmp_short_or_near())
+                && body
+                    .iter()
+                    .all(|g| g.as_ref().is_some_and(|g| !g.may_write(f.base)))
+        }
+        _ => false,
+    };
     let mut frame = None;
     let mut offset = 0i64;
     for (k, insn) in block.insns.iter().enumerate() {
@@ -1829,6 +1847,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
                 next: key_at(at + d.len as i64),
                 own: block.key,
                 eip_delta: delta,
+                frame_holds,
             };
             if d.i.flow_control() == FlowControl::ConditionalBranch {
                 if let Some(cc) = host_cc(d) {

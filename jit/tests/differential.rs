@@ -453,6 +453,13 @@ fn x87_insns(r: &mut Rng, out: &mut Vec<u8>) {
 /// sometimes, and now and then a write to the base itself (a load into it, or an ADD),
 /// after which the check no longer stands for the accesses.
 fn frame_insns(r: &mut Rng, out: &mut Vec<u8>) {
+    let base = frame_base(r, out);
+    frame_accesses(r, base, out);
+}
+
+/// MOV of a random base register (EBP more often) to the data area, near a page's end
+/// now and then: the register.
+fn frame_base(r: &mut Rng, out: &mut Vec<u8>) -> u8 {
     let at = match r.below(3) {
         0 => 0x1000 * (1 + r.below(DATA_SIZE / 0x1000 - 1)) - r.below(0x100),
         _ => r.below(DATA_SIZE),
@@ -460,6 +467,11 @@ fn frame_insns(r: &mut Rng, out: &mut Vec<u8>) {
     let base = r.pick(&[5u8, 5, 3, 6, 7]);
     out.push(0xb8 | base); // MOV base, imm32
     out.extend((DATA + at).to_le_bytes());
+    base
+}
+
+/// `frame_insns` past the MOV to `base`.
+fn frame_accesses(r: &mut Rng, base: u8, out: &mut Vec<u8>) {
     let reg = |r: &mut Rng| [0u8, 1, 2, 3, 6, 7][r.below(6) as usize];
     for _ in 0..3 + r.below(6) {
         let op: &[u8] = match r.below(10) {
@@ -724,6 +736,9 @@ fn any_insn(r: &mut Rng, code32: bool, out: &mut Vec<u8>) {
 
 /// 32-bit code: mostly inlinable forms, then helpers, stack sequences and anything.
 fn program32(r: &mut Rng) -> Vec<u8> {
+    if r.below(12) == 0 {
+        return frame_loop(r);
+    }
     let mut code = Vec::new();
     let n = 4 + r.below(24);
     for _ in 0..n {
@@ -763,6 +778,24 @@ fn program32(r: &mut Rng) -> Vec<u8> {
         0
     };
     let back = to - (code.len() as i32 + 5);
+    code.push(0xe9);
+    code.extend(back.to_le_bytes());
+    code
+}
+
+/// A base register set once, then a loop of frame accesses through it and register
+/// operations: a block that branches to its own start, where its one frame check may
+/// stand for every iteration (the accesses write what the next iteration reads).
+fn frame_loop(r: &mut Rng) -> Vec<u8> {
+    let mut code = Vec::new();
+    let base = frame_base(r, &mut code);
+    let start = code.len() as i32;
+    frame_accesses(r, base, &mut code);
+    // Register operations that may take the base's shadow for others.
+    for _ in 0..r.below(6) {
+        inline_insn(r, &mut code);
+    }
+    let back = start - (code.len() as i32 + 5);
     code.push(0xe9);
     code.extend(back.to_le_bytes());
     code

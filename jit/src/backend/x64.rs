@@ -1246,6 +1246,7 @@ fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
 /// lazy flags define them), or still has them (`live`), and branches on the same
 /// condition. Other flag sources, and a target beyond CS's limit, take the handler. EIP
 /// is short of exact by `to.eip_delta` on entry.
+#[allow(clippy::too_many_arguments)]
 fn emit_jcc<B: Bus>(
     a: &mut Asm,
     insn: &Insn<B>,
@@ -1254,6 +1255,7 @@ fn emit_jcc<B: Bus>(
     live: bool,
     exit: DynamicLabel,
     to: Targets,
+    head: Option<Head>,
 ) -> [Option<Site>; 2] {
     const _: () = assert!(F_TOP == F_OP + 1, "op and top are read as one word");
     let d = &insn.1;
@@ -1305,7 +1307,7 @@ fn emit_jcc<B: Bus>(
         ; =>not_taken
         ; add DWORD [r12 + EIP], next as i32
     );
-    let next_site = emit_go(a, &to, to.next, false);
+    let next_site = emit_go(a, &to, to.next, false, head);
     dynasm!(a
         ; .arch x64
         ; =>taken
@@ -1315,7 +1317,7 @@ fn emit_jcc<B: Bus>(
         ; ja =>slow
         ; mov [r12 + EIP], eax
     );
-    let taken_site = emit_go(a, &to, to.taken, true);
+    let taken_site = emit_go(a, &to, to.taken, true, head);
     dynasm!(a ; .arch x64 ; =>slow);
     emit_eip_delta(a, to.eip_delta);
     emit_helper_call::<B>(a, insn, exit);
@@ -1472,6 +1474,7 @@ fn emit_branch<B: Bus>(
     b: Branch,
     exit: DynamicLabel,
     to: Targets,
+    head: Option<Head>,
 ) -> Option<Site> {
     // Lookups with what the block assumes of segment bases (no shadows held here).
     let lookup = || RegCache(regs.clone(), Frames::default());
@@ -1543,7 +1546,7 @@ fn emit_branch<B: Bus>(
     }
     // EAX is the new EIP, within CS's limit.
     let site = match to.taken {
-        Some(_) => emit_go(a, &to, to.taken, true),
+        Some(_) => emit_go(a, &to, to.taken, true, head),
         None => {
             emit_dynamic_chain(a, to.len);
             None
@@ -1560,9 +1563,15 @@ fn emit_branch<B: Bus>(
 /// its own start (`emit_loop`), into the block with `key` if known
 /// (`emit_static_chain`, whose patchable jump it returns), else through the run-time
 /// lookup.
-fn emit_go(a: &mut Asm, to: &Targets, key: Option<u64>, checked: bool) -> Option<Site> {
+fn emit_go(
+    a: &mut Asm,
+    to: &Targets,
+    key: Option<u64>,
+    checked: bool,
+    head: Option<Head>,
+) -> Option<Site> {
     match key {
-        Some(key) if key == to.own => emit_loop(a, to.len),
+        Some(key) if key == to.own => emit_loop(a, to.len, head),
         Some(key) => return Some(emit_static_chain(a, to.len, key, checked)),
         None => dynasm!(a ; .arch x64 ; jmp ->chain),
     }
@@ -1572,8 +1581,10 @@ fn emit_go(a: &mut Asm, to: &Targets, key: Option<u64>, checked: bool) -> Option
 /// A block of `len` instructions branching to its own start: only the budget and
 /// interrupts are checked. The start passed the CS limit on the way in and CS cannot
 /// change inside a block with static targets, and this code is still current: a store
-/// into it ends the block on its slow path before the branch.
-fn emit_loop(a: &mut Asm, len: i32) {
+/// into it ends the block on its slow path before the branch. With `head`, the frame
+/// check the block starts with still stands unless a helper undid it (R14 -1): the
+/// loop goes on past it, the base register reloaded into its shadow.
+fn emit_loop(a: &mut Asm, len: i32, head: Option<Head>) {
     emit_retire(a, EAX, len);
     dynasm!(a
         ; .arch x64
@@ -1581,8 +1592,18 @@ fn emit_loop(a: &mut Asm, len: i32) {
         ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
         ; inc QWORD [rsp + CHAINED_SLOT]
-        ; jmp ->entry
     );
+    if let Some(Head { shadow, base }) = head {
+        dynasm!(a
+            ; .arch x64
+            ; test r14, r14
+            ; js ->entry
+            ; mov Rd(shadow), [r12 + base]
+            ; jmp ->framed
+        );
+    } else {
+        dynasm!(a ; .arch x64 ; jmp ->entry);
+    }
 }
 
 /// `emit_chain` for a next block known at translation by its key. A `jmp rel32` that
@@ -1760,9 +1781,23 @@ fn emit_dynamic_chain(a: &mut Asm, len: i32) {
 }
 
 /// The x86-64 emitter.
+/// Where a block whose first frame check covers it from its start goes on past that
+/// check (label `->framed`): the shadow register the check loaded the base into, and
+/// the base's offset in the CPU state.
+#[derive(Clone, Copy)]
+struct Head {
+    shadow: u8,
+    base: i32,
+}
+
 struct X64 {
     a: Asm,
     rc: RegCache,
+    /// After the block's first frame check (`->framed`), the base's shadow. A loop uses
+    /// it only where the translation says the check covers the block from its start
+    /// (`Targets::frame_holds`).
+    head: Option<Head>,
+    framed: bool,
     /// The lazy flags the host's flags equal, as the last inline instruction left them
     /// (None once anything else is emitted that may change them or jump in between).
     live: Option<Rec>,
@@ -1851,6 +1886,14 @@ impl<B: Bus> Emitter<B> for X64 {
         if let Some(f) = f {
             self.live = None;
             emit_frame_check(&mut self.a, &mut self.rc, f);
+            if !std::mem::replace(&mut self.framed, true) {
+                let shadow = self.rc.0.find(f.base).map(|i| SHADOW_REGS[i]);
+                self.head = shadow.map(|shadow| Head {
+                    shadow,
+                    base: f.base,
+                });
+                dynasm!(self.a ; .arch x64 ; ->framed:);
+            }
             self.rc.1.used = true;
         }
         self.rc.1.active = f.copied();
@@ -1966,14 +2009,16 @@ impl<B: Bus> Emitter<B> for X64 {
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {
         let live = known.is_some() && self.live == known;
         self.live = None;
-        let sites = emit_jcc::<B>(&mut self.a, insn, cc, known, live, exit, to);
+        let head = self.head.filter(|_| to.frame_holds);
+        let sites = emit_jcc::<B>(&mut self.a, insn, cc, known, live, exit, to, head);
         self.sites.extend(sites.into_iter().flatten());
     }
 
     fn branch(&mut self, insn: &Insn<B>, b: Branch, exit: DynamicLabel, to: Targets) {
         self.live = None;
         let regs = translate::RegCache::for_zero_bases(self.rc.0.zero);
-        let site = emit_branch::<B>(&mut self.a, &regs, insn, b, exit, to);
+        let head = self.head.filter(|_| to.frame_holds);
+        let site = emit_branch::<B>(&mut self.a, &regs, insn, b, exit, to, head);
         self.sites.extend(site);
     }
 
@@ -2044,6 +2089,8 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Tran
         rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
         live: None,
         sites: Vec::new(),
+        head: None,
+        framed: false,
     };
     translate::translate(block, x64)
 }
