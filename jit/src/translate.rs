@@ -1287,21 +1287,22 @@ impl Unstored {
 
 /// The record of flag writer `k`, when it may go unstored although inline instructions
 /// that can leave the inline path come before a later one records all the flags again:
-/// nothing on the way reads or changes the flags, or writes the registers the record is
-/// rebuilt from, so the slow paths on the way (and the later one's) rebuild and store
-/// it first. Where nothing at all can leave the inline path, `flags_read_after` already
-/// drops the record.
+/// nothing on the way reads or changes the flags, and the slow paths on the way (and
+/// the later one's) find the registers the record is rebuilt from as it left them, so
+/// they rebuild and store it first. An instruction may write those registers if no slow
+/// path comes after it (its own comes before it writes). Where nothing at all can leave
+/// the inline path, `flags_read_after` already drops the record.
 pub(crate) fn deferred_record(forms: &[Option<Inline>], k: usize) -> Option<Unstored> {
     let rec = forms[k].as_ref()?.rebuilt_record()?;
     let Unstored::Record { dst, src, .. } = rec else {
         return None;
     };
+    let mut clobbered = false;
     for f in &forms[k + 1..] {
         let f = f.as_ref()?;
-        if f.reads_flags() {
+        if f.reads_flags() || (clobbered && f.has_slow_path()) {
             return None;
         }
-        // Its slow path comes before it writes anything.
         if f.overwrites_flags() {
             return Some(rec);
         }
@@ -1309,9 +1310,7 @@ pub(crate) fn deferred_record(forms: &[Option<Inline>], k: usize) -> Option<Unst
         if f.writes_flags().is_some() || matches!(f, Inline::Rotate { .. }) {
             return None;
         }
-        if f.may_write(dst) || matches!(src, Src::Reg(s) if f.may_write(s)) {
-            return None;
-        }
+        clobbered |= f.may_write(dst) || matches!(src, Src::Reg(s) if f.may_write(s));
     }
     None
 }
