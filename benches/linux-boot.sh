@@ -136,7 +136,7 @@ fmt_s() {
     printf '%d.%02d s' $((cs / 100)) $((cs % 100))
 }
 
-# ratio A B (seconds as printed by fmt_s) -> "A/B" to 1 decimal, or "-"
+# ratio A B (seconds as printed by fmt_s) -> "A/B" rounded to 2 decimals, or "-"
 ratio() {
     case "$1$2" in *-*) echo -; return ;; esac
     local a=${1% s} b=${2% s}
@@ -144,7 +144,7 @@ ratio() {
     a=$((10#$a)); b=$((10#$b))
     [ "$b" -gt 0 ] || { echo -; return; }
     local r=$(((a * 100 + b / 2) / b))   # ratio * 100
-    printf '%d.%01dx' $((r / 100)) $((r % 100 / 10))
+    printf '%d.%02dx' $((r / 100)) $((r % 100))
 }
 
 # --- the runs -------------------------------------------------------------------------
