@@ -962,6 +962,12 @@ fn machine(mode: Mode, r: &mut Rng, code: &[u8]) -> (Cpu, RamBus) {
                 s.segs[Seg::Cs as usize] = cached(CODE3 | 3, 0, 0xf_ffff, 0xfb, 0xc);
                 s.cpl = 3;
             }
+            // Now and then a CS limit short of 4 GiB, inside the code or past it:
+            // branches past it take #GP, and host code tests the limit (blocks keyed
+            // without `KEY_CS_4G`).
+            if r.below(4) == 0 {
+                s.segs[Seg::Cs as usize].limit = CODE + 0x800 + r.below(0x2000);
+            }
             if let Some(ds) = ds {
                 s.segs[Seg::Ds as usize] = ds;
             }

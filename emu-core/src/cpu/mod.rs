@@ -205,7 +205,11 @@ impl Cpu {
         let user = self.s.cpl == 3;
         self.jit = JitView {
             tlb: self.tlb.sets[user as usize].as_ptr() as usize,
-            key_mode: crate::decode::cache::block_key(0, self.s.code32(), self.is_286()),
+            key_mode: crate::decode::cache::block_key(
+                0,
+                &self.s.segs[crate::cpu::state::Seg::Cs as usize],
+                self.is_286(),
+            ),
             flat,
             rotated: self.jit.rotated,
         };

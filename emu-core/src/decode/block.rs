@@ -681,7 +681,7 @@ pub fn decode_block_after<B: Bus>(
         crosses && paged && m.is_ram(p) && m.is_ram(p + 14)
     });
     let size = off as u32;
-    let key = super::cache::block_key(phys, code32, model == CpuModel::I286);
+    let key = super::cache::block_key(phys, &cs, model == CpuModel::I286);
     Ok(Block {
         insns,
         phys,

@@ -6,11 +6,25 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::block::Block;
+use crate::cpu::state::Segment;
 use crate::mem::PAGE_SHIFT;
 
-/// Mode bits that change how bytes decode.
-pub fn block_key(phys: u64, code32: bool, is_286: bool) -> u64 {
-    phys | (code32 as u64) << 40 | (is_286 as u64) << 41
+/// Mode bits that change how bytes decode (CS.D, the 286 model), and one that changes
+/// how host code runs them: CS's limit is 4 GiB - 1, so no EIP is past it and host code
+/// skips the test (`KEY_CS_4G`).
+pub fn block_key(phys: u64, cs: &Segment, is_286: bool) -> u64 {
+    phys | (cs.is_32() as u64) << 40 | (is_286 as u64) << 41 | key_cs_4g(cs)
+}
+
+/// The key bit of a CS whose limit is 4 GiB - 1.
+pub const KEY_CS_4G: u64 = 1 << 42;
+
+fn key_cs_4g(cs: &Segment) -> u64 {
+    if cs.limit == u32::MAX {
+        KEY_CS_4G
+    } else {
+        0
+    }
 }
 
 /// Multiplicative hash for integer keys (the keys are addresses, not attacker-chosen

@@ -191,13 +191,12 @@ impl<B: Bus> Interpreter<B> {
     fn step_block(&mut self, cpu: &mut Cpu, bus: &mut B, mut max: u64, step: bool) -> Result<()> {
         // Only for the lookup right after the block that stored into code.
         let resume = self.resume.take();
-        let cs = &cpu.s.segs[Seg::Cs as usize];
+        let cs = cpu.s.segs[Seg::Cs as usize];
         let eip = cpu.s.eip;
         if eip > cs.limit {
             return Err(Exception::gp0());
         }
         let lin = cs.base.wrapping_add(eip);
-        let code32 = cs.is_32();
         let user = cpu.s.cpl == 3;
         let phys = match cpu.tlb.read_hit(user, lin) {
             Some(p) => p as u64,
@@ -205,7 +204,7 @@ impl<B: Bus> Interpreter<B> {
             // here) hits.
             None => cpu.translate_fill(bus, lin, false, user)?,
         };
-        let key = block_key(phys, code32, cpu.is_286());
+        let key = block_key(phys, &cs, cpu.is_286());
         let found = self.cache.find(key);
         // A page-crossing block holds only while its second page is mapped where it was.
         let found = found.filter(|&i| match self.cache.block(i).next_page {

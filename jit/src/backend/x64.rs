@@ -22,6 +22,7 @@ const LINKS_SLOT: i32 = 16;
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::{self, LazyOp};
 use ox86_core::cpu::state::{attr, Seg, CR4_TSD};
+use ox86_core::decode::cache::KEY_CS_4G;
 use ox86_core::decode::Block;
 use ox86_core::interp::x87::direct::MemOp;
 use ox86_core::mmu::tlb::ENTRIES;
@@ -1308,15 +1309,20 @@ fn emit_jcc<B: Bus>(
         ; add DWORD [r12 + EIP], next as i32
     );
     let next_site = emit_go(a, &to, to.next, false, head);
-    dynasm!(a
-        ; .arch x64
-        ; =>taken
-        ; mov eax, [r12 + EIP]
-        ; add eax, next.wrapping_add(d.rel) as i32
-        ; cmp eax, [r12 + cs_limit]
-        ; ja =>slow
-        ; mov [r12 + EIP], eax
-    );
+    let target = next.wrapping_add(d.rel) as i32;
+    if cs_4g(to.own) {
+        dynasm!(a ; .arch x64 ; =>taken ; add DWORD [r12 + EIP], target);
+    } else {
+        dynasm!(a
+            ; .arch x64
+            ; =>taken
+            ; mov eax, [r12 + EIP]
+            ; add eax, target
+            ; cmp eax, [r12 + cs_limit]
+            ; ja =>slow
+            ; mov [r12 + EIP], eax
+        );
+    }
     let taken_site = emit_go(a, &to, to.taken, true, head);
     dynasm!(a ; .arch x64 ; =>slow);
     emit_eip_delta(a, to.eip_delta);
@@ -1483,15 +1489,18 @@ fn emit_branch<B: Bus>(
     let target = (next as u32).wrapping_add(d.rel) as i32;
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     let slow = a.new_dynamic_label();
+    // `r` within CS's limit, or the handler (its #GP).
+    let check = |a: &mut Asm, r: u8| {
+        if !cs_4g(to.own) {
+            dynasm!(a ; .arch x64 ; cmp Rd(r), [r12 + cs_limit] ; ja =>slow);
+        }
+    };
     match b {
-        Branch::Jmp => dynasm!(a
-            ; .arch x64
-            ; mov eax, [r12 + EIP]
-            ; add eax, target
-            ; cmp eax, [r12 + cs_limit]
-            ; ja =>slow
-            ; mov [r12 + EIP], eax
-        ),
+        Branch::Jmp => {
+            dynasm!(a ; .arch x64 ; mov eax, [r12 + EIP] ; add eax, target);
+            check(a, EAX);
+            dynasm!(a ; .arch x64 ; mov [r12 + EIP], eax);
+        }
         Branch::Call => {
             emit_stack_check(a, slow);
             let fd = emit_tlb_lookup(a, &mut lookup(), &stack_ref(-4), true, slow);
@@ -1500,8 +1509,10 @@ fn emit_branch<B: Bus>(
                 ; mov eax, [r12 + EIP]
                 ; lea edx, [rax + target]
                 ; add eax, next
-                ; cmp edx, [r12 + cs_limit]
-                ; ja =>slow
+            );
+            check(a, EDX);
+            dynasm!(a
+                ; .arch x64
                 ; mov [rbx + rcx + fd], eax
                 ; sub DWORD [r12 + ESP], 4
                 ; mov [r12 + EIP], edx
@@ -1514,8 +1525,10 @@ fn emit_branch<B: Bus>(
             dynasm!(a
                 ; .arch x64
                 ; mov eax, [rbx + rcx + fd]
-                ; cmp eax, [r12 + cs_limit]
-                ; ja =>slow
+            );
+            check(a, EAX);
+            dynasm!(a
+                ; .arch x64
                 ; add DWORD [r12 + ESP], 4 + pop as i32
                 ; mov [r12 + EIP], eax
             );
@@ -1529,7 +1542,7 @@ fn emit_branch<B: Bus>(
                     dynasm!(a ; .arch x64 ; mov esi, [rbx + rcx + fd]);
                 }
             }
-            dynasm!(a ; .arch x64 ; cmp esi, [r12 + cs_limit] ; ja =>slow);
+            check(a, ESI);
             if let Branch::CallInd(_) = b {
                 emit_stack_check(a, slow);
                 let fd = emit_tlb_lookup(a, &mut lookup(), &stack_ref(-4), true, slow);
@@ -1615,7 +1628,7 @@ fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) -> Site {
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     let at = SLOTS + (slot(key) * size_of::<ChainSlot>()) as i32;
     emit_retire(a, ESI, len);
-    if !checked {
+    if !checked && !cs_4g(key) {
         dynasm!(a
             ; .arch x64
             ; mov ecx, [r12 + EIP]
@@ -1648,6 +1661,13 @@ fn emit_retire(a: &mut Asm, r: u8, len: i32) {
         ; add Rq(r), len
         ; mov [r12 + INSNS], Rq(r)
     );
+}
+
+/// Whether blocks with `key` run only while CS's limit is 4 GiB - 1 (`KEY_CS_4G`), so
+/// that no EIP is past it. Only a block's last instruction, through its handler, can
+/// load CS; `emit_chain` after it tests the limit.
+fn cs_4g(key: u64) -> bool {
+    key & KEY_CS_4G != 0
 }
 
 /// `setcc dl` on x86 condition code `cc`.
