@@ -1105,13 +1105,11 @@ fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
         let seg = SEGS + SEG_SIZE * f.seg as i32;
         dynasm!(a ; .arch x64 ; add eax, [r12 + seg + SEG_BASE]);
     }
+    // The tags are compared with the page of the last byte, in the entry of the first:
+    // they match only where both are in the one page (as in `emit_tlb_lookup`).
     dynasm!(a
         ; .arch x64
-        ; mov ecx, eax
-        ; and ecx, 0xfff
-        ; cmp ecx, 0x1000 - span
-        ; ja >skip
-        ; mov ecx, eax
+        ; lea ecx, [rax + span - 1]
         ; and ecx, 0xffff_f000_u32 as i32
     );
     emit_tlb_entry(a);
