@@ -1309,7 +1309,11 @@ fn emit_jcc<B: Bus>(
     let next_site = emit_go(a, &to, to.next, false, head);
     let target = next.wrapping_add(d.rel) as i32;
     if cs_4g(to.own) {
-        dynasm!(a ; .arch x64 ; =>taken ; add DWORD [r12 + EIP], target);
+        // (A branch back to the block's start leaves EIP as it is.)
+        dynasm!(a ; .arch x64 ; =>taken);
+        if target != 0 {
+            dynasm!(a ; .arch x64 ; add DWORD [r12 + EIP], target);
+        }
     } else {
         dynasm!(a
             ; .arch x64
