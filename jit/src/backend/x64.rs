@@ -289,19 +289,12 @@ fn emit_inline(
             }
             rc.0.set_dirty(dst);
         }
-        Inline::LoadNarrow { dst, shift, ref m } => {
+        // AH, CH, DH or BH (only a byte is at bit 8).
+        Inline::LoadNarrow { dst, ref m, .. } => {
             let fd = emit_tlb_lookup(a, rc, m, false, slow);
-            if m.size == 1 {
-                dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + rcx + fd]);
-            } else {
-                dynasm!(a ; .arch x64 ; movzx eax, WORD [rbx + rcx + fd]);
-            }
+            dynasm!(a ; .arch x64 ; movzx eax, BYTE [rbx + rcx + fd]);
             rc.load(a, dst, EDX);
-            match (m.size, shift) {
-                (1, 0) => dynasm!(a ; .arch x64 ; mov dl, al),
-                (1, _) => dynasm!(a ; .arch x64 ; mov dh, al),
-                _ => dynasm!(a ; .arch x64 ; mov dx, ax),
-            }
+            dynasm!(a ; .arch x64 ; mov dh, al);
             rc.store(a, dst, EDX);
         }
         Inline::StoreNarrow {
@@ -317,14 +310,11 @@ fn emit_inline(
                 dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], Rw(h));
             }
         }
-        Inline::StoreNarrow { src, shift, ref m } => {
+        // AH, CH, DH or BH.
+        Inline::StoreNarrow { src, ref m, .. } => {
             let fd = emit_tlb_lookup(a, rc, m, true, slow);
             rc.load(a, src, EAX);
-            match (m.size, shift) {
-                (1, 0) => dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], al),
-                (1, _) => dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], ah),
-                _ => dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], ax),
-            }
+            dynasm!(a ; .arch x64 ; mov [rbx + rcx + fd], ah);
         }
         Inline::Push { ref src } => {
             emit_stack_check(a, slow);
