@@ -41,3 +41,27 @@ pub(crate) const TLB_ENTRY: i32 = size_of::<TlbEntry>() as i32;
 pub(crate) const TLB_READ_TAG: i32 = offset_of!(TlbEntry, read_tag) as i32;
 pub(crate) const TLB_WRITE_TAG: i32 = offset_of!(TlbEntry, write_tag) as i32;
 pub(crate) const TLB_ADDEND: i32 = offset_of!(TlbEntry, addend) as i32;
+
+// For the x86-64 backend's inline x87 forms: CR0, the x87 state and the selectors
+// `x87::note_ip` records.
+#[cfg(target_arch = "x86_64")]
+mod fpu {
+    use super::*;
+    use ox86_core::interp::x87::state::F80;
+    pub(crate) const CR0: i32 = offset_of!(Cpu, s.cr0) as i32;
+    pub(crate) const SEG_SELECTOR: i32 = offset_of!(Segment, selector) as i32;
+    pub(crate) const FPU_REGS: i32 = offset_of!(Cpu, s.fpu.regs) as i32;
+    pub(crate) const FPU_SE: i32 = offset_of!(F80, se) as i32;
+    pub(crate) const FPU_TOP: i32 = offset_of!(Cpu, s.fpu.top) as i32;
+    pub(crate) const FPU_CW: i32 = offset_of!(Cpu, s.fpu.cw) as i32;
+    pub(crate) const FPU_SW: i32 = offset_of!(Cpu, s.fpu.sw) as i32;
+    pub(crate) const FPU_TW: i32 = offset_of!(Cpu, s.fpu.tw) as i32;
+    pub(crate) const FPU_FIP: i32 = offset_of!(Cpu, s.fpu.fip) as i32;
+    pub(crate) const FPU_FCS: i32 = offset_of!(Cpu, s.fpu.fcs) as i32;
+    pub(crate) const FPU_FOP: i32 = offset_of!(Cpu, s.fpu.fop) as i32;
+    pub(crate) const FPU_FDP: i32 = offset_of!(Cpu, s.fpu.fdp) as i32;
+    pub(crate) const FPU_FDS: i32 = offset_of!(Cpu, s.fpu.fds) as i32;
+    const _: () = assert!(size_of::<F80>() == 16 && offset_of!(F80, sig) == 0);
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use fpu::*;

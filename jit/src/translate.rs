@@ -259,6 +259,13 @@ pub(crate) enum Inline {
         src: Src,
         m: MemRef,
     },
+    /// MOV r32, imm32 whose immediate code rewrites (`DecodedInsn::volatile_imm`): the
+    /// immediate read from RAM at its physical address `pa` (in the block's page: only
+    /// for a block in RAM).
+    MovFromRam {
+        dst: i32,
+        pa: u32,
+    },
     /// NOT r32 (no flags).
     Not {
         dst: i32,
@@ -393,9 +400,14 @@ pub(crate) enum Alu {
 }
 
 pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
-    // Its immediate is read from RAM by its handler.
-    if d.volatile_imm().is_some() {
-        return None;
+    // Its immediate is read from RAM when it runs (by its handler, but for MOV r32).
+    if let Some((pa, _, size)) = d.volatile_imm() {
+        return match (d.i.mnemonic(), d.ops[0]) {
+            (Mnemonic::Mov, Opd::Reg(r)) if size == 4 => {
+                Some(Inline::MovFromRam { dst: reg32(r)?, pa })
+            }
+            _ => None,
+        };
     }
     if d.i.condition_code() != iced_x86::ConditionCode::None
         && d.i.flow_control() == FlowControl::Next
@@ -850,7 +862,7 @@ impl Inline {
                 op(&mut v, src);
             }
             Inline::Bt { src, .. } => op(&mut v, src),
-            Inline::Nop | Inline::Rdtsc { .. } => {}
+            Inline::Nop | Inline::Rdtsc { .. } | Inline::MovFromRam { .. } => {}
         }
         v.sort_unstable();
         v.dedup();
@@ -912,6 +924,7 @@ impl Inline {
         match *self {
             Inline::StrByte { ref inner, ptr } => ptr == r || inner.may_write(r),
             Inline::Mov { dst, .. }
+            | Inline::MovFromRam { dst, .. }
             | Inline::Load { dst, .. }
             | Inline::LoadExt { dst, .. }
             | Inline::Not { dst }
@@ -1752,6 +1765,8 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         .insns
         .iter()
         .map(|(_, d)| inline_form(d).filter(|_| code32))
+        // A block fetched outside RAM may be translated when the threshold is 0 or 1.
+        .map(|f| f.filter(|f| block.cacheable || !matches!(f, Inline::MovFromRam { .. })))
         .collect();
     // What recorded the flags, as far as this block's own code tells.
     let mut known: Option<Rec> = None;

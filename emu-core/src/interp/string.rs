@@ -232,18 +232,23 @@ fn bulk<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs,
     if dst + len > ram.len() || (movs && src + len > ram.len()) {
         return 0;
     }
+    // Every element copy has a size known at compile time: one of a run-time size
+    // would be a call to memmove per element.
     if !movs {
-        let fill = c.s.regs[0].to_le_bytes();
-        for e in ram[dst..dst + len].chunks_exact_mut(size) {
-            e.copy_from_slice(&fill[..size]);
+        let fill = c.s.regs[0];
+        let buf = &mut ram[dst..dst + len];
+        match size {
+            1 => buf.fill(fill as u8),
+            2 => fill_with(buf, (fill as u16).to_le_bytes()),
+            _ => fill_with(buf, fill.to_le_bytes()),
         }
     } else if dst <= src || dst >= src + len {
         ram.copy_within(src..src + len, dst);
     } else {
-        for i in (0..len).step_by(size) {
-            let mut e = [0; 4];
-            e[..size].copy_from_slice(&ram[src + i..src + i + size]);
-            ram[dst + i..dst + i + size].copy_from_slice(&e[..size]);
+        match size {
+            1 => move_up::<1>(ram, src, dst, len),
+            2 => move_up::<2>(ram, src, dst, len),
+            _ => move_up::<4>(ram, src, dst, len),
         }
     }
     advance(
@@ -254,6 +259,23 @@ fn bulk<B: Bus>(c: &mut Cpu, bus: &mut B, d: &DecodedInsn, kind: Kind, r: &Regs,
         if movs { &[EDI, ESI] } else { &[EDI] },
     );
     n
+}
+
+/// `buf` filled with copies of `e`.
+fn fill_with<const N: usize>(buf: &mut [u8], e: [u8; N]) {
+    for d in buf.chunks_exact_mut(N) {
+        d.copy_from_slice(&e);
+    }
+}
+
+/// A forward move of `len` bytes, `N` at a time, whose destination starts inside its
+/// source: each element may read what an earlier one wrote.
+fn move_up<const N: usize>(ram: &mut [u8], src: usize, dst: usize, len: usize) {
+    for i in (0..len).step_by(N) {
+        let mut e = [0; N];
+        e.copy_from_slice(&ram[src + i..src + i + N]);
+        ram[dst + i..dst + i + N].copy_from_slice(&e);
+    }
 }
 
 /// REPE/REPNE CMPS over a `span`, stopping after the first element that ends the

@@ -654,6 +654,11 @@ fn emit_inline(
             load_src(a, rc, src);
             rc.store(a, dst, 1);
         }
+        Inline::MovFromRam { dst, pa } => {
+            mov_imm32(a, 1, pa);
+            dynasm!(a ; .arch aarch64 ; ldr W(0), [X(RAM), X(1)]);
+            rc.store(a, dst, 0);
+        }
         Inline::Lea { dst, ref ea } => {
             emit_ea(a, ea, rc);
             rc.store(a, dst, 0);

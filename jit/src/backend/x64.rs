@@ -21,9 +21,9 @@ const LINKS_SLOT: i32 = 16;
 
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::{self, LazyOp};
-use ox86_core::cpu::state::{attr, Seg, CR4_TSD};
+use ox86_core::cpu::state::{attr, Seg, CR0_EM, CR0_TS, CR4_TSD};
 use ox86_core::decode::cache::KEY_CS_4G;
-use ox86_core::decode::Block;
+use ox86_core::decode::{Block, DecodedInsn};
 use ox86_core::interp::x87::direct::MemOp;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
@@ -742,6 +742,11 @@ fn emit_inline(
             }
             rc.0.set_dirty(dst);
         }
+        Inline::MovFromRam { dst, pa } => {
+            let hd = rc.take(a, dst);
+            dynasm!(a ; .arch x64 ; mov eax, pa as i32 ; mov Rd(hd), [rbx + rax]);
+            rc.0.set_dirty(dst);
+        }
         Inline::Lea { dst, ref ea } => emit_lea(a, rc, dst, ea),
         Inline::Alu {
             op,
@@ -1005,6 +1010,218 @@ fn emit_cf_of(a: &mut Asm, op: LazyOp, top: u8) -> bool {
 fn emit_stack_check(a: &mut Asm, slow: DynamicLabel) {
     let ss_attr = SEGS + SEG_SIZE * Seg::Ss as i32 + SEG_ATTR;
     dynasm!(a ; .arch x64 ; test WORD [r12 + ss_attr], attr::DB as i16 ; jz =>slow);
+}
+
+/// Whether the host's x87 control word is the guest's after FNINIT (every exception
+/// masked, 64-bit precision, round to nearest), as a process starts and Rust code keeps
+/// it: then `emit_x87` can run guest operations on the host's x87 unchanged.
+fn host_x87_default() -> bool {
+    static DEFAULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        let mut cw: u16 = 0;
+        // SAFETY: FNSTCW only stores the control word, into `cw`.
+        unsafe { std::arch::asm!("fnstcw [{}]", in(reg) &mut cw, options(nostack)) };
+        cw == ox86_core::interp::x87::state::CW_INIT
+    })
+}
+
+/// An x87 instruction with a direct form (`MemOp`) on the host's x87, in the plain
+/// case: no #NM, the guest's control word the FNINIT one (so the host's masked
+/// responses are the guest's), the operand normal, ST(0) valid (FLD: ST(7) empty), and
+/// for arithmetic and stores PE already set (the host's PE is sticky: FNCLEX costs
+/// tens of nanoseconds, so only the slow ways out clear it). A result that is not
+/// normal or raised anything but PE goes to `slow` with the guest's state as it was
+/// (a store's operand is rewritten there). EIP is at the instruction on entry and past
+/// it after.
+fn emit_x87(
+    a: &mut Asm,
+    rc: &mut RegCache,
+    d: &DecodedInsn,
+    op: MemOp,
+    m: &MemRef,
+    slow: DynamicLabel,
+) {
+    use ox86_core::interp::x87::state::*;
+    const BAD: i32 = (SW_IE | SW_DE | SW_ZE | SW_OE | SW_UE | SW_SF) as i32;
+    let fld = op == MemOp::Fld;
+    dynasm!(a
+        ; .arch x64
+        ; test BYTE [r12 + CR0], (CR0_EM | CR0_TS) as i8
+        ; jnz =>slow
+        ; cmp WORD [r12 + FPU_CW], CW_INIT as i16
+        ; jne =>slow
+        ; movzx eax, WORD [r12 + FPU_SW]
+        ; and eax, (SW_ES | SW_PE) as i32
+        ; movzx esi, BYTE [r12 + FPU_TOP]
+    );
+    // ESI: the physical register FLD pushes into, or ST(0).
+    if fld {
+        dynasm!(a ; .arch x64 ; test eax, SW_ES as i32 ; jnz =>slow ; dec esi ; and esi, 7);
+    } else {
+        dynasm!(a ; .arch x64 ; cmp eax, SW_PE as i32 ; jne =>slow);
+    }
+    let want = if fld { TAG_EMPTY } else { TAG_VALID };
+    dynasm!(a
+        ; .arch x64
+        ; movzx edx, WORD [r12 + FPU_TW]
+        ; lea ecx, [rsi + rsi]
+        ; shr edx, cl
+        ; and edx, 3
+        ; cmp edx, want as i32
+        ; jne =>slow
+        ; shl esi, 4
+    );
+    let fd = emit_tlb_lookup(a, rc, m, op.stores(), slow);
+    let wide = m.size == 8;
+    if !op.stores() {
+        // The operand must be normal: its exponent neither all zeros nor all ones.
+        if wide {
+            dynasm!(a
+                ; .arch x64
+                ; mov rax, [rbx + rcx + fd]
+                ; mov rdx, rax
+                ; shr rdx, 52
+                ; and edx, 0x7ff
+                ; dec edx
+                ; cmp edx, 0x7fd
+                ; ja =>slow
+            );
+        } else {
+            dynasm!(a
+                ; .arch x64
+                ; mov eax, [rbx + rcx + fd]
+                ; mov edx, eax
+                ; shr edx, 23
+                ; and edx, 0xff
+                ; dec edx
+                ; cmp edx, 0xfd
+                ; ja =>slow
+            );
+        }
+    }
+    match op {
+        MemOp::Fld => {
+            // Exact: the significand with its integer bit, the exponent rebiased (EDX
+            // holds it less one), the sign.
+            let (rebias, sig_shift) = if wide {
+                (16383 - 1023 + 1, 11)
+            } else {
+                (16383 - 127 + 1, 40)
+            };
+            dynasm!(a
+                ; .arch x64
+                ; add edx, rebias
+                ; mov rcx, rax
+                ; shr rcx, if wide { 63 } else { 31 }
+                ; shl ecx, 15
+                ; or edx, ecx
+                ; shl rax, sig_shift
+                ; bts rax, 63
+                ; mov [r12 + rsi + FPU_REGS], rax
+                ; mov [r12 + rsi + FPU_REGS + FPU_SE], dx
+                // Tagged valid, the new top; C1 cleared.
+                ; mov ecx, esi
+                ; shr ecx, 3
+                ; mov eax, 3
+                ; shl eax, cl
+                ; not eax
+                ; and [r12 + FPU_TW], ax
+                ; shr ecx, 1
+                ; mov [r12 + FPU_TOP], cl
+                ; and WORD [r12 + FPU_SW], !SW_C1 as i16
+            );
+        }
+        MemOp::Fst | MemOp::Fstp => {
+            dynasm!(a ; .arch x64 ; fld TWORD [r12 + rsi + FPU_REGS]);
+            if wide {
+                dynasm!(a ; .arch x64 ; fstp QWORD [rbx + rcx + fd]);
+            } else {
+                dynasm!(a ; .arch x64 ; fstp DWORD [rbx + rcx + fd]);
+            }
+            dynasm!(a
+                ; .arch x64
+                ; fnstsw ax
+                ; test eax, BAD
+                ; jz >stored
+                ; fnclex
+                ; jmp =>slow
+                ; stored:
+                ; and eax, SW_C1 as i32
+                ; and WORD [r12 + FPU_SW], !SW_C1 as i16
+                ; or [r12 + FPU_SW], ax
+            );
+            if op == MemOp::Fstp {
+                // Tagged empty, popped.
+                dynasm!(a
+                    ; .arch x64
+                    ; mov ecx, esi
+                    ; shr ecx, 3
+                    ; mov eax, 3
+                    ; shl eax, cl
+                    ; or [r12 + FPU_TW], ax
+                    ; shr ecx, 1
+                    ; inc ecx
+                    ; and ecx, 7
+                    ; mov [r12 + FPU_TOP], cl
+                );
+            }
+        }
+        _ => {
+            // ST(0) twice on the host's stack: the copy below the result puts it back
+            // when the result cannot stand.
+            dynasm!(a
+                ; .arch x64
+                ; fld TWORD [r12 + rsi + FPU_REGS]
+                ; fld st0
+            );
+            match (op, wide) {
+                (MemOp::Add, true) => dynasm!(a ; .arch x64 ; fadd QWORD [rbx + rcx + fd]),
+                (MemOp::Add, false) => dynasm!(a ; .arch x64 ; fadd DWORD [rbx + rcx + fd]),
+                (MemOp::Sub, true) => dynasm!(a ; .arch x64 ; fsub QWORD [rbx + rcx + fd]),
+                (MemOp::Sub, false) => dynasm!(a ; .arch x64 ; fsub DWORD [rbx + rcx + fd]),
+                (MemOp::SubR, true) => dynasm!(a ; .arch x64 ; fsubr QWORD [rbx + rcx + fd]),
+                (MemOp::SubR, false) => dynasm!(a ; .arch x64 ; fsubr DWORD [rbx + rcx + fd]),
+                (_, true) => dynasm!(a ; .arch x64 ; fmul QWORD [rbx + rcx + fd]),
+                (_, false) => dynasm!(a ; .arch x64 ; fmul DWORD [rbx + rcx + fd]),
+            }
+            // A zero or denormal result (an exact difference) takes another tag.
+            dynasm!(a
+                ; .arch x64
+                ; fnstsw ax
+                ; fstp TWORD [r12 + rsi + FPU_REGS]
+                ; test eax, BAD
+                ; jnz >undo
+                ; test WORD [r12 + rsi + FPU_REGS + FPU_SE], 0x7fff
+                ; jnz >done
+                ; undo:
+                ; fstp TWORD [r12 + rsi + FPU_REGS]
+                ; fnclex
+                ; jmp =>slow
+                ; done:
+                ; fstp st0
+                ; and eax, SW_C1 as i32
+                ; and WORD [r12 + FPU_SW], !SW_C1 as i16
+                ; or [r12 + FPU_SW], ax
+            );
+        }
+    }
+    // What the last x87 instruction leaves (`x87::note_ip`), and EIP past it.
+    let code_sel = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_SELECTOR;
+    let data_sel = SEGS + SEG_SIZE * m.seg as i32 + SEG_SELECTOR;
+    dynasm!(a
+        ; .arch x64
+        ; mov eax, [r12 + EIP]
+        ; mov [r12 + FPU_FIP], eax
+        ; add eax, d.len as i32
+        ; mov [r12 + EIP], eax
+        ; mov ax, [r12 + code_sel]
+        ; mov [r12 + FPU_FCS], ax
+        ; mov WORD [r12 + FPU_FOP], d.fop as i16
+        ; mov ax, [r12 + data_sel]
+        ; mov [r12 + FPU_FDS], ax
+    );
+    emit_ea(a, &m.ea, rc);
+    dynasm!(a ; .arch x64 ; mov [r12 + FPU_FDP], eax);
 }
 
 /// The interpreter's fast path for an access of `m.size` bytes, for a segment
@@ -1983,6 +2200,15 @@ impl<B: Bus> Emitter<B> for X64 {
         // The slow path may skip the segment check, and the call clobbers the shadows
         // the address used (none were dirty).
         let flat = self.rc.0.flat;
+        if host_x87_default() {
+            emit_x87(&mut self.a, &mut self.rc, &insn.1, op, m, slow);
+            self.rc.0.flat = flat;
+            self.rc.0.clear();
+            dynasm!(self.a ; .arch x64 ; jmp >done ; =>slow);
+            emit_helper_call::<B>(&mut self.a, insn, exit);
+            dynasm!(self.a ; .arch x64 ; done:);
+            return;
+        }
         let fd = emit_tlb_lookup(&mut self.a, &mut self.rc, m, op.stores(), slow);
         self.rc.0.flat = flat;
         self.rc.0.clear();

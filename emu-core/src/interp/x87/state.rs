@@ -2,7 +2,9 @@
 
 /// An 80-bit register: 64-bit significand (explicit integer bit) plus sign and
 /// 15-bit biased exponent, exactly as in memory.
+/// (`repr(C)`: the x86-64 JIT loads and stores registers with the host's FLD/FSTP m80.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[repr(C)]
 pub struct F80 {
     pub sig: u64,
     pub se: u16,
