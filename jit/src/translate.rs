@@ -1205,8 +1205,24 @@ pub(crate) fn branch_form(d: &DecodedInsn) -> Option<Branch> {
 /// inline instruction of the block records all of them again with nothing in between
 /// that reads them or can leave the inline path (a helper, a fault, the block's end).
 pub(crate) fn flags_read_after(forms: &[Option<Inline>], k: usize) -> bool {
-    for f in &forms[k + 1..] {
+    // After a logic operation, known as such where INC/DEC of a register comes, that
+    // one's CF is 0 without the record (`emit_carry_in`), and it has no other way out;
+    // but when its own record goes unstored to be rebuilt on later slow paths
+    // (`deferred_record`), the rebuild takes CF from the record before it.
+    let logic = forms[k].as_ref().and_then(Inline::writes_flags) == Some(LazyOp::Logic);
+    for (j, f) in forms.iter().enumerate().skip(k + 1) {
         let Some(f) = f else { return true };
+        if logic
+            && matches!(
+                f,
+                Inline::IncDec {
+                    dst: Operand::Src(Src::Reg(_)),
+                    ..
+                }
+            )
+        {
+            return flags_read_after(forms, j) && deferred_record(forms, j).is_some();
+        }
         if f.reads_flags() || f.has_slow_path() {
             return true;
         }
