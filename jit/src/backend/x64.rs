@@ -517,7 +517,7 @@ fn emit_inline(
                 }
                 Operand::Src(s) => load_src(a, rc, s),
             }
-            emit_definite_flags(a, before, slow);
+            emit_definite_flags(a, before, false, slow);
             // The flags but CF as they were, CF the bit.
             dynasm!(a
                 ; .arch x64
@@ -563,7 +563,7 @@ fn emit_inline(
         Inline::Rotate { dst, left, count } => {
             if keep_flags {
                 // The flags before it made definite (EDX), before anything is written.
-                emit_definite_flags(a, before, slow);
+                emit_definite_flags(a, before, live, slow);
             }
             rc.load(a, dst, EAX);
             if left {
@@ -1630,8 +1630,15 @@ fn emit_definite_test(a: &mut Asm, cc: u8) -> Option<u8> {
 /// the `RUNTIME_RECORDS` or definite flags found at run time: the host redoes the
 /// operation and takes its own flags. Other records take `slow`. Clobbers EAX and ESI,
 /// keeps ECX.
-fn emit_definite_flags(a: &mut Asm, before: Option<Rec>, slow: DynamicLabel) {
+fn emit_definite_flags(a: &mut Asm, before: Option<Rec>, live: bool, slow: DynamicLabel) {
     let arith = flags::ARITH as i32;
+    let defined = |op| matches!(op, LazyOp::Add | LazyOp::Adc | LazyOp::Sub | LazyOp::Sbb);
+    if live && before.is_some_and(|(op, _)| defined(op)) {
+        // The host's flags are still those of the operation that recorded them, which
+        // defines every one (a logic operation leaves AF undefined).
+        dynasm!(a ; .arch x64 ; pushfq ; pop rdx ; and edx, arith);
+        return;
+    }
     let one = |a: &mut Asm, op: LazyOp, top: u8| {
         if op == LazyOp::None {
             dynasm!(a ; .arch x64 ; mov edx, [r12 + FLAGS_BITS] ; and edx, arith);
