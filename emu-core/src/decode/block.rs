@@ -505,18 +505,24 @@ fn mark_volatile<B: Bus>(
 /// Fetch bytes for decoding at a linear address (instruction fetch: read access).
 fn fetch<B: Bus>(cpu: &mut Cpu, bus: &mut B, lin: u32, buf: &mut [u8]) -> Result<u64> {
     let user = cpu.s.cpl == 3;
-    let t = cpu.walk(bus, lin, false, user)?;
+    // Through the soft TLB where it maps the page, as the lookup of CS:EIP does: code
+    // that changes a page table entry without invalidating it keeps running from the
+    // page the TLB holds, wherever its blocks end (the engines end them differently).
+    let phys = match cpu.tlb.read_hit(user, lin) {
+        Some(p) => p as u64,
+        None => cpu.walk(bus, lin, false, user)?.phys,
+    };
     let m = bus.mem();
     // Both ends: an MMIO window inside RAM (VGA) goes through the bus byte by byte.
-    if m.is_ram(t.phys) && m.is_ram(t.phys + buf.len() as u64 - 1) {
-        let a = t.phys as usize;
+    if m.is_ram(phys) && m.is_ram(phys + buf.len() as u64 - 1) {
+        let a = phys as usize;
         buf.copy_from_slice(&m.ram()[a..a + buf.len()]);
     } else {
         for (k, b) in buf.iter_mut().enumerate() {
-            *b = cpu.phys_read(bus, t.phys + k as u64, 1) as u8;
+            *b = cpu.phys_read(bus, phys + k as u64, 1) as u8;
         }
     }
-    Ok(t.phys)
+    Ok(phys)
 }
 
 /// Decode the block at CS:EIP. Faults (fetch page fault, CS limit) belong to the first
