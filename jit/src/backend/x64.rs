@@ -1119,11 +1119,11 @@ fn emit_x87(
                 ; bts rax, 63
                 ; mov [r12 + rsi + FPU_REGS], rax
                 ; mov [r12 + rsi + FPU_REGS + FPU_SE], dx
-                // Tagged valid, the new top; C1 cleared.
-                ; mov ecx, esi
-                ; shr ecx, 3
-                ; mov eax, 3
-                ; shl eax, cl
+            );
+            // Tagged valid, the new top; C1 cleared.
+            emit_tag_mask(a);
+            dynasm!(a
+                ; .arch x64
                 ; not eax
                 ; and [r12 + FPU_TW], ax
                 ; shr ecx, 1
@@ -1146,18 +1146,13 @@ fn emit_x87(
                 ; fnclex
                 ; jmp =>slow
                 ; stored:
-                ; and eax, SW_C1 as i32
-                ; and WORD [r12 + FPU_SW], !SW_C1 as i16
-                ; or [r12 + FPU_SW], ax
             );
+            emit_host_c1(a);
             if op == MemOp::Fstp {
                 // Tagged empty, popped.
+                emit_tag_mask(a);
                 dynasm!(a
                     ; .arch x64
-                    ; mov ecx, esi
-                    ; shr ecx, 3
-                    ; mov eax, 3
-                    ; shl eax, cl
                     ; or [r12 + FPU_TW], ax
                     ; shr ecx, 1
                     ; inc ecx
@@ -1199,10 +1194,8 @@ fn emit_x87(
                 ; jmp =>slow
                 ; done:
                 ; fstp st0
-                ; and eax, SW_C1 as i32
-                ; and WORD [r12 + FPU_SW], !SW_C1 as i16
-                ; or [r12 + FPU_SW], ax
             );
+            emit_host_c1(a);
         }
     }
     // What the last x87 instruction leaves (`x87::note_ip`), and EIP past it.
@@ -1222,6 +1215,29 @@ fn emit_x87(
     );
     emit_ea(a, &m.ea, rc);
     dynasm!(a ; .arch x64 ; mov [r12 + FPU_FDP], eax);
+}
+
+/// EAX = the tag word's mask for the physical register at offset ESI in the register
+/// file (3 << 2 * register), ECX = its shift.
+fn emit_tag_mask(a: &mut Asm) {
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, esi
+        ; shr ecx, 3
+        ; mov eax, 3
+        ; shl eax, cl
+    );
+}
+
+/// The guest's C1 from the host's status word in AX, as the operation there left it.
+fn emit_host_c1(a: &mut Asm) {
+    use ox86_core::interp::x87::state::SW_C1;
+    dynasm!(a
+        ; .arch x64
+        ; and eax, SW_C1 as i32
+        ; and WORD [r12 + FPU_SW], !SW_C1 as i16
+        ; or [r12 + FPU_SW], ax
+    );
 }
 
 /// The interpreter's fast path for an access of `m.size` bytes, for a segment
