@@ -127,6 +127,9 @@ impl CodeCache {
         if at + code.len() > self.len {
             return None;
         }
+        if code.is_empty() {
+            return Some(at);
+        }
         match &mut self.backing {
             Backing::Double { rw, .. } => rw[at..at + code.len()].copy_from_slice(code),
             Backing::Flipped { map, broken } => {

@@ -50,6 +50,31 @@ macro_rules! entry_points {
             r
         }
 
+        /// An inline instruction off its fast path: EIP, `before` short of the
+        /// instruction, made exact, the handler run, and EIP put back where the inline
+        /// code leaves it unless the block must end: the handler faulted, asked for
+        /// it, or left a segment in `flat` (`Cpu::jit`'s mask the inline code assumed)
+        /// no longer flat. Inline instructions are 32-bit code: EIP does not wrap at
+        /// 64 KiB.
+        pub extern $abi fn run_slow_path<B: Bus>(
+            cpu: &mut Cpu,
+            bus: &mut B,
+            insn: &(Handler<B>, DecodedInsn),
+            before: u32,
+            flat: u32,
+        ) -> u32 {
+            cpu.s.eip = cpu.s.eip.wrapping_add(before);
+            match handle(cpu, bus, insn) {
+                CONTINUE if cpu.jit.flat & flat != flat => END_BLOCK,
+                CONTINUE => {
+                    let after = before.wrapping_add(insn.1.len as u32);
+                    cpu.s.eip = cpu.s.eip.wrapping_sub(after);
+                    CONTINUE
+                }
+                r => r,
+            }
+        }
+
         /// An x87 instruction with a direct form (`x87_kind`), its m32/m64 operand at
         /// RAM offset `off`, which the soft TLB gave for this access (a write hit for
         /// FST/FSTP, so a page without code): CONTINUE when done, NOT_DONE when nothing

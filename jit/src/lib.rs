@@ -31,6 +31,29 @@ pub enum JitError {
     UnsupportedHost(&'static str),
     #[error("cannot map memory for the JIT code cache: {0}")]
     Map(#[from] std::io::Error),
+    #[error("the JIT's shared code does not fit its code cache")]
+    Runtime,
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+type Runtime = backend::host::Runtime;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+type Runtime = ();
+
+/// Emit the code blocks share (`backend::host::runtime`) at the start of the empty
+/// `cache`: where its parts are, or None if it does not fit.
+fn install_runtime<B: Bus>(cache: &mut code_cache::CodeCache) -> Option<Runtime> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let (code, rt) = backend::host::runtime::<B>(cache.next_addr())?;
+        cache.push(&code)?;
+        Some(rt)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = cache;
+        Some(())
+    }
 }
 
 /// Counters for `--stats`.
@@ -52,6 +75,9 @@ pub struct JitStats {
 /// The JIT for buses of type `B`.
 pub struct Jit<B> {
     cache: code_cache::CodeCache,
+    /// The shared code at the cache's start; None if it could not be put back after a
+    /// reset (nothing is translated then).
+    rt: Option<Runtime>,
     /// Handle - 1 -> offsets of the block's entry and chain entry in the code cache.
     entries: Vec<(usize, usize)>,
     links: Box<chain::Links>,
@@ -75,8 +101,12 @@ impl<B: Bus> Jit<B> {
         if !HOST_SUPPORTED {
             return Err(JitError::UnsupportedHost(std::env::consts::ARCH));
         }
+        // Blocks reach the shared code at the cache's start with rel32 jumps.
+        let mut cache = code_cache::CodeCache::new(cache_bytes.min(1 << 30))?;
+        let rt = install_runtime::<B>(&mut cache).ok_or(JitError::Runtime)?;
         Ok(Jit {
-            cache: code_cache::CodeCache::new(cache_bytes)?,
+            cache,
+            rt: Some(rt),
             entries: Vec::new(),
             links: chain::Links::new(),
             sites: HashMap::new(),
@@ -139,13 +169,17 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
             let t0 = std::time::Instant::now();
             // The data and stack segments based at 0 now are assumed to stay so.
             let zero = (cpu.jit_flat() >> 8) as u8 & translate::FLAT_ONCE;
-            let Some(t) = backend::host::translate(block, self.cache.next_addr(), zero) else {
+            let Some(rt) = &self.rt else {
+                return Translation::Unsupported;
+            };
+            let Some(t) = backend::host::translate(block, self.cache.next_addr(), zero, rt) else {
                 return Translation::Unsupported;
             };
             let Some(offset) = self.cache.push(&t.code) else {
                 return Translation::Full;
             };
-            self.entries.push((offset, offset + t.chain_entry));
+            self.entries
+                .push((offset + t.entry, offset + t.chain_entry));
             for (site, key) in t.sites {
                 self.add_site(offset + site, key);
             }
@@ -187,7 +221,11 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
             }
             helpers::note_interrupt(cpu, bus);
             cpu.refresh_jit_view();
-            let r = backend::host::call(self.cache.addr(entry), cpu, bus, &mut self.links);
+            // Handles exist only while the runtime does.
+            let Some(rt) = &self.rt else {
+                return None;
+            };
+            let r = backend::host::call(rt, self.cache.addr(entry), cpu, bus, &mut self.links);
             Exception::from_bits(r)
         }
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -212,6 +250,7 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
 
     fn reset(&mut self) {
         self.cache.clear();
+        self.rt = install_runtime::<B>(&mut self.cache);
         self.entries.clear();
         self.sites.clear();
         self.patched.clear();

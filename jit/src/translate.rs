@@ -1357,7 +1357,7 @@ pub(crate) fn deferred_record(forms: &[Option<Inline>], k: usize) -> Option<Unst
 ///
 /// It also tracks which segments the inline code has found flat (`JitView::flat`) since
 /// the last helper: only helpers change segments, so later accesses skip the test, and a
-/// slow path rejoining the inline code checks them again (`Emitter::recheck_flat`).
+/// slow path rejoining the inline code checks them again (`helpers::run_slow_path`).
 #[derive(Clone, Default)]
 pub(crate) struct RegCache {
     /// Guest register offset held by each shadow register (by index).
@@ -1671,10 +1671,10 @@ impl RegCache {
 pub(crate) trait Emitter<B: Bus> {
     fn label(&mut self) -> DynamicLabel;
     fn bind(&mut self, l: DynamicLabel);
-    /// The dispatcher's entry: save registers, load the fixed ones from the arguments.
-    /// Returns the offset of the chain entry, where other blocks jump in (a block of
-    /// `len` instructions).
-    fn prologue(&mut self, len: i32) -> usize;
+    /// The block's start, `len` instructions: the offsets of the dispatcher's entry
+    /// (where the host's registers are set up, by code here or shared) and of the chain
+    /// entry, where other blocks jump in.
+    fn prologue(&mut self, len: i32) -> (usize, usize);
     /// Emit `f`; forms with a slow path jump to `slow` when the fast path does not apply.
     /// `before` is what recorded the flags before it, when known; `keep_flags` false when
     /// later code of the block overwrites them unread.
@@ -1717,10 +1717,11 @@ pub(crate) trait Emitter<B: Bus> {
     /// through the soft TLB and `helpers::x87_mem`, and the handler only when that
     /// misses or declines. Guest registers are all in the CPU state on entry.
     fn x87_mem(&mut self, insn: &Insn<B>, op: MemOp, m: &MemRef, exit: DynamicLabel);
-    /// After a slow path's handler (EIP exact): leave for `exit` as if the instruction
-    /// ended the block unless `JitView::flat` still has every bit of `mask`
-    /// (`RegCache::flat_mask`), which the inline code after it takes for granted.
-    fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel);
+    /// A slow path's call of `insn`'s handler (`helpers::run_slow_path`), EIP short of
+    /// exact by `before`; leave for `exit` unless it completed and `JitView::flat` still
+    /// has every bit of `mask` (`RegCache::flat_mask`), which the inline code after it
+    /// takes for granted.
+    fn slow_call(&mut self, insn: &Insn<B>, exit: DynamicLabel, before: u32, mask: u32);
     /// A block-ending Jcc on condition `cc`, flags from `known` if known; EIP short of
     /// exact by `to.eip_delta`.
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets);
@@ -1754,6 +1755,8 @@ pub(crate) type Sites = Vec<Site>;
 /// What `translate` made of a block.
 pub struct Translated {
     pub code: Vec<u8>,
+    /// Offsets of the dispatcher's entry and the chain entry.
+    pub entry: usize,
     pub chain_entry: usize,
     pub inlined: usize,
     pub sites: Sites,
@@ -1765,7 +1768,7 @@ pub struct Translated {
 /// every exit; inline instructions only add to a pending delta in between.
 pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Option<Translated> {
     let code32 = block.key >> 40 & 1 != 0;
-    let chain_entry = e.prologue(block.insns.len() as i32);
+    let (entry, chain_entry) = e.prologue(block.insns.len() as i32);
     if let Some(next) = block.next_page {
         e.second_page((0x1000 - (block.phys & 0xfff)) as u32, next as u32);
     }
@@ -1925,20 +1928,16 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     // An instruction off its fast path runs the handler with EIP made exact, then puts
     // EIP back where the inline path leaves it (the delta stays pending).
     for (slow, back, exit, insn, before, begin, held, fix, host) in slow_paths {
-        let after = before.wrapping_add(insn.1.len as u32);
         e.bind(slow);
         e.write_back(&begin);
         if let Some(u) = fix {
             e.store_flags(u);
         }
-        if before != 0 {
-            e.add_eip(before);
-        }
-        e.helper_call(insn, exit);
-        if held.flat != 0 {
-            e.recheck_flat(held.flat_mask(held.flat), exit);
-        }
-        e.add_eip(after.wrapping_neg());
+        let mask = match held.flat {
+            0 => 0,
+            f => held.flat_mask(f),
+        };
+        e.slow_call(insn, exit, before, mask);
         // The handler may have written any register, and the call clobbered some.
         e.reload(&held);
         e.restore_host_flags(host);
@@ -1953,6 +1952,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     let (code, sites) = e.finish()?;
     Some(Translated {
         code,
+        entry,
         chain_entry,
         inlined,
         sites,

@@ -26,7 +26,9 @@ use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
 use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS, SLOT_SHIFT};
-use crate::helpers::{run_handler, run_handler_view, store_flags, x87_kind, x87_mem, END_BLOCK};
+use crate::helpers::{
+    run_handler, run_handler_view, run_slow_path, store_flags, x87_kind, x87_mem, END_BLOCK,
+};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Frames, Inline,
@@ -1463,7 +1465,7 @@ impl<B: Bus> Emitter<B> for A64 {
         dynasm!(self.a ; .arch aarch64 ; =>l);
     }
 
-    fn prologue(&mut self, _len: i32) -> usize {
+    fn prologue(&mut self, _len: i32) -> (usize, usize) {
         // Chained blocks jump past this, into the same frame (the slot's length is the
         // budget check).
         dynasm!(self.a
@@ -1481,7 +1483,7 @@ impl<B: Bus> Emitter<B> for A64 {
             ; mov x22, x3
             ; ->entry:
         );
-        self.a.offset().0
+        (0, self.a.offset().0)
     }
 
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
@@ -1559,6 +1561,31 @@ impl<B: Bus> Emitter<B> for A64 {
         }
     }
 
+    fn slow_call(&mut self, insn: &Insn<B>, exit: DynamicLabel, before: u32, mask: u32) {
+        // `helpers::run_slow_path` does it all.
+        debug_assert!(
+            !changes_view(&insn.1),
+            "inline forms leave the JIT view alone"
+        );
+        dynasm!(self.a
+            ; .arch aarch64
+            ; mov X(0), X(CPU)
+            ; mov X(1), x20
+        );
+        mov_imm64(&mut self.a, 2, insn as *const _ as u64);
+        mov_imm32(&mut self.a, 3, before);
+        mov_imm32(&mut self.a, 4, mask);
+        mov_imm64(&mut self.a, IP0, run_slow_path::<B> as *const () as u64);
+        dynasm!(self.a
+            ; .arch aarch64
+            ; blr X(IP0)
+            ; cbnz W(0), =>exit
+        );
+        if self.rc.1.used {
+            dynasm!(self.a ; .arch aarch64 ; movn X(FRAME), #0);
+        }
+    }
+
     fn x87_mem(&mut self, insn: &Insn<B>, op: MemOp, m: &MemRef, exit: DynamicLabel) {
         let slow = self.a.new_dynamic_label();
         let done = self.a.new_dynamic_label();
@@ -1586,21 +1613,6 @@ impl<B: Bus> Emitter<B> for A64 {
         );
         emit_helper_call::<B>(a, insn, exit);
         dynasm!(a ; .arch aarch64 ; =>done);
-    }
-
-    fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel) {
-        let a = &mut self.a;
-        cpu(a, Mem::Ldr32, 3, JIT_FLAT);
-        mov_imm32(a, 4, mask);
-        dynasm!(a
-            ; .arch aarch64
-            ; and W(3), W(3), W(4)
-            ; cmp W(3), W(4)
-            ; b.eq >flat
-            ; movz W(0), #END_BLOCK
-            ; b =>exit
-            ; flat:
-        );
     }
 
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {
@@ -1672,9 +1684,25 @@ impl<B: Bus> Emitter<B> for A64 {
     }
 }
 
+/// Code blocks share, at the start of the code cache: none here, every block has its
+/// own prologue and exits.
+pub struct Runtime;
+
+/// The shared code for a code cache at `base`, and where its parts are.
+// The x86-64 backend's signature: its stubs call helpers for bus type `B`.
+#[allow(clippy::extra_unused_type_parameters)]
+pub fn runtime<B: Bus>(_base: usize) -> Option<(Vec<u8>, Runtime)> {
+    Some((Vec::new(), Runtime))
+}
+
 /// Translate `block` for the code cache address `base`, for the segments in `zero`
 /// based at 0.
-pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Translated> {
+pub fn translate<B: Bus>(
+    block: &Block<B>,
+    base: usize,
+    zero: u8,
+    _rt: &Runtime,
+) -> Option<Translated> {
     let a64 = A64 {
         a: Asm::new(base),
         rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
@@ -1684,7 +1712,13 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Tran
 
 /// Run the code at `entry` on `cpu` and `bus`, chaining through `links`: the packed
 /// exception that ended it, or 0.
-pub fn call<B: Bus>(entry: usize, cpu: &mut Cpu, bus: &mut B, links: &mut Links) -> u32 {
+pub fn call<B: Bus>(
+    _rt: &Runtime,
+    entry: usize,
+    cpu: &mut Cpu,
+    bus: &mut B,
+    links: &mut Links,
+) -> u32 {
     let ram = bus.mem().ram_mut().as_mut_ptr();
     // SAFETY: `entry` is the entry of code `translate::<B>` emitted into the executable
     // code cache for a block of this same bus type, not cleared since (handles are reset

@@ -1,11 +1,13 @@
 //! x86-64 code for a block, emitted with dynasmrt.
 //!
-//! A block's code is entered from the dispatcher as `extern "sysv64" fn(cpu, bus, ram,
-//! links) -> u64`, returning a packed exception (or 0). R12 holds the CPU, R13 the soft
-//! TLB set of the current privilege (`JitView::tlb`), RBX guest RAM and R14 the chain
-//! table; the bus pointer is kept in the frame, for helper calls. Blocks add the instructions they complete to
-//! the CPU's count themselves and, when one finishes, jump straight into the next
-//! translated block (`emit_chain`), in the same stack frame.
+//! Generated code is entered from the dispatcher through the runtime (`runtime`, code
+//! every block shares at the start of the code cache) as `extern "sysv64" fn(cpu, bus,
+//! ram, links, entry) -> u64`, returning a packed exception (or 0). R12 holds the CPU,
+//! R13 the soft TLB set of the current privilege (`JitView::tlb`), RBX guest RAM and R14
+//! the checked frame's RAM offset; the bus pointer and the chain table are kept in the
+//! frame. Blocks add the instructions they complete to the CPU's count themselves and,
+//! when one finishes, jump straight into the next translated block (`emit_chain`), in
+//! the same stack frame.
 
 use std::mem::size_of;
 
@@ -28,8 +30,10 @@ use ox86_core::interp::x87::direct::MemOp;
 use ox86_core::mmu::tlb::ENTRIES;
 use ox86_core::{Bus, Cpu};
 
-use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS, SLOT_SHIFT};
-use crate::helpers::{run_handler, run_handler_view, store_flags, x87_kind, x87_mem, END_BLOCK};
+use crate::chain::{ChainSlot, Links, CHAIN_SLOTS, SLOT_SHIFT};
+use crate::helpers::{
+    run_handler, run_handler_view, run_slow_path, store_flags, x87_kind, x87_mem, END_BLOCK,
+};
 use crate::layout::*;
 use crate::translate::{
     self, changes_view, frame_ref, stack_ref, Alu, Branch, Ea, Emitter, Frame, Frames, Inline,
@@ -1437,21 +1441,11 @@ fn load_src(a: &mut Asm, rc: &mut RegCache, s: &Src) {
 }
 
 /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
-fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
+fn emit_helper_call<B: Bus>(a: &mut Asm, rt: &Reach, insn: &Insn<B>, exit: DynamicLabel) {
     let view = changes_view(&insn.1);
-    let helper = if view {
-        run_handler_view::<B> as *const ()
-    } else {
-        run_handler::<B> as *const ()
-    };
-    dynasm!(a
-        ; .arch x64
-        ; mov rdi, r12
-        ; mov rsi, [rsp + BUS_SLOT]
-        ; mov rdx, QWORD insn as *const _ as i64
-        ; mov rax, QWORD helper as i64
-        ; call rax
-    );
+    let stub = if view { rt.at.call_view } else { rt.at.call };
+    dynasm!(a ; .arch x64 ; mov rdx, QWORD insn as *const _ as i64);
+    rt.call(a, stub);
     if view {
         // CPL may have changed, and with it the TLB set.
         dynasm!(a ; .arch x64 ; mov r13, [r12 + JIT_TLB]);
@@ -1471,6 +1465,7 @@ fn emit_helper_call<B: Bus>(a: &mut Asm, insn: &Insn<B>, exit: DynamicLabel) {
 #[allow(clippy::too_many_arguments)]
 fn emit_jcc<B: Bus>(
     a: &mut Asm,
+    rt: &Reach,
     insn: &Insn<B>,
     cc: u8,
     known: Option<Rec>,
@@ -1529,7 +1524,7 @@ fn emit_jcc<B: Bus>(
         ; =>not_taken
         ; add DWORD [r12 + EIP], next as i32
     );
-    let next_site = emit_go(a, &to, to.next, false, head);
+    let next_site = emit_go(a, rt, &to, to.next, false, head);
     let target = next.wrapping_add(d.rel) as i32;
     if cs_4g(to.own) {
         // (A branch back to the block's start leaves EIP as it is.)
@@ -1548,10 +1543,10 @@ fn emit_jcc<B: Bus>(
             ; mov [r12 + EIP], eax
         );
     }
-    let taken_site = emit_go(a, &to, to.taken, true, head);
+    let taken_site = emit_go(a, rt, &to, to.taken, true, head);
     dynasm!(a ; .arch x64 ; =>slow);
     emit_eip_delta(a, to.eip_delta);
-    emit_helper_call::<B>(a, insn, exit);
+    emit_helper_call::<B>(a, rt, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
     [next_site, taken_site]
 }
@@ -1705,8 +1700,10 @@ fn emit_eip_delta(a: &mut Asm, delta: u32) {
 /// checked against CS's limit, memory through the soft TLB; anything else takes the
 /// handler. EIP is short of exact by `to.eip_delta` on entry (the paths that write EIP
 /// fold it in, the handler's adds it), guest registers are in the CPU state.
+#[allow(clippy::too_many_arguments)]
 fn emit_branch<B: Bus>(
     a: &mut Asm,
+    rt: &Reach,
     regs: &translate::RegCache,
     insn: &Insn<B>,
     b: Branch,
@@ -1791,7 +1788,7 @@ fn emit_branch<B: Bus>(
     }
     // EAX is the new EIP, within CS's limit.
     let site = match to.taken {
-        Some(_) => emit_go(a, &to, to.taken, true, head),
+        Some(_) => emit_go(a, rt, &to, to.taken, true, head),
         None => {
             emit_dynamic_chain(a, to.len);
             None
@@ -1799,7 +1796,7 @@ fn emit_branch<B: Bus>(
     };
     dynasm!(a ; .arch x64 ; =>slow);
     emit_eip_delta(a, to.eip_delta);
-    emit_helper_call::<B>(a, insn, exit);
+    emit_helper_call::<B>(a, rt, insn, exit);
     dynasm!(a ; .arch x64 ; jmp ->chain);
     site
 }
@@ -1810,6 +1807,7 @@ fn emit_branch<B: Bus>(
 /// lookup.
 fn emit_go(
     a: &mut Asm,
+    rt: &Reach,
     to: &Targets,
     key: Option<u64>,
     checked: bool,
@@ -1817,7 +1815,7 @@ fn emit_go(
 ) -> Option<Site> {
     match key {
         Some(key) if key == to.own => emit_loop(a, to.len, head),
-        Some(key) => return Some(emit_static_chain(a, to.len, key, checked)),
+        Some(key) => return Some(emit_static_chain(a, rt, to.len, key, checked)),
         None => dynasm!(a ; .arch x64 ; jmp ->chain),
     }
     None
@@ -1856,9 +1854,8 @@ fn emit_loop(a: &mut Asm, len: i32, head: Option<Head>) {
 /// current (`Sites`); until then it falls through to the slot the key must be in, so
 /// only the slot's key and (unless the branch did, `checked`) the CS limit are tested
 /// at run time. The chain entry checks the budget.
-fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) -> Site {
+fn emit_static_chain(a: &mut Asm, rt: &Reach, len: i32, key: u64, checked: bool) -> Site {
     let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
-    let at = SLOTS + (slot(key) * size_of::<ChainSlot>()) as i32;
     emit_retire(a, ESI, len);
     if !checked && !cs_4g(key) {
         dynasm!(a
@@ -1874,12 +1871,9 @@ fn emit_static_chain(a: &mut Asm, len: i32, key: u64, checked: bool) -> Site {
         ; .arch x64
         ; .u8 0xe9
         ; .u32 0
-        ; mov rcx, QWORD key as i64
-        ; mov r8, [rsp + LINKS_SLOT]
-        ; cmp rcx, [r8 + at + SLOT_KEY]
-        ; jne ->out
-        ; jmp QWORD [r8 + at + SLOT_ENTRY]
+        ; mov rax, QWORD key as i64
     );
+    rt.jmp(a, rt.at.keyed);
     site
 }
 
@@ -1973,20 +1967,27 @@ fn emit_host_jcc(a: &mut Asm, cc: u8, t: DynamicLabel) {
 /// limit, the soft TLB's read entry, the block key) in the chain table, if it is there
 /// (its chain entry checks the instruction budget and waiting interrupts, with RSI the
 /// count). Otherwise return 0.
-fn emit_chain(a: &mut Asm, len: i32) {
-    let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
-    let slot = size_of::<ChainSlot>() as i32;
-    const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
+fn emit_chain(a: &mut Asm, len: i32, rt: &Reach) {
+    let cs_limit = SEGS + SEG_SIZE * Seg::Cs as i32 + SEG_LIMIT;
     emit_retire(a, ESI, len);
     dynasm!(a
         ; .arch x64
         ; mov eax, [r12 + EIP]
-        ; cmp eax, [r12 + cs_seg + SEG_LIMIT]
+        ; cmp eax, [r12 + cs_limit]
         ; ja ->out
         // From `emit_dynamic_chain` too: EAX the EIP, RSI the instructions retired.
         ; ->dynamic:
-        ; add eax, [r12 + cs_seg + SEG_BASE]
     );
+    rt.jmp(a, rt.at.dynamic);
+    dynasm!(a ; .arch x64 ; ->out:);
+    rt.jmp(a, rt.at.out);
+}
+
+/// The runtime's run-time lookup of the next block, EAX its EIP (within CS's limit)
+/// and RSI the instructions retired: its key in RAX, on to `emit_keyed`, or out.
+fn emit_lookup(a: &mut Asm) {
+    let cs_seg = SEGS + SEG_SIZE * Seg::Cs as i32;
+    dynasm!(a ; .arch x64 ; add eax, [r12 + cs_seg + SEG_BASE]);
     emit_tlb_entry(a);
     dynasm!(a
         ; .arch x64
@@ -1997,6 +1998,12 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; add eax, [r13 + rdx + TLB_ADDEND]
         ; or rax, [r12 + JIT_KEY_MODE]
     );
+}
+
+/// The runtime's way into the block with the key in RAX, through its chain slot.
+fn emit_keyed(a: &mut Asm) {
+    let slot = size_of::<ChainSlot>() as i32;
+    const _: () = assert!(size_of::<ChainSlot>() == 32, "slots are indexed by shift");
     dynasm!(a
         ; .arch x64
         ; mov rdx, rax
@@ -2008,6 +2015,64 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; cmp rax, [r8 + rdx + SLOTS + SLOT_KEY]
         ; jne ->out
         ; jmp QWORD [r8 + rdx + SLOTS + SLOT_ENTRY]
+    );
+}
+
+/// Where the code every block shares lies in the code cache (`runtime`).
+#[derive(Clone, Copy)]
+pub struct Runtime {
+    /// `extern "sysv64" fn(cpu, bus, ram, links, entry) -> u64`: the frame set up, on
+    /// to a block's entry.
+    enter: usize,
+    /// Leave, returning 0 (EIP where the next block starts).
+    out: usize,
+    /// Leave after a helper returned EAX (END_BLOCK or a packed exception) for the
+    /// block's instruction EDX.
+    exit: usize,
+    /// The run-time lookup (`emit_lookup`), and its part after the key is made, for
+    /// a key in RAX.
+    dynamic: usize,
+    keyed: usize,
+    /// Helper stubs, called with the instruction in RDX (and more arguments for
+    /// `slow`): `run_handler`, `run_handler_view` and `run_slow_path`.
+    call: usize,
+    call_view: usize,
+    slow: usize,
+}
+
+/// The runtime as a block assembled at `base` reaches it: with rel32 jumps and calls
+/// (the code cache is smaller than 2 GiB).
+#[derive(Clone, Copy)]
+struct Reach {
+    at: Runtime,
+    base: usize,
+}
+
+impl Reach {
+    fn rel32(&self, a: &mut Asm, opcode: u8, target: usize) {
+        let next = self.base + a.offset().0 + 5;
+        let rel = target.wrapping_sub(next) as i32;
+        dynasm!(a ; .arch x64 ; .u8 opcode ; .u32 rel as u32);
+    }
+
+    fn jmp(&self, a: &mut Asm, target: usize) {
+        self.rel32(a, 0xe9, target);
+    }
+
+    fn call(&self, a: &mut Asm, target: usize) {
+        self.rel32(a, 0xe8, target);
+    }
+}
+
+/// The code blocks share, for the start of a code cache at `base`: the frame's setup
+/// and teardown, the exits, the run-time lookup, and stubs that call helpers with the
+/// CPU and bus arguments filled in. Blocks reach it with rel32 jumps and calls.
+pub fn runtime<B: Bus>(base: usize) -> Option<(Vec<u8>, Runtime)> {
+    let mut a = Asm::new(base);
+    let here = |a: &Asm| base + a.offset().0;
+    let out = here(&a);
+    dynasm!(a
+        ; .arch x64
         ; ->out:
         ; xor eax, eax
         ; ->leave:
@@ -2023,6 +2088,69 @@ fn emit_chain(a: &mut Asm, len: i32) {
         ; pop rbp
         ; ret
     );
+    let exit = here(&a);
+    dynasm!(a
+        ; .arch x64
+        ; cmp eax, END_BLOCK as i32
+        ; jne >fault
+        ; lea edx, [rdx + 1]
+        ; xor eax, eax
+        ; fault:
+        ; add [r12 + INSNS], rdx
+        ; jmp ->leave
+    );
+    let dynamic = here(&a);
+    emit_lookup(&mut a);
+    let keyed = here(&a);
+    emit_keyed(&mut a);
+    // Six pushes and 24 bytes (the bus pointer at BUS_SLOT, the count at CHAINED_SLOT,
+    // the links at LINKS_SLOT) keep RSP 16-byte aligned for helper calls.
+    let enter = here(&a);
+    dynasm!(a
+        ; .arch x64
+        ; push rbp
+        ; push rbx
+        ; push r12
+        ; push r13
+        ; push r14
+        ; push r15
+        ; sub rsp, 24
+        ; mov QWORD [rsp + CHAINED_SLOT], 0
+        ; mov [rsp + BUS_SLOT], rsi
+        ; mov r12, rdi
+        ; mov rbx, rdx
+        ; mov [rsp + LINKS_SLOT], rcx
+        ; mov r13, [r12 + JIT_TLB]
+        ; jmp r8
+    );
+    // Called from a block, RSP 8 off the alignment a call wants, which is what a
+    // function expects on entry: each stub tail-jumps to its helper, which returns to
+    // the block.
+    let stub = |a: &mut Asm, helper: *const ()| {
+        let at = here(a);
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, r12
+            ; mov rsi, [rsp + 8 + BUS_SLOT]
+            ; mov rax, QWORD helper as i64
+            ; jmp rax
+        );
+        at
+    };
+    let call = stub(&mut a, run_handler::<B> as *const ());
+    let call_view = stub(&mut a, run_handler_view::<B> as *const ());
+    let slow = stub(&mut a, run_slow_path::<B> as *const ());
+    let rt = Runtime {
+        enter,
+        out,
+        exit,
+        dynamic,
+        keyed,
+        call,
+        call_view,
+        slow,
+    };
+    Some((a.finalize().ok()?, rt))
 }
 
 /// Leave a block of `len` instructions whose branch set EIP, in EAX too, and tested it
@@ -2044,6 +2172,7 @@ struct Head {
 
 struct X64 {
     a: Asm,
+    rt: Reach,
     rc: RegCache,
     /// After the block's first frame check (`->framed`), the base's shadow. A loop uses
     /// it only where the translation says the check covers the block from its start
@@ -2082,30 +2211,10 @@ impl<B: Bus> Emitter<B> for X64 {
         dynasm!(self.a ; .arch x64 ; =>l);
     }
 
-    fn prologue(&mut self, len: i32) -> usize {
-        // Chained blocks jump past this, into the same frame. Six pushes and 24 bytes
-        // (the bus pointer at BUS_SLOT, the count at CHAINED_SLOT, the links at
-        // LINKS_SLOT) keep RSP 16-byte aligned for helper calls.
-        dynasm!(self.a
-            ; .arch x64
-            ; push rbp
-            ; push rbx
-            ; push r12
-            ; push r13
-            ; push r14
-            ; push r15
-            ; sub rsp, 24
-            ; mov QWORD [rsp + CHAINED_SLOT], 0
-            ; mov [rsp + BUS_SLOT], rsi
-            ; mov r12, rdi
-            ; mov rbx, rdx
-            ; mov [rsp + LINKS_SLOT], rcx
-            ; mov r13, [r12 + JIT_TLB]
-            ; jmp ->entry
-        );
+    fn prologue(&mut self, len: i32) -> (usize, usize) {
         // The chain entry, RSI the instructions retired: the dispatcher checked that
-        // this block fits the budget, another block's exit did not.
-        let chain_entry = self.a.offset().0;
+        // this block fits the budget, another block's exit did not. The dispatcher
+        // comes in past it, through the runtime's `enter`.
         dynasm!(self.a
             ; .arch x64
             ; add rsi, len
@@ -2114,7 +2223,7 @@ impl<B: Bus> Emitter<B> for X64 {
             ; inc QWORD [rsp + CHAINED_SLOT]
             ; ->entry:
         );
-        chain_entry
+        (self.a.offset().0, 0)
     }
 
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
@@ -2214,7 +2323,27 @@ impl<B: Bus> Emitter<B> for X64 {
             // page table, then a soft-TLB refill), as the interpreter would see it.
             dynasm!(self.a ; .arch x64 ; mov r14, -1);
         }
-        emit_helper_call::<B>(&mut self.a, insn, exit);
+        emit_helper_call::<B>(&mut self.a, &self.rt, insn, exit);
+    }
+
+    fn slow_call(&mut self, insn: &Insn<B>, exit: DynamicLabel, before: u32, mask: u32) {
+        // `helpers::run_slow_path` does it all, through the runtime's stub.
+        self.live = None;
+        if self.rc.1.used {
+            dynasm!(self.a ; .arch x64 ; mov r14, -1);
+        }
+        debug_assert!(
+            !changes_view(&insn.1),
+            "inline forms leave the JIT view alone"
+        );
+        dynasm!(self.a
+            ; .arch x64
+            ; mov rdx, QWORD insn as *const _ as i64
+            ; mov ecx, before as i32
+            ; mov r8d, mask as i32
+        );
+        self.rt.call(&mut self.a, self.rt.at.slow);
+        dynasm!(self.a ; .arch x64 ; test eax, eax ; jnz =>exit);
     }
 
     fn x87_mem(&mut self, insn: &Insn<B>, op: MemOp, m: &MemRef, exit: DynamicLabel) {
@@ -2228,7 +2357,7 @@ impl<B: Bus> Emitter<B> for X64 {
             self.rc.0.flat = flat;
             self.rc.0.clear();
             dynasm!(self.a ; .arch x64 ; jmp >done ; =>slow);
-            emit_helper_call::<B>(&mut self.a, insn, exit);
+            emit_helper_call::<B>(&mut self.a, &self.rt, insn, exit);
             dynasm!(self.a ; .arch x64 ; done:);
             return;
         }
@@ -2249,29 +2378,15 @@ impl<B: Bus> Emitter<B> for X64 {
             ; jz >done
             ; =>slow
         );
-        emit_helper_call::<B>(&mut self.a, insn, exit);
+        emit_helper_call::<B>(&mut self.a, &self.rt, insn, exit);
         dynasm!(self.a ; .arch x64 ; done:);
-    }
-
-    fn recheck_flat(&mut self, mask: u32, exit: DynamicLabel) {
-        self.live = None;
-        dynasm!(self.a
-            ; .arch x64
-            ; mov ecx, [r12 + JIT_FLAT]
-            ; and ecx, mask as i32
-            ; cmp ecx, mask as i32
-            ; je >flat
-            ; mov eax, END_BLOCK as i32
-            ; jmp =>exit
-            ; flat:
-        );
     }
 
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets) {
         let live = known.is_some() && self.live == known;
         self.live = None;
         let head = self.head.filter(|_| to.frame_holds);
-        let sites = emit_jcc::<B>(&mut self.a, insn, cc, known, live, exit, to, head);
+        let sites = emit_jcc::<B>(&mut self.a, &self.rt, insn, cc, known, live, exit, to, head);
         self.sites.extend(sites.into_iter().flatten());
     }
 
@@ -2279,7 +2394,7 @@ impl<B: Bus> Emitter<B> for X64 {
         self.live = None;
         let regs = translate::RegCache::for_zero_bases(self.rc.0.zero);
         let head = self.head.filter(|_| to.frame_holds);
-        let site = emit_branch::<B>(&mut self.a, &regs, insn, b, exit, to, head);
+        let site = emit_branch::<B>(&mut self.a, &self.rt, &regs, insn, b, exit, to, head);
         self.sites.extend(site);
     }
 
@@ -2305,12 +2420,13 @@ impl<B: Bus> Emitter<B> for X64 {
     fn chain(&mut self, len: i32) {
         self.live = None;
         dynasm!(self.a ; .arch x64 ; ->chain:);
-        emit_chain(&mut self.a, len);
+        emit_chain(&mut self.a, len, &self.rt);
     }
 
     fn exit_stub(&mut self, l: DynamicLabel, k: i32) {
         self.live = None;
-        dynasm!(self.a ; .arch x64 ; =>l ; mov edx, k ; jmp ->exit);
+        dynasm!(self.a ; .arch x64 ; =>l ; mov edx, k);
+        self.rt.jmp(&mut self.a, self.rt.at.exit);
     }
 
     fn exit_tail(&mut self) {
@@ -2323,18 +2439,6 @@ impl<B: Bus> Emitter<B> for X64 {
             // before.
             dynasm!(self.a ; .arch x64 ; sub rcx, c.fold ; jmp =>c.back);
         }
-        // EAX is END_BLOCK (instruction EDX done) or a packed exception (not done).
-        dynasm!(self.a
-            ; .arch x64
-            ; ->exit:
-            ; cmp eax, END_BLOCK as i32
-            ; jne >fault
-            ; lea edx, [rdx + 1]
-            ; xor eax, eax
-            ; fault:
-            ; add [r12 + INSNS], rdx
-            ; jmp ->leave
-        );
     }
 
     fn finish(self) -> Option<(Vec<u8>, Sites)> {
@@ -2344,9 +2448,19 @@ impl<B: Bus> Emitter<B> for X64 {
 
 /// Translate `block` for the code cache address `base`, for the segments in `zero`
 /// based at 0.
-pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Translated> {
+pub fn translate<B: Bus>(
+    block: &Block<B>,
+    base: usize,
+    zero: u8,
+    rt: &Runtime,
+) -> Option<Translated> {
+    // Room for what a block usually needs, so that the buffers and the global labels'
+    // map do not grow as it is assembled.
+    let n = block.insns.len();
+    let a = Asm::new_with_capacity(base, 160 * n + 256, 8, 8, 4 * n + 8, 4 * n + 16, 4 * n + 8);
     let x64 = X64 {
-        a: Asm::new(base),
+        a,
+        rt: Reach { at: *rt, base },
         rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
         live: None,
         sites: Vec::new(),
@@ -2358,16 +2472,24 @@ pub fn translate<B: Bus>(block: &Block<B>, base: usize, zero: u8) -> Option<Tran
 
 /// Run the code at `entry` on `cpu` and `bus`, chaining through `links`: the packed
 /// exception that ended it, or 0.
-pub fn call<B: Bus>(entry: usize, cpu: &mut Cpu, bus: &mut B, links: &mut Links) -> u32 {
+pub fn call<B: Bus>(
+    rt: &Runtime,
+    entry: usize,
+    cpu: &mut Cpu,
+    bus: &mut B,
+    links: &mut Links,
+) -> u32 {
     let ram = bus.mem().ram_mut().as_mut_ptr();
-    // SAFETY: `entry` is the entry of code `translate::<B>` emitted into the executable
-    // code cache for a block of this same bus type, not cleared since (handles are reset
-    // with the cache), and `links` holds only chain entries of such code. That code
-    // follows the sysv64 ABI, touches only `*cpu` (through the field offsets above),
-    // reads `links` and adds to its count, accesses guest RAM at `ram` at the physical offsets of soft-TLB hits
+    // SAFETY: `rt.enter` is the runtime `runtime::<B>` emitted at the start of the
+    // executable code cache, and `entry` the entry of code `translate::<B>` emitted
+    // after it for a block of this same bus type with that runtime, neither cleared
+    // since (the runtime is emitted again and handles are reset with the cache), and
+    // `links` holds only chain entries of such code. That code follows the sysv64 ABI,
+    // touches only `*cpu` (through the field offsets above), reads `links` and adds to
+    // its count, accesses guest RAM at `ram` at the physical offsets of soft-TLB hits
     // (entries exist only for pages inside RAM, accesses never cross a page), and calls
-    // `run_handler::<B>` with `cpu` and `bus`.
-    let f: extern "sysv64" fn(*mut Cpu, *mut B, *mut u8, *mut Links) -> u64 =
-        unsafe { std::mem::transmute(entry) };
-    f(cpu, bus, ram, links) as u32
+    // the helpers with `cpu` and `bus`.
+    let f: extern "sysv64" fn(*mut Cpu, *mut B, *mut u8, *mut Links, usize) -> u64 =
+        unsafe { std::mem::transmute(rt.enter) };
+    f(cpu, bus, ram, links, entry) as u32
 }
