@@ -1703,8 +1703,11 @@ pub fn translate<B: Bus>(
     zero: u8,
     _rt: &Runtime,
 ) -> Option<Translated> {
+    // Room for what a block usually needs, as on x86-64.
+    let n = block.insns.len();
+    let a = Asm::new_with_capacity(base, 192 * n + 256, 8, 8, 4 * n + 8, 4 * n + 16, 4 * n + 8);
     let a64 = A64 {
-        a: Asm::new(base),
+        a,
         rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
     };
     translate::translate(block, a64)
