@@ -2,6 +2,7 @@
 //! `Result`, and nothing here panics on guest behaviour.
 
 use ox86_core::cpu::flags::{self, LazyOp};
+use ox86_core::decode::block::MAX_BLOCK_INSNS;
 use ox86_core::decode::{DecodedInsn, Handler};
 use ox86_core::interp::x87::direct::{self, MemOp};
 use ox86_core::{Bus, Cpu};
@@ -16,6 +17,15 @@ pub const END_BLOCK: u32 = 1;
 
 /// What `x87_mem` returns when it did nothing and the handler must run.
 pub const NOT_DONE: u32 = 1;
+
+/// `run_slow_path`'s last argument: `before`, the EIP delta inside a block (at most
+/// `MAX_BLOCK_INSNS` instructions of at most 15 bytes), in the low 16 bits, and `flat`,
+/// a `RegCache::flat_mask` (bits 0-13), in the high 16.
+pub fn slow_path_arg(before: u32, flat: u32) -> u32 {
+    const _: () = assert!(MAX_BLOCK_INSNS * 15 < 1 << 16, "the delta fits 16 bits");
+    debug_assert!(before < 1 << 16 && flat < 1 << 16);
+    before | flat << 16
+}
 
 /// `x87_mem`'s `kind` for a direct form and its operand size (4 or 8 bytes).
 pub fn x87_kind(op: MemOp, size: u8) -> u32 {
@@ -54,15 +64,15 @@ macro_rules! entry_points {
         /// instruction, made exact, the handler run, and EIP put back where the inline
         /// code leaves it unless the block must end: the handler faulted, asked for
         /// it, or left a segment in `flat` (`Cpu::jit`'s mask the inline code assumed)
-        /// no longer flat. Inline instructions are 32-bit code: EIP does not wrap at
+        /// no longer flat. `arg` packs both (`slow_path_arg`). Inline instructions are 32-bit code: EIP does not wrap at
         /// 64 KiB.
         pub extern $abi fn run_slow_path<B: Bus>(
             cpu: &mut Cpu,
             bus: &mut B,
             insn: &(Handler<B>, DecodedInsn),
-            before: u32,
-            flat: u32,
+            arg: u32,
         ) -> u32 {
+            let (before, flat) = (arg & 0xffff, arg >> 16);
             cpu.s.eip = cpu.s.eip.wrapping_add(before);
             match handle(cpu, bus, insn) {
                 CONTINUE if cpu.jit.flat & flat != flat => END_BLOCK,

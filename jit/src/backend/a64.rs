@@ -27,7 +27,8 @@ use ox86_core::{Bus, Cpu};
 
 use crate::chain::{slot, ChainSlot, Links, CHAIN_SLOTS, SLOT_SHIFT};
 use crate::helpers::{
-    run_handler, run_handler_view, run_slow_path, store_flags, x87_kind, x87_mem, END_BLOCK,
+    run_handler, run_handler_view, run_slow_path, slow_path_arg, store_flags, x87_kind, x87_mem,
+    END_BLOCK,
 };
 use crate::layout::*;
 use crate::translate::{
@@ -1573,8 +1574,7 @@ impl<B: Bus> Emitter<B> for A64 {
             ; mov X(1), x20
         );
         mov_imm64(&mut self.a, 2, insn as *const _ as u64);
-        mov_imm32(&mut self.a, 3, before);
-        mov_imm32(&mut self.a, 4, mask);
+        mov_imm32(&mut self.a, 3, slow_path_arg(before, mask));
         mov_imm64(&mut self.a, IP0, run_slow_path::<B> as *const () as u64);
         dynasm!(self.a
             ; .arch aarch64

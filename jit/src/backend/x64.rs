@@ -32,7 +32,8 @@ use ox86_core::{Bus, Cpu};
 
 use crate::chain::{ChainSlot, Links, CHAIN_SLOTS, SLOT_SHIFT};
 use crate::helpers::{
-    run_handler, run_handler_view, run_slow_path, store_flags, x87_kind, x87_mem, END_BLOCK,
+    run_handler, run_handler_view, run_slow_path, slow_path_arg, store_flags, x87_kind, x87_mem,
+    END_BLOCK,
 };
 use crate::layout::*;
 use crate::translate::{
@@ -2339,8 +2340,7 @@ impl<B: Bus> Emitter<B> for X64 {
         dynasm!(self.a
             ; .arch x64
             ; mov rdx, QWORD insn as *const _ as i64
-            ; mov ecx, before as i32
-            ; mov r8d, mask as i32
+            ; mov ecx, slow_path_arg(before, mask) as i32
         );
         self.rt.call(&mut self.a, self.rt.at.slow);
         dynasm!(self.a ; .arch x64 ; test eax, eax ; jnz =>exit);
