@@ -1739,6 +1739,10 @@ pub(crate) trait Emitter<B: Bus> {
     fn restore_host_flags(&mut self, r: Option<Rec>);
     /// The block's end (EIP exact): retire its `len` instructions and chain on.
     fn chain(&mut self, len: i32);
+    /// A new label for the exit of instruction `k` (`exit_stub` binds it).
+    fn exit_label(&mut self, _k: i32) -> DynamicLabel {
+        self.label()
+    }
     /// Exit label of instruction `k`: its helper returned END_BLOCK or a fault.
     fn exit_stub(&mut self, l: DynamicLabel, k: i32);
     /// The common tail the exit stubs jump to.
@@ -1846,7 +1850,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
             if let Some(begin) = begin {
                 let back = e.label();
                 let host = e.rejoin(back);
-                let exit = e.label();
+                let exit = e.exit_label(k as i32);
                 exits.push((exit, k as i32));
                 let fix = unstored;
                 slow_paths.push((slow, back, exit, insn, delta, begin, e.shadows(), fix, host));
@@ -1870,7 +1874,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
             "rotate_flags_dead and deferred_record stop at helpers"
         );
         e.forget_regs();
-        let exit = e.label();
+        let exit = e.exit_label(k as i32);
         exits.push((exit, k as i32));
         let last = k + 1 == block.insns.len();
         if last && code32 && d.o32 {

@@ -24,6 +24,7 @@ const LINKS_SLOT: i32 = 16;
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use ox86_core::cpu::flags::{self, LazyOp};
 use ox86_core::cpu::state::{attr, Seg, CR0_EM, CR0_TS, CR4_TSD};
+use ox86_core::decode::block::MAX_BLOCK_INSNS;
 use ox86_core::decode::cache::KEY_CS_4G;
 use ox86_core::decode::{Block, DecodedInsn};
 use ox86_core::interp::x87::direct::MemOp;
@@ -43,6 +44,9 @@ use crate::translate::{
 };
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
+
+/// Bytes of each of the runtime's exit stubs: `mov edx, k` and a `jmp rel32`.
+const EXIT_STUB: usize = 10;
 
 /// Host registers that shadow guest registers in straight-line inline code (RDI,
 /// R8-R11, R15, RBP): the generated code stays clear of them otherwise.
@@ -1442,7 +1446,7 @@ fn load_src(a: &mut Asm, rc: &mut RegCache, s: &Src) {
 }
 
 /// Call the interpreter's handler for `insn`; leave for `exit` unless it just completed.
-fn emit_helper_call<B: Bus>(a: &mut Asm, rt: &Reach, insn: &Insn<B>, exit: DynamicLabel) {
+fn emit_helper_call<B: Bus>(a: &mut Asm, rt: &Reach, insn: &Insn<B>, exit: usize) {
     let view = changes_view(&insn.1);
     let stub = if view { rt.at.call_view } else { rt.at.call };
     dynasm!(a ; .arch x64 ; mov rdx, QWORD insn as *const _ as i64);
@@ -1451,11 +1455,8 @@ fn emit_helper_call<B: Bus>(a: &mut Asm, rt: &Reach, insn: &Insn<B>, exit: Dynam
         // CPL may have changed, and with it the TLB set.
         dynasm!(a ; .arch x64 ; mov r13, [r12 + JIT_TLB]);
     }
-    dynasm!(a
-        ; .arch x64
-        ; test eax, eax
-        ; jnz =>exit
-    );
+    dynasm!(a ; .arch x64 ; test eax, eax);
+    rt.jnz(a, exit);
 }
 
 /// A block-ending Jcc whose flags come from a 32-bit SUB/CMP or logic operation: the
@@ -1471,7 +1472,7 @@ fn emit_jcc<B: Bus>(
     cc: u8,
     known: Option<Rec>,
     live: bool,
-    exit: DynamicLabel,
+    exit: usize,
     to: Targets,
     head: Option<Head>,
 ) -> [Option<Site>; 2] {
@@ -1708,7 +1709,7 @@ fn emit_branch<B: Bus>(
     regs: &translate::RegCache,
     insn: &Insn<B>,
     b: Branch,
-    exit: DynamicLabel,
+    exit: usize,
     to: Targets,
     head: Option<Head>,
 ) -> Option<Site> {
@@ -2028,8 +2029,9 @@ pub struct Runtime {
     /// Leave, returning 0 (EIP where the next block starts).
     out: usize,
     /// Leave after a helper returned EAX (END_BLOCK or a packed exception) for the
-    /// block's instruction EDX.
-    exit: usize,
+    /// block's instruction k: the stub at `exits + k * EXIT_STUB` (k below
+    /// `MAX_BLOCK_INSNS`).
+    exits: usize,
     /// The run-time lookup (`emit_lookup`), and its part after the key is made, for
     /// a key in RAX.
     dynamic: usize,
@@ -2062,6 +2064,12 @@ impl Reach {
 
     fn call(&self, a: &mut Asm, target: usize) {
         self.rel32(a, 0xe8, target);
+    }
+
+    /// JNZ rel32 to `target`.
+    fn jnz(&self, a: &mut Asm, target: usize) {
+        dynasm!(a ; .arch x64 ; .u8 0x0f);
+        self.rel32(a, 0x85, target);
     }
 }
 
@@ -2100,6 +2108,15 @@ pub fn runtime<B: Bus>(base: usize) -> Option<(Vec<u8>, Runtime)> {
         ; add [r12 + INSNS], rdx
         ; jmp ->leave
     );
+    let exits = here(&a);
+    for k in 0..MAX_BLOCK_INSNS {
+        dynasm!(a ; .arch x64 ; mov edx, k as i32);
+        let next = here(&a) + 5;
+        dynasm!(a ; .arch x64 ; .u8 0xe9 ; .u32 exit.wrapping_sub(next) as u32);
+    }
+    if here(&a) - exits != MAX_BLOCK_INSNS * EXIT_STUB {
+        return None;
+    }
     let dynamic = here(&a);
     emit_lookup(&mut a);
     let keyed = here(&a);
@@ -2144,7 +2161,7 @@ pub fn runtime<B: Bus>(base: usize) -> Option<(Vec<u8>, Runtime)> {
     let rt = Runtime {
         enter,
         out,
-        exit,
+        exits,
         dynamic,
         keyed,
         call,
@@ -2174,6 +2191,8 @@ struct Head {
 struct X64 {
     a: Asm,
     rt: Reach,
+    /// Exit labels by instruction (`exit_label`): what `exit_to` resolves.
+    exits: Vec<(DynamicLabel, i32)>,
     rc: RegCache,
     /// After the block's first frame check (`->framed`), the base's shadow. A loop uses
     /// it only where the translation says the check covers the block from its start
@@ -2199,6 +2218,15 @@ fn host_rec(f: &Inline) -> Option<Rec> {
             src: Operand::Src(_) | Operand::Mem(_),
         } => f.known_after(None),
         _ => None,
+    }
+}
+
+impl X64 {
+    /// The runtime's exit stub for the instruction whose exit label is `l`.
+    fn exit_to(&self, l: DynamicLabel) -> usize {
+        let k = self.exits.iter().find(|e| e.0 == l).map(|e| e.1);
+        debug_assert!(k.is_some(), "exit labels come from exit_label");
+        self.rt.at.exits + k.unwrap_or(0) as usize * EXIT_STUB
     }
 }
 
@@ -2324,6 +2352,7 @@ impl<B: Bus> Emitter<B> for X64 {
             // page table, then a soft-TLB refill), as the interpreter would see it.
             dynasm!(self.a ; .arch x64 ; mov r14, -1);
         }
+        let exit = self.exit_to(exit);
         emit_helper_call::<B>(&mut self.a, &self.rt, insn, exit);
     }
 
@@ -2343,7 +2372,9 @@ impl<B: Bus> Emitter<B> for X64 {
             ; mov ecx, slow_path_arg(before, mask) as i32
         );
         self.rt.call(&mut self.a, self.rt.at.slow);
-        dynasm!(self.a ; .arch x64 ; test eax, eax ; jnz =>exit);
+        dynasm!(self.a ; .arch x64 ; test eax, eax);
+        let exit = self.exit_to(exit);
+        self.rt.jnz(&mut self.a, exit);
     }
 
     fn x87_mem(&mut self, insn: &Insn<B>, op: MemOp, m: &MemRef, exit: DynamicLabel) {
@@ -2357,6 +2388,7 @@ impl<B: Bus> Emitter<B> for X64 {
             self.rc.0.flat = flat;
             self.rc.0.clear();
             dynasm!(self.a ; .arch x64 ; jmp >done ; =>slow);
+            let exit = self.exit_to(exit);
             emit_helper_call::<B>(&mut self.a, &self.rt, insn, exit);
             dynasm!(self.a ; .arch x64 ; done:);
             return;
@@ -2378,6 +2410,7 @@ impl<B: Bus> Emitter<B> for X64 {
             ; jz >done
             ; =>slow
         );
+        let exit = self.exit_to(exit);
         emit_helper_call::<B>(&mut self.a, &self.rt, insn, exit);
         dynasm!(self.a ; .arch x64 ; done:);
     }
@@ -2386,6 +2419,7 @@ impl<B: Bus> Emitter<B> for X64 {
         let live = known.is_some() && self.live == known;
         self.live = None;
         let head = self.head.filter(|_| to.frame_holds);
+        let exit = self.exit_to(exit);
         let sites = emit_jcc::<B>(&mut self.a, &self.rt, insn, cc, known, live, exit, to, head);
         self.sites.extend(sites.into_iter().flatten());
     }
@@ -2394,6 +2428,7 @@ impl<B: Bus> Emitter<B> for X64 {
         self.live = None;
         let regs = translate::RegCache::for_zero_bases(self.rc.0.zero);
         let head = self.head.filter(|_| to.frame_holds);
+        let exit = self.exit_to(exit);
         let site = emit_branch::<B>(&mut self.a, &self.rt, &regs, insn, b, exit, to, head);
         self.sites.extend(site);
     }
@@ -2423,10 +2458,14 @@ impl<B: Bus> Emitter<B> for X64 {
         emit_chain(&mut self.a, len, &self.rt);
     }
 
-    fn exit_stub(&mut self, l: DynamicLabel, k: i32) {
-        self.live = None;
-        dynasm!(self.a ; .arch x64 ; =>l ; mov edx, k);
-        self.rt.jmp(&mut self.a, self.rt.at.exit);
+    fn exit_label(&mut self, k: i32) -> DynamicLabel {
+        let l = self.a.new_dynamic_label();
+        self.exits.push((l, k));
+        l
+    }
+
+    fn exit_stub(&mut self, _l: DynamicLabel, _k: i32) {
+        // Helpers leave through the runtime's stub for their instruction (`exit_to`).
     }
 
     fn exit_tail(&mut self) {
@@ -2461,6 +2500,7 @@ pub fn translate<B: Bus>(
     let x64 = X64 {
         a,
         rt: Reach { at: *rt, base },
+        exits: Vec::with_capacity(n),
         rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
         live: None,
         sites: Vec::new(),
