@@ -64,8 +64,8 @@ macro_rules! entry_points {
         /// instruction, made exact, the handler run, and EIP put back where the inline
         /// code leaves it unless the block must end: the handler faulted, asked for
         /// it, or left a segment in `flat` (`Cpu::jit`'s mask the inline code assumed)
-        /// no longer flat. `arg` packs both (`slow_path_arg`). Inline instructions are 32-bit code: EIP does not wrap at
-        /// 64 KiB.
+        /// no longer flat. `arg` packs both (`slow_path_arg`). Inline instructions
+        /// are 32-bit code: EIP does not wrap at 64 KiB.
         pub extern $abi fn run_slow_path<B: Bus>(
             cpu: &mut Cpu,
             bus: &mut B,

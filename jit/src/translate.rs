@@ -1739,7 +1739,8 @@ pub(crate) trait Emitter<B: Bus> {
     fn restore_host_flags(&mut self, r: Option<Rec>);
     /// The block's end (EIP exact): retire its `len` instructions and chain on.
     fn chain(&mut self, len: i32);
-    /// A new label for the exit of instruction `k` (`exit_stub` binds it).
+    /// A new label for the exit of instruction `k`: `exit_stub` binds it, unless the
+    /// backend sends its jumps elsewhere itself (x86-64: to the runtime's stubs).
     fn exit_label(&mut self, _k: i32) -> DynamicLabel {
         self.label()
     }
