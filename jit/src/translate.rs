@@ -1938,11 +1938,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         if let Some(u) = fix {
             e.store_flags(u);
         }
-        let mask = match held.flat {
-            0 => 0,
-            f => held.flat_mask(f),
-        };
-        e.slow_call(insn, exit, before, mask);
+        e.slow_call(insn, exit, before, held.flat_mask(held.flat));
         // The handler may have written any register, and the call clobbered some.
         e.reload(&held);
         e.restore_host_flags(host);

@@ -2051,11 +2051,16 @@ struct Reach {
     base: usize,
 }
 
+/// JMP (0xE9) or CALL (0xE8) rel32 to host address `target`, in code assembled at `base`.
+fn emit_rel32(a: &mut Asm, base: usize, opcode: u8, target: usize) {
+    let next = base + a.offset().0 + 5;
+    let rel = target.wrapping_sub(next) as i32;
+    dynasm!(a ; .arch x64 ; .u8 opcode ; .u32 rel as u32);
+}
+
 impl Reach {
     fn rel32(&self, a: &mut Asm, opcode: u8, target: usize) {
-        let next = self.base + a.offset().0 + 5;
-        let rel = target.wrapping_sub(next) as i32;
-        dynasm!(a ; .arch x64 ; .u8 opcode ; .u32 rel as u32);
+        emit_rel32(a, self.base, opcode, target);
     }
 
     fn jmp(&self, a: &mut Asm, target: usize) {
@@ -2111,8 +2116,7 @@ pub fn runtime<B: Bus>(base: usize) -> Option<(Vec<u8>, Runtime)> {
     let exits = here(&a);
     for k in 0..MAX_BLOCK_INSNS {
         dynasm!(a ; .arch x64 ; mov edx, k as i32);
-        let next = here(&a) + 5;
-        dynasm!(a ; .arch x64 ; .u8 0xe9 ; .u32 exit.wrapping_sub(next) as u32);
+        emit_rel32(&mut a, base, 0xe9, exit);
     }
     if here(&a) - exits != MAX_BLOCK_INSNS * EXIT_STUB {
         return None;
