@@ -332,7 +332,7 @@ pub(crate) enum Inline {
         dst: Operand8,
         src: Operand8,
     },
-    /// NOP and PAUSE: nothing at all.
+    /// NOP: nothing at all. (PAUSE moves the clock: its handler.)
     Nop,
     /// BT r/m32, imm8 (`bit` the immediate mod 32): the flags made definite as they were
     /// (as `Flags::set_bit` does), then CF the bit. Backends that cannot make them
@@ -432,7 +432,7 @@ pub(crate) fn inline_form(d: &DecodedInsn) -> Option<Inline> {
             _ => None,
         };
     }
-    if matches!(d.i.mnemonic(), Mnemonic::Nop | Mnemonic::Pause) {
+    if d.i.mnemonic() == Mnemonic::Nop {
         return Some(Inline::Nop);
     }
     if matches!(

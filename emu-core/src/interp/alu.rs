@@ -557,6 +557,17 @@ fn nop<B: Bus>(_: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
     Ok(())
 }
 
+/// PAUSE: a NOP that lets `PAUSE_NS` of virtual time pass (on the P6 model, which has
+/// it), taken off the instruction budget of the blocks chained after it as well.
+fn pause<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
+    if !c.is_286() {
+        let extra = crate::cpu::PAUSE_NS - 1;
+        c.stats.idle += extra;
+        c.chain_end = c.chain_end.saturating_sub(extra);
+    }
+    Ok(())
+}
+
 /// SALC (undocumented D6): AL = CF ? 0xFF : 0.
 fn salc<B: Bus>(c: &mut Cpu, _: &mut B, _: &DecodedInsn) -> Result<()> {
     let v = if c.s.flags.cf() { 0xff } else { 0 };
@@ -669,7 +680,8 @@ pub fn handler<B: Bus>(m: M, d: &DecodedInsn) -> Option<Handler<B>> {
         M::Movzx => movzx_sx::<B, false>,
         M::Movsx => movzx_sx::<B, true>,
         M::Xchg => xchg::<B>,
-        M::Nop | M::Pause => nop::<B>,
+        M::Nop => nop::<B>,
+        M::Pause => pause::<B>,
         M::Lea => lea::<B>,
         M::Cbw | M::Cwde => cbw::<B>,
         M::Cwd | M::Cdq => cwd::<B>,

@@ -98,9 +98,12 @@ impl<B: Bus> Interpreter<B> {
         }
     }
 
-    /// Run at most `budget` instructions.
+    /// Run until `budget` nanoseconds of virtual time have passed: at most `budget`
+    /// instructions, fewer where PAUSE takes longer (`PAUSE_NS`).
     pub fn run(&mut self, cpu: &mut Cpu, bus: &mut B, budget: u64) -> Exit {
-        let end = cpu.stats.instructions.saturating_add(budget);
+        let deadline = cpu.clock().saturating_add(budget);
+        // The retired count at which the clock reaches the deadline, as PAUSE moves it.
+        let end = |cpu: &Cpu| deadline.saturating_sub(cpu.stats.idle);
         let exc0 = cpu.stats.exceptions;
         loop {
             if cpu.shutdown {
@@ -113,7 +116,7 @@ impl<B: Bus> Interpreter<B> {
                 return Exit::Stopped;
             }
             // Exception deliveries count too: a handler that faults at once must not spin.
-            if cpu.stats.instructions + cpu.stats.exceptions - exc0 >= end {
+            if cpu.stats.instructions + cpu.stats.exceptions - exc0 >= end(cpu) {
                 return Exit::InstructionLimit;
             }
             let shadow = cpu.irq_inhibit;
@@ -147,10 +150,13 @@ impl<B: Bus> Interpreter<B> {
             // Chain blocks until one of them asks for the checks above (mode change,
             // exception, store into code, HLT, I/O...) or an interrupt is waiting.
             // Translated blocks chain among themselves under the same conditions.
-            let chain_end = if cpu.debug_breaks_armed() { 0 } else { end };
+            let chain = !cpu.debug_breaks_armed();
             loop {
-                let max = end - cpu.stats.instructions;
-                cpu.chain_end = chain_end;
+                let limit = end(cpu);
+                let Some(max) = limit.checked_sub(cpu.stats.instructions).filter(|&m| m > 0) else {
+                    break;
+                };
+                cpu.chain_end = if chain { limit } else { 0 };
                 let r = self.step_block(cpu, bus, max, false);
                 cpu.chain_end = 0;
                 if let Err(e) = r {
@@ -159,7 +165,7 @@ impl<B: Bus> Interpreter<B> {
                 }
                 if cpu.end_block
                     || cpu.debug_break_hit.is_some()
-                    || cpu.stats.instructions >= end
+                    || cpu.stats.instructions >= end(cpu)
                     || (cpu.s.flags.bits & flags::IF != 0 && bus.interrupt_pending())
                 {
                     break;
