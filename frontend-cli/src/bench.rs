@@ -48,6 +48,7 @@ fn run_ox86(rom: &[u8], engine: Engine, threshold: u32) -> Result<Row> {
     let mut cfg = MachineConfig::new(128 << 20, Boot::Firmware(rom.to_vec()));
     cfg.engine = engine;
     cfg.jit_threshold = threshold;
+    cfg.jit_chain_count = true;
     cfg.reboot = false;
     let mut m = Machine::new(cfg)?;
     let r = m.run(Some(20_000_000_000));

@@ -484,6 +484,7 @@ pub fn build(a: &RunArgs, front: Front) -> Result<Built> {
     cfg.reboot = !a.no_reboot;
     cfg.engine = a.engine.into();
     cfg.jit_threshold = a.jit_threshold;
+    cfg.jit_chain_count = a.stats;
     cfg.rtc_start_secs = match a.rtc_base {
         RtcBase::Fixed(t) => t,
         RtcBase::HostUtc => std::time::SystemTime::now()
@@ -815,6 +816,7 @@ pub fn restore(a: RestoreArgs) -> Result<i32> {
         realtime: host.realtime,
         engine: a.engine.into(),
         jit_threshold: a.jit_threshold,
+        jit_chain_count: a.stats,
     };
     let mut m = match Machine::restore(&a.dir, opts) {
         Ok(m) => m,

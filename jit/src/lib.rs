@@ -42,16 +42,16 @@ type Runtime = ();
 
 /// Emit the code blocks share (`backend::host::runtime`) at the start of the empty
 /// `cache`: where its parts are, or None if it does not fit.
-fn install_runtime<B: Bus>(cache: &mut code_cache::CodeCache) -> Option<Runtime> {
+fn install_runtime<B: Bus>(cache: &mut code_cache::CodeCache, count: bool) -> Option<Runtime> {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
-        let (code, rt) = backend::host::runtime::<B>(cache.next_addr())?;
+        let (code, rt) = backend::host::runtime::<B>(cache.next_addr(), count)?;
         cache.push(&code)?;
         Some(rt)
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
-        let _ = cache;
+        let _ = (cache, count);
         Some(())
     }
 }
@@ -86,6 +86,8 @@ pub struct Jit<B> {
     sites: HashMap<u64, (Vec<usize>, bool)>,
     /// The keys whose exits are patched, to undo when blocks go (`unchain`).
     patched: Vec<u64>,
+    /// Whether blocks count their chained entries (`count_chains`).
+    count_chains: bool,
     pub stats: JitStats,
     _bus: std::marker::PhantomData<fn(&mut B)>,
 }
@@ -103,7 +105,7 @@ impl<B: Bus> Jit<B> {
         }
         // Blocks reach the shared code at the cache's start with rel32 jumps.
         let mut cache = code_cache::CodeCache::new(cache_bytes.min(1 << 30))?;
-        let rt = install_runtime::<B>(&mut cache).ok_or(JitError::Runtime)?;
+        let rt = install_runtime::<B>(&mut cache, false).ok_or(JitError::Runtime)?;
         Ok(Jit {
             cache,
             rt: Some(rt),
@@ -111,9 +113,21 @@ impl<B: Bus> Jit<B> {
             links: chain::Links::new(),
             sites: HashMap::new(),
             patched: Vec::new(),
+            count_chains: false,
             stats: JitStats::default(),
             _bus: std::marker::PhantomData,
         })
+    }
+
+    /// Count the block-to-block transitions made in host code, for the "chained
+    /// transitions" counter (`--stats`, `ox86 bench`). That costs an add to memory per
+    /// transition on x86-64, so blocks there count only when asked (AArch64 blocks always
+    /// count). For a JIT that has translated nothing yet.
+    pub fn count_chains(mut self, on: bool) -> Result<Self, JitError> {
+        self.cache.clear();
+        self.rt = Some(install_runtime::<B>(&mut self.cache, on).ok_or(JitError::Runtime)?);
+        self.count_chains = on;
+        Ok(self)
     }
 }
 
@@ -250,7 +264,7 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
 
     fn reset(&mut self) {
         self.cache.clear();
-        self.rt = install_runtime::<B>(&mut self.cache);
+        self.rt = install_runtime::<B>(&mut self.cache, self.count_chains);
         self.entries.clear();
         self.sites.clear();
         self.patched.clear();
@@ -260,7 +274,8 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
         let s = &self.stats;
-        vec![
+        let chained = self.count_chains || cfg!(target_arch = "aarch64");
+        let mut c = vec![
             ("blocks translated", s.blocks_translated),
             ("dispatcher entries", s.dispatches),
             ("chained transitions", self.links.chained),
@@ -270,6 +285,10 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
             ("translation ns", s.translate_ns),
             ("code cache flushes", s.flushes),
             ("exits patched", s.exits_patched),
-        ]
+        ];
+        if !chained {
+            c.remove(2);
+        }
+        c
     }
 }

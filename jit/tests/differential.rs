@@ -1046,7 +1046,9 @@ fn engine(jit: bool) -> Interpreter<RamBus> {
     let mut interp = Interpreter::<RamBus>::new();
     if jit {
         interp.threshold = 1;
-        interp.accel = Some(Box::new(Jit::<RamBus>::new(1 << 20).expect("JIT")));
+        // Counting chained transitions, for the report below.
+        let jit = Jit::<RamBus>::new(1 << 20).and_then(|j| j.count_chains(true));
+        interp.accel = Some(Box::new(jit.expect("JIT")));
     }
     interp
 }

@@ -72,7 +72,8 @@ fn run(jit: bool) -> (Cpu, Interpreter<RamBus>) {
     let mut interp = Interpreter::new();
     interp.threshold = 1;
     if jit {
-        interp.accel = Some(Box::new(Jit::<RamBus>::new(1 << 20).expect("JIT")));
+        let jit = Jit::<RamBus>::new(1 << 20).and_then(|j| j.count_chains(true));
+        interp.accel = Some(Box::new(jit.expect("JIT")));
     }
     assert_eq!(interp.run(&mut cpu, &mut bus, 100_000), Exit::Halted);
     (cpu, interp)

@@ -78,7 +78,11 @@ fn interpreter_sees_the_rewritten_immediate() {
 #[test]
 fn patched_exit_leads_to_the_block_decoded_again() {
     let mut interp = Interpreter::new();
-    interp.accel = Some(Box::new(Jit::<RamBus>::new(1 << 20).expect("JIT")));
+    interp.accel = Some(Box::new(
+        Jit::<RamBus>::new(1 << 20)
+            .and_then(|j| j.count_chains(true))
+            .expect("JIT"),
+    ));
     let cpu = run(&mut interp);
     assert_eq!(cpu.stats.exceptions, 0);
     assert_eq!(cpu.s.regs[0], expected_eax());

@@ -68,6 +68,9 @@ pub struct MachineConfig {
     pub engine: Engine,
     /// Interpreted runs of a block before the JIT translates it.
     pub jit_threshold: u32,
+    /// Count the JIT's block-to-block transitions ("chained transitions" in the
+    /// counters): `--stats` and `ox86 bench` ask for it, as it costs run time.
+    pub jit_chain_count: bool,
     /// Firmware boot order, QEMU's -boot letters (a floppy, c hard disk, d CD-ROM).
     pub boot_order: String,
     /// Where firmware mirrors its screen (SeaBIOS's `etc/sercon-port`), if anywhere.
@@ -128,6 +131,7 @@ impl MachineConfig {
             realtime: false,
             engine: Engine::Interp,
             jit_threshold: 50,
+            jit_chain_count: false,
             boot_order: crate::boot::firmware::DEFAULT_BOOT_ORDER.to_string(),
             sercon: Some(crate::boot::firmware::SERCON_PORT),
             debug_ports: Vec::new(),
@@ -203,13 +207,13 @@ pub struct Machine {
 pub(crate) fn new_interp(
     engine: Engine,
     jit_threshold: u32,
+    count_chains: bool,
 ) -> Result<ox86_core::interp::Interpreter<Board>, MachineError> {
     let mut interp = ox86_core::interp::Interpreter::new();
     interp.threshold = jit_threshold.max(1);
     if engine == Engine::Jit {
-        interp.accel = Some(Box::new(ox86_jit::Jit::<Board>::new(
-            ox86_jit::CODE_CACHE_BYTES,
-        )?));
+        let jit = ox86_jit::Jit::<Board>::new(ox86_jit::CODE_CACHE_BYTES)?;
+        interp.accel = Some(Box::new(jit.count_chains(count_chains)?));
     }
     Ok(interp)
 }
@@ -279,7 +283,7 @@ impl Machine {
             cfg.post_ports,
         );
         board.debug_ports.extend(cfg.debug_ports);
-        let interp = new_interp(cfg.engine, cfg.jit_threshold)?;
+        let interp = new_interp(cfg.engine, cfg.jit_threshold, cfg.jit_chain_count)?;
         let mut m = Machine {
             cpu: Cpu::new(cfg.model),
             board,

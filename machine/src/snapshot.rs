@@ -189,6 +189,8 @@ pub struct HostOptions {
     pub engine: Engine,
     /// Interpreted runs of a block before the JIT translates it.
     pub jit_threshold: u32,
+    /// Count the JIT's chained transitions (see `MachineConfig::jit_chain_count`).
+    pub jit_chain_count: bool,
 }
 
 impl Default for HostOptions {
@@ -201,6 +203,7 @@ impl Default for HostOptions {
             realtime: false,
             engine: Engine::Interp,
             jit_threshold: 50,
+            jit_chain_count: false,
         }
     }
 }
@@ -599,7 +602,7 @@ impl Machine {
             // The guest had written the exit port, which ended that run: so does this one.
             board.request_attention();
         }
-        let mut interp = new_interp(host.engine, host.jit_threshold)?;
+        let mut interp = new_interp(host.engine, host.jit_threshold, host.jit_chain_count)?;
         let mut cpu = Cpu::new(info.cpu_model);
         cpu.restore(&state.cpu);
         interp.flush(&mut board);

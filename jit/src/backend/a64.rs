@@ -1691,7 +1691,7 @@ pub struct Runtime;
 /// The shared code for a code cache at `base`, and where its parts are.
 // The x86-64 backend's signature: its stubs call helpers for bus type `B`.
 #[allow(clippy::extra_unused_type_parameters)]
-pub fn runtime<B: Bus>(_base: usize) -> Option<(Vec<u8>, Runtime)> {
+pub fn runtime<B: Bus>(_base: usize, _count_chains: bool) -> Option<(Vec<u8>, Runtime)> {
     Some((Vec::new(), Runtime))
 }
 

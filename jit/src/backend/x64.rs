@@ -1816,7 +1816,7 @@ fn emit_go(
     head: Option<Head>,
 ) -> Option<Site> {
     match key {
-        Some(key) if key == to.own => emit_loop(a, to.len, head),
+        Some(key) if key == to.own => emit_loop(a, to.len, head, rt.at.count_chains),
         Some(key) => return Some(emit_static_chain(a, rt, to.len, key, checked)),
         None => dynasm!(a ; .arch x64 ; jmp ->chain),
     }
@@ -1829,15 +1829,17 @@ fn emit_go(
 /// into it ends the block on its slow path before the branch. With `head`, the frame
 /// check the block starts with still stands unless a helper undid it (R14 -1): the
 /// loop goes on past it, the base register reloaded into its shadow.
-fn emit_loop(a: &mut Asm, len: i32, head: Option<Head>) {
+fn emit_loop(a: &mut Asm, len: i32, head: Option<Head>, count: bool) {
     emit_retire(a, EAX, len);
     dynasm!(a
         ; .arch x64
         ; add rax, len
         ; cmp rax, [r12 + CHAIN_END]
         ; ja ->out
-        ; inc QWORD [rsp + CHAINED_SLOT]
     );
+    if count {
+        dynasm!(a ; .arch x64 ; inc QWORD [rsp + CHAINED_SLOT]);
+    }
     if let Some(Head { shadow, base }) = head {
         dynasm!(a
             ; .arch x64
@@ -2023,6 +2025,9 @@ fn emit_keyed(a: &mut Asm) {
 /// Where the code every block shares lies in the code cache (`runtime`).
 #[derive(Clone, Copy)]
 pub struct Runtime {
+    /// Blocks count their chained entries (`Jit::count_chains`): an add to memory on
+    /// every block-to-block transition, a few per cent of the run time.
+    count_chains: bool,
     /// `extern "sysv64" fn(cpu, bus, ram, links, entry) -> u64`: the frame set up, on
     /// to a block's entry.
     enter: usize,
@@ -2081,7 +2086,7 @@ impl Reach {
 /// The code blocks share, for the start of a code cache at `base`: the frame's setup
 /// and teardown, the exits, the run-time lookup, and stubs that call helpers with the
 /// CPU and bus arguments filled in. Blocks reach it with rel32 jumps and calls.
-pub fn runtime<B: Bus>(base: usize) -> Option<(Vec<u8>, Runtime)> {
+pub fn runtime<B: Bus>(base: usize, count_chains: bool) -> Option<(Vec<u8>, Runtime)> {
     let mut a = Asm::new(base);
     let here = |a: &Asm| base + a.offset().0;
     let out = here(&a);
@@ -2163,6 +2168,7 @@ pub fn runtime<B: Bus>(base: usize) -> Option<(Vec<u8>, Runtime)> {
     let call_view = stub(&mut a, run_handler_view::<B> as *const ());
     let slow = stub(&mut a, run_slow_path::<B> as *const ());
     let rt = Runtime {
+        count_chains,
         enter,
         out,
         exits,
@@ -2253,9 +2259,11 @@ impl<B: Bus> Emitter<B> for X64 {
             ; add rsi, len
             ; cmp rsi, [r12 + CHAIN_END]
             ; ja ->out
-            ; inc QWORD [rsp + CHAINED_SLOT]
-            ; ->entry:
         );
+        if self.rt.at.count_chains {
+            dynasm!(self.a ; .arch x64 ; inc QWORD [rsp + CHAINED_SLOT]);
+        }
+        dynasm!(self.a ; .arch x64 ; ->entry:);
         (self.a.offset().0, 0)
     }
 
