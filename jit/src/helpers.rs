@@ -19,13 +19,19 @@ pub const END_BLOCK: u32 = 1;
 pub const NOT_DONE: u32 = 1;
 
 /// `run_slow_path`'s last argument: `before`, the EIP delta inside a block (at most
-/// `MAX_BLOCK_INSNS` instructions of at most 15 bytes), in the low 16 bits, and `flat`,
-/// a `RegCache::flat_mask` (bits 0-13), in the high 16.
-pub fn slow_path_arg(before: u32, flat: u32) -> u32 {
+/// `MAX_BLOCK_INSNS` instructions of at most 15 bytes), in the low 16 bits, `flat`, a
+/// `RegCache::flat_mask` (bits 0-13), in bits 16-29, and `END_AFTER` if the block must
+/// end after the instruction in any case.
+pub fn slow_path_arg(before: u32, flat: u32, end: bool) -> u32 {
     const _: () = assert!(MAX_BLOCK_INSNS * 15 < 1 << 16, "the delta fits 16 bits");
-    debug_assert!(before < 1 << 16 && flat < 1 << 16);
-    before | flat << 16
+    debug_assert!(before < 1 << 16 && flat < 1 << 14);
+    before | flat << 16 | if end { END_AFTER } else { 0 }
 }
+
+/// `slow_path_arg`'s bit for a slow path after which the block ends: one inside a
+/// checked frame on x86-64, whose accesses after it would take the check for granted
+/// although the handler may have refilled the soft TLB.
+const END_AFTER: u32 = 1 << 31;
 
 /// `x87_mem`'s `kind` for a direct form and its operand size (4 or 8 bytes).
 pub fn x87_kind(op: MemOp, size: u8) -> u32 {
@@ -72,10 +78,10 @@ macro_rules! entry_points {
             insn: &(Handler<B>, DecodedInsn),
             arg: u32,
         ) -> u32 {
-            let (before, flat) = (arg & 0xffff, arg >> 16);
+            let (before, flat) = (arg & 0xffff, arg >> 16 & 0x3fff);
             cpu.s.eip = cpu.s.eip.wrapping_add(before);
             match handle(cpu, bus, insn) {
-                CONTINUE if cpu.jit.flat & flat != flat => END_BLOCK,
+                CONTINUE if cpu.jit.flat & flat != flat || arg & END_AFTER != 0 => END_BLOCK,
                 CONTINUE => {
                     let after = before.wrapping_add(insn.1.len as u32);
                     cpu.s.eip = cpu.s.eip.wrapping_sub(after);

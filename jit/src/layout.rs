@@ -11,6 +11,9 @@ use crate::chain::{ChainSlot, Links};
 
 pub(crate) const REGS: i32 = offset_of!(Cpu, s.regs) as i32;
 pub(crate) const EIP: i32 = offset_of!(Cpu, s.eip) as i32;
+/// Set by x86-64 blocks whose frame check failed (`Emitter::frame_miss`).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) const INTERPRET_NEXT: i32 = offset_of!(Cpu, interpret_next) as i32;
 pub(crate) const F_OP: i32 = offset_of!(Cpu, s.flags.op) as i32;
 pub(crate) const F_TOP: i32 = offset_of!(Cpu, s.flags.top) as i32;
 pub(crate) const F_A: i32 = offset_of!(Cpu, s.flags.a) as i32;

@@ -182,11 +182,11 @@ impl<B: Bus> Accelerator<B> for Jit<B> {
         {
             let t0 = std::time::Instant::now();
             // The data and stack segments based at 0 now are assumed to stay so.
-            let zero = (cpu.jit_flat() >> 8) as u8 & translate::FLAT_ONCE;
+            let now = translate::Now::of(cpu);
             let Some(rt) = &self.rt else {
                 return Translation::Unsupported;
             };
-            let Some(t) = backend::host::translate(block, self.cache.next_addr(), zero, rt) else {
+            let Some(t) = backend::host::translate(block, self.cache.next_addr(), &now, rt) else {
                 return Translation::Unsupported;
             };
             let Some(offset) = self.cache.push(&t.code) else {

@@ -1393,7 +1393,8 @@ pub(crate) struct Frame {
 }
 
 /// A backend's frame bookkeeping: the frame the code is in, if checked, and the full
-/// lookups its accesses take out of line when the check failed (emitted at the end).
+/// lookups its accesses take out of line when the check failed (emitted at the end;
+/// AArch64; the x86-64 backend's failed checks leave the block instead).
 #[derive(Default)]
 pub(crate) struct Frames {
     pub active: Option<Frame>,
@@ -1411,8 +1412,8 @@ impl Frames {
     }
 
     /// The full lookup of `m`, to emit at the end at `at` with the shadows `regs`, then
-    /// back to `back` with the RAM offset less `fold` (what the access adds).
-    #[allow(clippy::too_many_arguments)]
+    /// back to `back` with the RAM offset.
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     pub fn defer(
         &mut self,
         (at, back): (DynamicLabel, DynamicLabel),
@@ -1420,7 +1421,6 @@ impl Frames {
         m: &MemRef,
         write: bool,
         slow: DynamicLabel,
-        fold: i32,
     ) {
         self.cold.push(ColdLookup {
             at,
@@ -1429,13 +1429,13 @@ impl Frames {
             m: m.clone(),
             write,
             slow,
-            fold,
         });
     }
 }
 
 /// An access's full soft-TLB lookup, jumped to from `at` and returning to `back`, with
 /// the shadows as they were there.
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 pub(crate) struct ColdLookup {
     pub at: DynamicLabel,
     pub back: DynamicLabel,
@@ -1443,8 +1443,88 @@ pub(crate) struct ColdLookup {
     pub m: MemRef,
     pub write: bool,
     pub slow: DynamicLabel,
-    /// The displacement the access adds to the offset it finds (x86-64 frames).
-    pub fold: i32,
+}
+
+/// What the CPU state is as a block is translated, about to run: a guide to how to
+/// translate it, never a condition of its code's correctness.
+pub struct Now {
+    /// `RegCache::zero`: the data and stack segments based at 0 now.
+    pub zero: u8,
+    regs: [u32; 8],
+    bases: [u32; 6],
+}
+
+impl Now {
+    pub fn of(cpu: &ox86_core::Cpu) -> Now {
+        Now {
+            zero: (cpu.jit_flat() >> 8) as u8 & FLAT_ONCE,
+            regs: cpu.s.regs,
+            bases: cpu.s.segs.map(|s| s.base),
+        }
+    }
+
+    /// Leave out the frames whose bytes span two pages now: where a failed check
+    /// leaves the block (`Emitter::frame_exits`), a loop in a frame across a page
+    /// boundary would leave at every turn. A frame's base is known where the
+    /// instructions before it leave it alone or move it by a constant (`moved`).
+    fn drop_straddling(
+        &self,
+        frames: &[Frame],
+        within: &mut [Option<usize>],
+        forms: &[Option<Inline>],
+    ) {
+        for (i, f) in frames.iter().enumerate() {
+            let Some(first) = within.iter().position(|w| *w == Some(i)) else {
+                continue;
+            };
+            let reg = ((f.base - REGS) / 4) as usize;
+            let value = self.regs.get(reg).and_then(|&start| {
+                forms[..first]
+                    .iter()
+                    .try_fold(start, |v, g| moved(g.as_ref()?, f.base, v))
+            });
+            let Some(value) = value else {
+                continue;
+            };
+            let lo = self.bases[f.seg as usize]
+                .wrapping_add(value)
+                .wrapping_add(f.lo as u32);
+            let last = lo.wrapping_add((f.end - f.lo - 1) as u32);
+            if lo >> 12 != last >> 12 {
+                for w in within.iter_mut().filter(|w| **w == Some(i)) {
+                    *w = None;
+                }
+            }
+        }
+    }
+}
+
+/// The value of guest register `base` after `f`, from `v` before: the same where `f`
+/// leaves it alone, moved where `f` moves it by a constant (PUSH, POP, ADD or SUB of an
+/// immediate, LEA from itself), else unknown.
+fn moved(f: &Inline, base: i32, v: u32) -> Option<u32> {
+    const ESP: i32 = REGS + 16;
+    if !f.may_write(base) {
+        return Some(v);
+    }
+    match *f {
+        Inline::Push { .. } if base == ESP => Some(v.wrapping_sub(4)),
+        Inline::Pop { dst } if base == ESP && dst != ESP => Some(v.wrapping_add(4)),
+        Inline::Alu {
+            op: op @ (Alu::Add | Alu::Sub),
+            dst: Operand::Src(Src::Reg(d)),
+            src: Operand::Src(Src::Imm(imm)),
+        } if d == base => Some(match op {
+            Alu::Add => v.wrapping_add(imm),
+            _ => v.wrapping_sub(imm),
+        }),
+        Inline::Lea { dst, ref ea }
+            if dst == base && ea.base == Some(base) && ea.index.is_none() =>
+        {
+            Some(v.wrapping_add(ea.disp))
+        }
+        _ => None,
+    }
 }
 
 /// Accesses a frame must stand for, and the most bytes it may span.
@@ -1690,8 +1770,20 @@ pub(crate) trait Emitter<B: Bus> {
     }
     /// The frame (`Frame`) the next instructions up to the next call are in, before the
     /// first of them; None after the last. A backend may check it once and spare those
-    /// lookups, or ignore it.
-    fn frame(&mut self, f: Option<&Frame>);
+    /// lookups, or ignore it. With `frame_exits`, a failed check goes to `miss`.
+    fn frame(&mut self, f: Option<&Frame>, miss: Option<DynamicLabel>);
+    /// Whether a failed frame check leaves the block (at `frame_miss`), so that the
+    /// accesses the frame covers need no test of their own; else they each test it.
+    fn frame_exits(&self) -> bool {
+        false
+    }
+    /// Where a frame check before instruction `k` failed, the CPU state written back
+    /// and EIP short of exact by `delta`: leave, `k` instructions done, for the
+    /// dispatcher to interpret the next block (`Cpu::interpret_next`), which makes
+    /// progress and fills the soft TLB.
+    fn frame_miss(&mut self, _k: i32, _delta: u32) {
+        unreachable!("only backends whose frame checks exit")
+    }
     /// Write the shadows `regs` marks dirty back to the CPU state.
     fn write_back(&mut self, regs: &RegCache);
     /// Store the flags inline code left unstored (`helpers::store_flags`); clobbers what
@@ -1720,8 +1812,9 @@ pub(crate) trait Emitter<B: Bus> {
     /// A slow path's call of `insn`'s handler (`helpers::run_slow_path`), EIP short of
     /// exact by `before`; leave for `exit` unless it completed and `JitView::flat` still
     /// has every bit of `mask` (`RegCache::flat_mask`), which the inline code after it
-    /// takes for granted.
-    fn slow_call(&mut self, insn: &Insn<B>, exit: DynamicLabel, before: u32, mask: u32);
+    /// takes for granted, and not `end` (accesses of a checked frame follow, which
+    /// backends with `frame_exits` do not test again).
+    fn slow_call(&mut self, insn: &Insn<B>, exit: DynamicLabel, before: u32, mask: u32, end: bool);
     /// A block-ending Jcc on condition `cc`, flags from `known` if known; EIP short of
     /// exact by `to.eip_delta`.
     fn jcc(&mut self, insn: &Insn<B>, cc: u8, known: Option<Rec>, exit: DynamicLabel, to: Targets);
@@ -1771,7 +1864,11 @@ pub struct Translated {
 /// other blocks jump in, past the prologue) and the number of instructions inlined; None
 /// if the block cannot be translated. EIP is kept exact before every helper call and at
 /// every exit; inline instructions only add to a pending delta in between.
-pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Option<Translated> {
+pub(crate) fn translate<B: Bus, E: Emitter<B>>(
+    block: &Block<B>,
+    mut e: E,
+    now: &Now,
+) -> Option<Translated> {
     let code32 = block.key >> 40 & 1 != 0;
     let (entry, chain_entry) = e.prologue(block.insns.len() as i32);
     if let Some(next) = block.next_page {
@@ -1782,6 +1879,9 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     // the shadows as it begins, the shadows the inline code goes on with, the flags it
     // stores first, the record the host's flags stand for where it rejoins).
     let mut slow_paths = Vec::new();
+    // Failed frame checks (`Emitter::frame_miss`): (label, instruction, EIP delta before
+    // it, the shadows, the flags left unstored).
+    let mut misses = Vec::new();
     let mut delta = 0u32;
     let mut inlined = 0;
     // Inline only in 32-bit code, where EIP needs no 16-bit wrap.
@@ -1804,7 +1904,10 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         let off = (start & 0xfff) as i64 + delta;
         (statics && (0..0x1000).contains(&off)).then(|| ((start & !0xfff) + off as u64) | mode)
     };
-    let (frames, within) = frames(&forms);
+    let (frames, mut within) = frames(&forms);
+    if e.frame_exits() {
+        now.drop_straddling(&frames, &mut within, &forms);
+    }
     let frame_holds = match (&frames[..], block.insns.last()) {
         ([f], Some((_, d))) => {
             let body = &forms[..forms.len() - 1];
@@ -1824,11 +1927,16 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         offset += d.len as i64;
         if within[k] != frame {
             if frame.is_some() {
-                e.frame(None);
+                e.frame(None, None);
             }
             frame = within[k];
             if let Some(i) = frame {
-                e.frame(Some(&frames[i]));
+                let miss = e.frame_exits().then(|| {
+                    let l = e.label();
+                    misses.push((l, k as i32, delta, e.shadows(), unstored));
+                    l
+                });
+                e.frame(Some(&frames[i]), miss);
             }
         }
         if let Some(f) = &forms[k] {
@@ -1854,7 +1962,20 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
                 let exit = e.exit_label(k as i32);
                 exits.push((exit, k as i32));
                 let fix = unstored;
-                slow_paths.push((slow, back, exit, insn, delta, begin, e.shadows(), fix, host));
+                // Accesses of the frame after it take its check for granted.
+                let end = frame.is_some() && within.get(k + 1) == Some(&frame) && e.frame_exits();
+                slow_paths.push((
+                    slow,
+                    back,
+                    exit,
+                    insn,
+                    delta,
+                    begin,
+                    e.shadows(),
+                    fix,
+                    host,
+                    end,
+                ));
             }
             unstored = match *f {
                 Inline::Rotate { left, .. } if !keep => Some(Unstored::Rotate { left }),
@@ -1923,7 +2044,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
         "rotate_flags_dead and deferred_record stop at the block's end"
     );
     if frame.is_some() {
-        e.frame(None);
+        e.frame(None, None);
     }
     if delta != 0 {
         e.add_eip(delta);
@@ -1932,17 +2053,26 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(block: &Block<B>, mut e: E) -> Op
     e.chain(block.insns.len() as i32);
     // An instruction off its fast path runs the handler with EIP made exact, then puts
     // EIP back where the inline path leaves it (the delta stays pending).
-    for (slow, back, exit, insn, before, begin, held, fix, host) in slow_paths {
+    for (slow, back, exit, insn, before, begin, held, fix, host, end) in slow_paths {
         e.bind(slow);
         e.write_back(&begin);
         if let Some(u) = fix {
             e.store_flags(u);
         }
-        e.slow_call(insn, exit, before, held.flat_mask(held.flat));
+        e.slow_call(insn, exit, before, held.flat_mask(held.flat), end);
         // The handler may have written any register, and the call clobbered some.
         e.reload(&held);
         e.restore_host_flags(host);
         e.jump(back);
+    }
+    // Failed frame checks: the state as the frame's first instruction begins.
+    for (miss, k, delta, regs, fix) in misses {
+        e.bind(miss);
+        e.write_back(&regs);
+        if let Some(u) = fix {
+            e.store_flags(u);
+        }
+        e.frame_miss(k, delta);
     }
     // Helper exits: END_BLOCK (instruction k done) or a packed exception (instruction k
     // faulted, not done). Either way the dispatcher takes over.

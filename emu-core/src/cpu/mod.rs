@@ -104,6 +104,10 @@ pub struct Cpu {
     /// stays at or below this (0: every block returns to the dispatcher, as after an
     /// interrupt request the guest takes now).
     pub chain_end: u64,
+    /// Set by generated code that left its block before an instruction it could not
+    /// run there (a frame of stack accesses it found off its fast path): the next block
+    /// runs interpreted, so that it makes progress and fills the soft TLB.
+    pub interpret_next: bool,
     /// For generated code: what it would otherwise recompute at every access.
     pub jit: JitView,
 }
@@ -149,6 +153,7 @@ impl Cpu {
             debug_break_skip: None,
             debug_break_hit: None,
             chain_end: 0,
+            interpret_next: false,
             jit: JitView::default(),
         }
     }

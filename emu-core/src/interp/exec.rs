@@ -393,7 +393,8 @@ impl<B: Bus> Interpreter<B> {
             return false;
         }
         let fits = block.insns.len() as u64 <= max && Self::second_page_hits(cpu, block);
-        if let Some(acc) = accel.filter(|_| fits) {
+        let interpret = std::mem::take(&mut cpu.interpret_next);
+        if let Some(acc) = accel.filter(|_| fits && !interpret) {
             let code = match block.code.get() {
                 Some(c) => Some(c),
                 None => {

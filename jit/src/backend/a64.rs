@@ -885,7 +885,7 @@ fn emit_tlb_lookup(a: &mut Asm, rc: &mut RegCache, m: &MemRef, write: bool, slow
         dynasm!(a ; .arch aarch64 ; tbnz X(FRAME), #63, =>at);
         add_imm32(a, 1, FRAME, (translate::disp(m) - f.lo) as u32);
         dynasm!(a ; .arch aarch64 ; =>back);
-        rc.1.defer((at, back), &rc.0, m, write, slow, 0);
+        rc.1.defer((at, back), &rc.0, m, write, slow);
         return;
     }
     let seg = SEGS + SEG_SIZE * m.seg as i32;
@@ -1497,7 +1497,7 @@ impl<B: Bus> Emitter<B> for A64 {
         self.rc.0.pin(off);
     }
 
-    fn frame(&mut self, f: Option<&Frame>) {
+    fn frame(&mut self, f: Option<&Frame>, _miss: Option<DynamicLabel>) {
         if let Some(f) = f {
             emit_frame_check(&mut self.a, &mut self.rc, f);
             self.rc.1.used = true;
@@ -1562,7 +1562,7 @@ impl<B: Bus> Emitter<B> for A64 {
         }
     }
 
-    fn slow_call(&mut self, insn: &Insn<B>, exit: DynamicLabel, before: u32, mask: u32) {
+    fn slow_call(&mut self, insn: &Insn<B>, exit: DynamicLabel, before: u32, mask: u32, end: bool) {
         // `helpers::run_slow_path` does it all.
         debug_assert!(
             !changes_view(&insn.1),
@@ -1574,7 +1574,7 @@ impl<B: Bus> Emitter<B> for A64 {
             ; mov X(1), x20
         );
         mov_imm64(&mut self.a, 2, insn as *const _ as u64);
-        mov_imm32(&mut self.a, 3, slow_path_arg(before, mask));
+        mov_imm32(&mut self.a, 3, slow_path_arg(before, mask, end));
         mov_imm64(&mut self.a, IP0, run_slow_path::<B> as *const () as u64);
         dynasm!(self.a
             ; .arch aarch64
@@ -1655,7 +1655,6 @@ impl<B: Bus> Emitter<B> for A64 {
 
     fn exit_tail(&mut self) {
         for c in std::mem::take(&mut self.rc.1.cold) {
-            debug_assert_eq!(c.fold, 0, "frame accesses fold nothing here");
             dynasm!(self.a ; .arch aarch64 ; =>c.at);
             let mut rc = RegCache(c.regs, Frames::default());
             emit_tlb_lookup(&mut self.a, &mut rc, &c.m, c.write, c.slow);
@@ -1695,12 +1694,11 @@ pub fn runtime<B: Bus>(_base: usize, _count_chains: bool) -> Option<(Vec<u8>, Ru
     Some((Vec::new(), Runtime))
 }
 
-/// Translate `block` for the code cache address `base`, for the segments in `zero`
-/// based at 0.
+/// Translate `block` for the code cache address `base`, as the CPU state is `now`.
 pub fn translate<B: Bus>(
     block: &Block<B>,
     base: usize,
-    zero: u8,
+    now: &translate::Now,
     _rt: &Runtime,
 ) -> Option<Translated> {
     // Room for what a block usually needs, as on x86-64.
@@ -1708,9 +1706,12 @@ pub fn translate<B: Bus>(
     let a = Asm::new_with_capacity(base, 192 * n + 256, 8, 8, 4 * n + 8, 4 * n + 16, 4 * n + 8);
     let a64 = A64 {
         a,
-        rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
+        rc: RegCache(
+            translate::RegCache::for_zero_bases(now.zero),
+            Frames::default(),
+        ),
     };
-    translate::translate(block, a64)
+    translate::translate(block, a64, now)
 }
 
 /// Run the code at `entry` on `cpu` and `bus`, chaining through `links`: the packed

@@ -1264,18 +1264,11 @@ fn emit_tlb_lookup(
     slow: DynamicLabel,
 ) -> i32 {
     if let Some(f) = rc.1.covering(&rc.0, m, write) {
-        let (at, back) = (a.new_dynamic_label(), a.new_dynamic_label());
-        dynasm!(a
-            ; .arch x64
-            ; mov rcx, r14
-            ; test rcx, rcx
-            ; js =>at
-            ; =>back
-        );
+        // The frame's check stands (a failed one left the block), and the host's flags
+        // stay.
+        dynasm!(a ; .arch x64 ; mov rcx, r14);
         // Within the frame's span, so small.
-        let fold = (translate::disp(m) - f.lo) as i32;
-        rc.1.defer((at, back), &rc.0, m, write, slow, fold);
-        return fold;
+        return (translate::disp(m) - f.lo) as i32;
     }
     let seg = SEGS + SEG_SIZE * m.seg as i32;
     let tag = if write { TLB_WRITE_TAG } else { TLB_READ_TAG };
@@ -1319,18 +1312,18 @@ fn emit_tlb_lookup(
     0
 }
 
-/// Check frame `f` for the code that follows: R14 = the RAM offset of
-/// [base + f.lo] if all the bytes it spans are in one page that the soft TLB has for the
-/// lookups it stands for, else -1.
-fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
+/// Check frame `f` for the code that follows: R14 = the RAM offset of [base + f.lo] if
+/// all the bytes it spans are in one page that the soft TLB has for the lookups it
+/// stands for; else on to `miss`, which leaves the block (`Emitter::frame_miss`). The
+/// accesses the frame covers then go straight to R14 plus their offset in it.
+fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame, miss: DynamicLabel) {
     let bit = 1u8 << f.seg as u8;
     let span = (f.end - f.lo) as i32;
     let bp = rc.reg(a, f.base);
     dynasm!(a
         ; .arch x64
-        ; mov r14, -1
         ; test DWORD [r12 + JIT_FLAT], rc.0.flat_mask(bit) as i32
-        ; jz >skip
+        ; jz =>miss
         ; lea eax, [Rq(bp) + f.lo as i32]
     );
     if rc.0.zero & bit == 0 {
@@ -1346,17 +1339,15 @@ fn emit_frame_check(a: &mut Asm, rc: &mut RegCache, f: &Frame) {
     );
     emit_tlb_entry(a);
     if f.reads {
-        dynasm!(a ; .arch x64 ; cmp ecx, [r13 + rdx + TLB_READ_TAG] ; jne >skip);
+        dynasm!(a ; .arch x64 ; cmp ecx, [r13 + rdx + TLB_READ_TAG] ; jne =>miss);
     }
     if f.writes {
-        dynasm!(a ; .arch x64 ; cmp ecx, [r13 + rdx + TLB_WRITE_TAG] ; jne >skip);
+        dynasm!(a ; .arch x64 ; cmp ecx, [r13 + rdx + TLB_WRITE_TAG] ; jne =>miss);
     }
     dynasm!(a
         ; .arch x64
-        ; mov ecx, [r13 + rdx + TLB_ADDEND]
-        ; add ecx, eax
-        ; mov r14, rcx
-        ; skip:
+        ; mov r14d, [r13 + rdx + TLB_ADDEND]
+        ; add r14d, eax
     );
 }
 
@@ -2284,10 +2275,11 @@ impl<B: Bus> Emitter<B> for X64 {
         self.rc.0.pin(off);
     }
 
-    fn frame(&mut self, f: Option<&Frame>) {
+    fn frame(&mut self, f: Option<&Frame>, miss: Option<DynamicLabel>) {
         if let Some(f) = f {
             self.live = None;
-            emit_frame_check(&mut self.a, &mut self.rc, f);
+            let miss = miss.expect("frame checks exit on x86-64");
+            emit_frame_check(&mut self.a, &mut self.rc, f, miss);
             if !std::mem::replace(&mut self.framed, true) {
                 let shadow = self.rc.0.find(f.base).map(|i| SHADOW_REGS[i]);
                 self.head = shadow.map(|shadow| Head {
@@ -2299,6 +2291,23 @@ impl<B: Bus> Emitter<B> for X64 {
             self.rc.1.used = true;
         }
         self.rc.1.active = f.copied();
+    }
+
+    fn frame_exits(&self) -> bool {
+        true
+    }
+
+    fn frame_miss(&mut self, k: i32, delta: u32) {
+        self.live = None;
+        emit_eip_delta(&mut self.a, delta);
+        dynasm!(self.a
+            ; .arch x64
+            ; mov BYTE [r12 + INTERPRET_NEXT], 1
+            ; xor eax, eax
+        );
+        // The exit stub retires the k instructions before it and returns EAX, no fault.
+        let stub = self.rt.at.exits + k as usize * EXIT_STUB;
+        self.rt.jmp(&mut self.a, stub);
     }
 
     fn write_back(&mut self, regs: &translate::RegCache) {
@@ -2368,7 +2377,7 @@ impl<B: Bus> Emitter<B> for X64 {
         emit_helper_call::<B>(&mut self.a, &self.rt, insn, exit);
     }
 
-    fn slow_call(&mut self, insn: &Insn<B>, exit: DynamicLabel, before: u32, mask: u32) {
+    fn slow_call(&mut self, insn: &Insn<B>, exit: DynamicLabel, before: u32, mask: u32, end: bool) {
         // `helpers::run_slow_path` does it all, through the runtime's stub.
         self.live = None;
         if self.rc.1.used {
@@ -2381,7 +2390,7 @@ impl<B: Bus> Emitter<B> for X64 {
         dynasm!(self.a
             ; .arch x64
             ; mov rdx, QWORD insn as *const _ as i64
-            ; mov ecx, slow_path_arg(before, mask) as i32
+            ; mov ecx, slow_path_arg(before, mask, end) as i32
         );
         self.rt.call(&mut self.a, self.rt.at.slow);
         dynasm!(self.a ; .arch x64 ; test eax, eax);
@@ -2481,15 +2490,8 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn exit_tail(&mut self) {
-        for c in std::mem::take(&mut self.rc.1.cold) {
-            dynasm!(self.a ; .arch x64 ; =>c.at);
-            let mut rc = RegCache(c.regs, Frames::default());
-            let fd = emit_tlb_lookup(&mut self.a, &mut rc, &c.m, c.write, c.slow);
-            debug_assert_eq!(fd, 0, "no frame is checked out of line");
-            // In 64 bits: below the page's RAM offset where the frame began on the page
-            // before.
-            dynasm!(self.a ; .arch x64 ; sub rcx, c.fold ; jmp =>c.back);
-        }
+        // The runtime has the exits; frame accesses have no out-of-line lookups.
+        debug_assert!(self.rc.1.cold.is_empty());
     }
 
     fn finish(self) -> Option<(Vec<u8>, Sites)> {
@@ -2497,12 +2499,11 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 }
 
-/// Translate `block` for the code cache address `base`, for the segments in `zero`
-/// based at 0.
+/// Translate `block` for the code cache address `base`, as the CPU state is `now`.
 pub fn translate<B: Bus>(
     block: &Block<B>,
     base: usize,
-    zero: u8,
+    now: &translate::Now,
     rt: &Runtime,
 ) -> Option<Translated> {
     // Room for what a block usually needs, so that the buffers and the global labels'
@@ -2513,13 +2514,16 @@ pub fn translate<B: Bus>(
         a,
         rt: Reach { at: *rt, base },
         exits: Vec::with_capacity(n),
-        rc: RegCache(translate::RegCache::for_zero_bases(zero), Frames::default()),
+        rc: RegCache(
+            translate::RegCache::for_zero_bases(now.zero),
+            Frames::default(),
+        ),
         live: None,
         sites: Vec::new(),
         head: None,
         framed: false,
     };
-    translate::translate(block, x64)
+    translate::translate(block, x64, now)
 }
 
 /// Run the code at `entry` on `cpu` and `bus`, chaining through `links`: the packed
