@@ -437,8 +437,12 @@ fn emit_inline(
                 dynasm!(a ; .arch x64 ; jmp =>slow);
                 return;
             }
-            // (A lookup clobbers the host's flags.)
-            let live = live && matches!(src, Operand::Src(_));
+            // (A lookup clobbers the host's flags, but for a checked frame's.)
+            let live = live
+                && match src {
+                    Operand::Src(_) => true,
+                    Operand::Mem(m) => rc.1.covering(&rc.0, m, false).is_some(),
+                };
             match src {
                 Operand::Mem(m) => {
                     let fd = emit_tlb_lookup(a, rc, m, false, slow);
@@ -2260,11 +2264,21 @@ impl<B: Bus> Emitter<B> for X64 {
 
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
         let live = before.is_some() && self.live == before;
+        // An access of a checked frame tests nothing.
+        let framed = f
+            .mem_access()
+            .is_some_and(|(m, _, w)| self.rc.1.covering(&self.rc.0, m, w).is_some());
         emit_inline(&mut self.a, &mut self.rc, f, slow, before, live, keep);
         self.rc.0.unpin();
         self.live = match f {
-            // Register moves and LEA: the flags and the host's stay as they were.
+            // Register moves and LEA, and loads and stores in a checked frame: the
+            // flags and the host's stay as they were.
             Inline::Mov { .. } | Inline::Lea { .. } if live => self.live,
+            Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. }
+                if live && framed =>
+            {
+                self.live
+            }
             _ => host_rec(f),
         };
     }
