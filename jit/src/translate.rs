@@ -1772,6 +1772,12 @@ pub(crate) trait Emitter<B: Bus> {
     /// first of them; None after the last. A backend may check it once and spare those
     /// lookups, or ignore it. With `frame_exits`, a failed check goes to `miss`.
     fn frame(&mut self, f: Option<&Frame>, miss: Option<DynamicLabel>);
+    /// Whether the inline code for `f`, which has a slow path (`Inline::has_slow_path`),
+    /// may go there now: not a load or store of a frame whose failed check left the
+    /// block (`frame_exits`).
+    fn may_leave(&self, _f: &Inline) -> bool {
+        true
+    }
     /// Whether a failed frame check leaves the block (at `frame_miss`), so that the
     /// accesses the frame covers need no test of their own; else they each test it.
     fn frame_exits(&self) -> bool {
@@ -1951,7 +1957,7 @@ pub(crate) fn translate<B: Bus, E: Emitter<B>>(
                 },
             };
             // What its slow path writes back: the shadows as the instruction begins.
-            let begin = f.has_slow_path().then(|| {
+            let begin = (f.has_slow_path() && e.may_leave(f)).then(|| {
                 e.prepare(f);
                 e.shadows()
             });

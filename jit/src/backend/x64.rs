@@ -2311,6 +2311,17 @@ impl<B: Bus> Emitter<B> for X64 {
         true
     }
 
+    fn may_leave(&self, f: &Inline) -> bool {
+        let framed = || {
+            f.mem_access()
+                .is_some_and(|(m, _, w)| self.rc.1.covering(&self.rc.0, m, w).is_some())
+        };
+        !matches!(
+            f,
+            Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. }
+        ) || !framed()
+    }
+
     fn frame_miss(&mut self, k: i32, delta: u32) {
         self.live = None;
         emit_eip_delta(&mut self.a, delta);
