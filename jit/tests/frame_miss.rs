@@ -6,12 +6,9 @@
 
 mod common;
 
-use common::rel;
+use common::{engine, rel};
 use ox86_core::cpu::state::DescTable;
-use ox86_core::interp::Interpreter;
 use ox86_core::{Cpu, CpuModel, Exit, RamBus};
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-use ox86_jit::Jit;
 
 const CALLS: u32 = 40;
 const F: u32 = 0x10100;
@@ -67,14 +64,7 @@ fn run(jit: bool) -> ([u32; 8], Vec<u8>, u64, u64) {
         limit: 23,
     };
     cpu.enter_flat32(gdt, 8, 16, 0x10000);
-    let mut interp = Interpreter::new();
-    interp.threshold = 1;
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    if jit {
-        interp.accel = Some(Box::new(Jit::<RamBus>::new(1 << 20).expect("JIT")));
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    let _ = jit;
+    let mut interp = engine(jit);
     assert_eq!(interp.run(&mut cpu, &mut bus, 100_000), Exit::Halted);
     assert_eq!(cpu.stats.exceptions, 0);
     let mut bytes = vec![0; 0x40];

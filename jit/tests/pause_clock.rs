@@ -3,12 +3,12 @@
 //! in about one loop per PAUSE_NS, and a run given a budget of virtual time stops
 //! when it has passed, not after as many instructions.
 
+mod common;
+
+use common::engine;
 use ox86_core::cpu::state::DescTable;
 use ox86_core::cpu::PAUSE_NS;
-use ox86_core::interp::Interpreter;
 use ox86_core::{Cpu, CpuModel, Exit, RamBus};
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-use ox86_jit::Jit;
 
 /// TSC ticks (virtual ns) the program waits for.
 const WAIT: u32 = 20_000;
@@ -39,22 +39,10 @@ fn machine() -> (Cpu, RamBus) {
     (cpu, bus)
 }
 
-fn interpreter(jit: bool) -> Interpreter<RamBus> {
-    let mut interp = Interpreter::new();
-    interp.threshold = 1;
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    if jit {
-        interp.accel = Some(Box::new(Jit::<RamBus>::new(1 << 20).expect("JIT")));
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    let _ = jit;
-    interp
-}
-
 /// Run the program to its HLT: (loops, ticks it saw pass, instructions retired).
 fn wait(jit: bool) -> (u32, u32, u64) {
     let (mut cpu, mut bus) = machine();
-    let mut interp = interpreter(jit);
+    let mut interp = engine(jit);
     assert_eq!(interp.run(&mut cpu, &mut bus, 1_000_000), Exit::Halted);
     assert_eq!(cpu.stats.exceptions, 0);
     let loops = cpu.s.regs[1];
@@ -90,7 +78,7 @@ fn translated_pause_takes_its_time() {
 /// Budgets of virtual time: each run stops within a loop of its deadline.
 fn check_budget(jit: bool) {
     let (mut cpu, mut bus) = machine();
-    let mut interp = interpreter(jit);
+    let mut interp = engine(jit);
     let budget = 1000;
     for _ in 0..10 {
         let start = cpu.clock();
