@@ -1481,10 +1481,8 @@ fn emit_jcc<B: Bus>(
     );
     match known {
         Some(_) => match emit_host_cond(a, known, live, cc) {
-            Some(cc) => {
-                emit_host_jcc(a, cc, taken);
-                dynasm!(a ; .arch x64 ; jmp =>not_taken);
-            }
+            // On into `not_taken`, just below.
+            Some(cc) => emit_host_jcc(a, cc, taken),
             None => dynasm!(a ; .arch x64 ; jmp =>slow),
         },
         None => {
