@@ -1411,6 +1411,13 @@ impl Frames {
             .filter(|f| f.covers(m, write) && regs.find(f.base).is_some())
     }
 
+    /// Whether the checked frame covers `f`'s memory access, if it has one (x86-64).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub fn covers_access(&self, regs: &RegCache, f: &Inline) -> bool {
+        f.mem_access()
+            .is_some_and(|(m, _, w)| self.covering(regs, m, w).is_some())
+    }
+
     /// The full lookup of `m`, to emit at the end at `at` with the shadows `regs`, then
     /// back to `back` with the RAM offset.
     #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]

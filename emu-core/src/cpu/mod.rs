@@ -57,7 +57,7 @@ pub struct RunStats {
 
 /// Virtual nanoseconds a PAUSE takes: about its latency on recent cores (around 140
 /// cycles), where a guest spins on it waiting for time to pass (Linux's `udelay`), so
-/// that such a wait costs a few instructions per 160 ns rather than one per ns.
+/// that such a wait runs a loop per 140 ns and more rather than per 20 ns or so.
 pub const PAUSE_NS: u64 = 140;
 
 /// What `Cpu::checkpoint` keeps: the architectural state (x87 included) and the
@@ -105,7 +105,7 @@ pub struct Cpu {
     /// interrupt request the guest takes now).
     pub chain_end: u64,
     /// Set by generated code that left its block before an instruction it could not
-    /// run there (a frame of stack accesses it found off its fast path): the next block
+    /// run there (a frame of accesses whose check failed): the next block
     /// runs interpreted, so that it makes progress and fills the soft TLB.
     pub interpret_next: bool,
     /// For generated code: what it would otherwise recompute at every access.

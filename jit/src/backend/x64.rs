@@ -2263,9 +2263,7 @@ impl<B: Bus> Emitter<B> for X64 {
     fn inline(&mut self, f: &Inline, slow: DynamicLabel, before: Option<Rec>, keep: bool) {
         let live = before.is_some() && self.live == before;
         // An access of a checked frame tests nothing.
-        let framed = f
-            .mem_access()
-            .is_some_and(|(m, _, w)| self.rc.1.covering(&self.rc.0, m, w).is_some());
+        let framed = self.rc.1.covers_access(&self.rc.0, f);
         emit_inline(&mut self.a, &mut self.rc, f, slow, before, live, keep);
         self.rc.0.unpin();
         self.live = match f {
@@ -2310,14 +2308,11 @@ impl<B: Bus> Emitter<B> for X64 {
     }
 
     fn may_leave(&self, f: &Inline) -> bool {
-        let framed = || {
-            f.mem_access()
-                .is_some_and(|(m, _, w)| self.rc.1.covering(&self.rc.0, m, w).is_some())
-        };
-        !matches!(
+        let plain = matches!(
             f,
             Inline::Load { .. } | Inline::LoadExt { .. } | Inline::Store { .. }
-        ) || !framed()
+        );
+        !(plain && self.rc.1.covers_access(&self.rc.0, f))
     }
 
     fn frame_miss(&mut self, k: i32, delta: u32) {
